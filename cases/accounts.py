@@ -1,0 +1,75 @@
+"""Staff accounts and the units they belong to."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from cases.errors import ValidationError
+from cases.models import Department, Role, StaffUser
+from cases.workflow import Actor
+from config.catalog import Catalog
+
+MIN_PASSWORD_CHARS = 10
+_hasher = PasswordHasher()
+
+
+async def sync_departments(catalog: Catalog) -> int:
+    """Create or update the units named in the catalogue; returns how many were created."""
+    created = 0
+    for dept in catalog.departments.values():
+        _, was_created = await Department.update_or_create(
+            defaults={"name": dept.name, "role": dept.role, "active": True}, code=dept.code
+        )
+        created += int(was_created)
+    return created
+
+
+async def create_staff(
+    username: str, password: str, role: str, department_code: str = "", display_name: str = ""
+) -> StaffUser:
+    """Create a staff account; a handler must belong to a handling unit."""
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise ValidationError("username must be 1-64 characters", field="username")
+    if await StaffUser.exists(username=username):
+        raise ValidationError(f"username {username!r} is taken", field="username")
+    if role not in {r.value for r in Role}:
+        raise ValidationError(
+            f"role must be one of {', '.join(r.value for r in Role)}", field="role"
+        )
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ValidationError(
+            f"password must have at least {MIN_PASSWORD_CHARS} characters", field="password"
+        )
+    department = None
+    if department_code:
+        department = await Department.get_or_none(code=department_code)
+        if department is None:
+            raise ValidationError(f"unknown department {department_code!r}", field="department")
+    if role == Role.HANDLER and (department is None or department.role != "handling"):
+        raise ValidationError("a handler needs a handling department", field="department")
+    return await StaffUser.create(
+        username=username,
+        display_name=display_name or username,
+        password_hash=_hasher.hash(password),
+        role=Role(role),
+        department=department,
+    )
+
+
+def verify_password(user: StaffUser, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def staff_actor(user: StaffUser) -> Actor:
+    return Actor(
+        kind="staff",
+        id=user.id,
+        name=user.display_name,
+        role=str(user.role),
+        department_id=user.department_id,
+    )

@@ -1,0 +1,157 @@
+"""Deadline clocks of a case: started, paused, resumed, extended and stopped by workflow actions.
+
+Which action does what to which clock is configuration (the policy's clock rules); this module
+only applies it and keeps `Case.next_due_at` equal to the earliest running deadline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from cases.deadlines import ClockState, clock_state, compute_due
+from cases.errors import TransitionNotAllowed
+from cases.models import Case, CaseClock
+from cases.rules import Rules
+from config.catalog import ClockRule, DeadlinePolicy
+
+
+def policy_of(rules: Rules, case: Case) -> DeadlinePolicy:
+    """The policy the case was filed under, or today's match if that policy left the config."""
+    for policy in rules.catalog.policies:
+        if policy.name == case.policy:
+            return policy
+    return rules.catalog.policy_for(case.kind, case.category, case.severity)
+
+
+def _pauses(clock: CaseClock) -> list[tuple[datetime, datetime]]:
+    return [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in clock.pauses]
+
+
+def recompute_due(rules: Rules, clock: CaseClock) -> datetime:
+    return compute_due(
+        clock.started_at,
+        clock.amount + clock.extended_by,
+        clock.unit,
+        rules.calendar,
+        _pauses(clock),
+        clock.rollover_holidays,
+    )
+
+
+async def running_clocks(case: Case, conn: BaseDBAsyncClient | None = None) -> list[CaseClock]:
+    query = CaseClock.filter(case_id=case.id, stopped_at__isnull=True).order_by("due_at")
+    return await (query.using_db(conn) if conn else query)
+
+
+async def apply_action(
+    rules: Rules, case: Case, action: str, now: datetime, conn: BaseDBAsyncClient
+) -> list[CaseClock]:
+    """Stop, pause, resume and start this case's clocks as the policy says for `action`.
+
+    Returns the clocks started by the action. Updates `case.next_due_at` (not saved).
+    """
+    policy = policy_of(rules, case)
+    running = {c.name: c for c in await running_clocks(case, conn)}
+    started: list[CaseClock] = []
+    for rule in policy.clocks:
+        clock = running.get(rule.name)
+        if clock is not None and action in rule.stops_on:
+            await _stop(clock, now, conn)
+            clock = None
+        if clock is not None and action in rule.pauses_on and clock.paused_at is None:
+            clock.paused_at = now
+            await clock.save(using_db=conn, update_fields=["paused_at"])
+        if clock is not None and action in rule.resumes_on and clock.paused_at is not None:
+            clock.pauses = [*clock.pauses, [clock.paused_at.isoformat(), now.isoformat()]]
+            clock.paused_at = None
+            clock.due_at = recompute_due(rules, clock)
+            await clock.save(using_db=conn, update_fields=["pauses", "paused_at", "due_at"])
+        if action in rule.starts_on:
+            if clock is not None:
+                await _stop(clock, now, conn)
+            clock = await _start(rules, case, rule, now, conn)
+            started.append(clock)
+        if clock is not None:
+            running[rule.name] = clock
+        else:
+            running.pop(rule.name, None)
+    case.next_due_at = min(
+        (c.due_at for c in running.values() if c.paused_at is None), default=None
+    )
+    return started
+
+
+async def _start(
+    rules: Rules, case: Case, rule: ClockRule, now: datetime, conn: BaseDBAsyncClient
+) -> CaseClock:
+    clock = CaseClock(
+        case_id=case.id,
+        name=rule.name,
+        label=rule.label,
+        amount=rule.amount,
+        unit=rule.unit,
+        rollover_holidays=rule.rollover_holidays,
+        on_expiry=rule.on_expiry,
+        started_at=now,
+        pauses=[],
+    )
+    clock.due_at = recompute_due(rules, clock)
+    await clock.save(using_db=conn)
+    return clock
+
+
+async def _stop(clock: CaseClock, now: datetime, conn: BaseDBAsyncClient) -> None:
+    if clock.paused_at is not None:
+        clock.pauses = [*clock.pauses, [clock.paused_at.isoformat(), now.isoformat()]]
+        clock.paused_at = None
+    clock.stopped_at = now
+    await clock.save(using_db=conn, update_fields=["pauses", "paused_at", "stopped_at"])
+
+
+def check_extension(rules: Rules, case: Case, clock: CaseClock | None, amount: int) -> ClockRule:
+    """Refuse an extension the policy does not allow: no such clock, too many, or too long."""
+    if clock is None:
+        raise TransitionNotAllowed("没有正在计时的办理期限,无法延期。", field="clock")
+    rule = next((r for r in policy_of(rules, case).clocks if r.name == clock.name), None)
+    if rule is None or rule.max_extensions == 0:
+        raise TransitionNotAllowed(f"“{clock.label}”期限不允许延长。", field="clock")
+    if clock.extensions_used >= rule.max_extensions:
+        raise TransitionNotAllowed(
+            f"“{clock.label}”已延期 {clock.extensions_used} 次,达到上限。", field="clock"
+        )
+    if amount <= 0 or clock.extended_by + amount > rule.extension_cap:
+        left = rule.extension_cap - clock.extended_by
+        raise TransitionNotAllowed(
+            f"延长量须在 1–{left} {_UNIT_NAMES[clock.unit]}之间。", field="amount"
+        )
+    return rule
+
+
+async def extend(
+    rules: Rules, case: Case, clock: CaseClock, amount: int, conn: BaseDBAsyncClient
+) -> None:
+    clock.extended_by += amount
+    clock.extensions_used += 1
+    clock.due_at = recompute_due(rules, clock)
+    await clock.save(using_db=conn, update_fields=["extended_by", "extensions_used", "due_at"])
+    running = await running_clocks(case, conn)
+    case.next_due_at = min((c.due_at for c in running if c.paused_at is None), default=None)
+
+
+_UNIT_NAMES = {"minutes": "分钟", "hours": "小时", "natural_days": "日", "working_days": "个工作日"}
+
+
+def unit_name(unit: str) -> str:
+    return _UNIT_NAMES[unit]
+
+
+def state_of(rules: Rules, clock: CaseClock, now: datetime) -> ClockState:
+    """Overdue / due-soon status of a clock; a paused clock is neither."""
+    state = clock_state(clock.started_at, clock.due_at, now, rules.catalog.due_soon_ratio)
+    if clock.paused_at is not None:
+        return ClockState(
+            due_at=clock.due_at, overdue=False, due_soon=False, remaining=state.remaining
+        )
+    return state

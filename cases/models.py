@@ -1,0 +1,275 @@
+"""The case store's tables. Rules live in the other modules of `cases`; these are only shapes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    INTAKE = "intake"
+    HANDLER = "handler"
+    LEADER = "leader"
+    ADMIN = "admin"
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    NEEDS_INFO = "needs_info"
+    ACCEPTED = "accepted"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    REPLIED = "replied"
+    CLOSED = "closed"
+    ARCHIVED = "archived"
+    REJECTED = "rejected"
+    REFERRED_OUT = "referred_out"
+    MERGED = "merged"
+    WITHDRAWN = "withdrawn"
+
+
+class NoticeStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Department(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=64, unique=True)
+    name = fields.CharField(max_length=100)
+    role = fields.CharField(max_length=16)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "department"
+
+
+class StaffUser(Model):
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    display_name = fields.CharField(max_length=64)
+    password_hash = fields.CharField(max_length=255)
+    role = fields.CharEnumField(Role, max_length=16)
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "cases.Department", related_name="staff", null=True, on_delete=fields.RESTRICT
+    )
+    department_id: int | None
+    active = fields.BooleanField(default=True)
+    failed_logins = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "staff_user"
+
+
+# One person across the official account and the mini-program (linked by UnionID).
+class Citizen(Model):
+    id = fields.IntField(primary_key=True)
+    unionid = fields.CharField(max_length=64, unique=True, null=True)
+    oa_openid = fields.CharField(max_length=64, unique=True, null=True)
+    mp_openid = fields.CharField(max_length=64, unique=True, null=True)
+    name = fields.CharField(max_length=50, default="")
+    # Digits only (landlines keep their area code); lists show it through privacy.mask_phone.
+    phone = fields.CharField(max_length=20, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "citizen"
+
+
+class Case(Model):
+    id = fields.IntField(primary_key=True)
+    number = fields.CharField(max_length=32, unique=True)
+    kind = fields.CharField(max_length=32)
+    category = fields.CharField(max_length=64)
+    channel = fields.CharField(max_length=32)
+    severity = fields.CharField(max_length=32)
+    status = fields.CharEnumField(Status, max_length=16)
+    # Optimistic concurrency: every transition bumps it and checks the old value.
+    version = fields.IntField(default=1)
+    policy = fields.CharField(max_length=64)
+
+    citizen: fields.ForeignKeyNullableRelation[Citizen] = fields.ForeignKeyField(
+        "cases.Citizen", related_name="cases", null=True, on_delete=fields.RESTRICT
+    )
+    citizen_id: int | None
+    anonymous = fields.BooleanField(default=False)
+    contact_name = fields.CharField(max_length=50, default="")
+    contact_phone = fields.CharField(max_length=20, default="")
+    contact_address = fields.CharField(max_length=200, default="")
+
+    respondent_name = fields.CharField(max_length=100, default="")
+    # Normalised respondent name for duplicate search (no spaces/punctuation, lower case).
+    respondent_key = fields.CharField(max_length=100, default="", db_index=True)
+    respondent_address = fields.CharField(max_length=200, default="")
+    incident_at = fields.DatetimeField(null=True)
+    incident_place = fields.CharField(max_length=200, default="")
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
+    description = fields.TextField()
+    demands = fields.TextField(default="")
+
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "cases.Department", related_name="cases", null=True, on_delete=fields.RESTRICT
+    )
+    department_id: int | None
+    parent: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
+        "cases.Case", related_name="linked", null=True, on_delete=fields.RESTRICT
+    )
+    merged_into: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
+        "cases.Case", related_name="merged_cases", null=True, on_delete=fields.RESTRICT
+    )
+    duplicate_of: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
+        "cases.Case", related_name="suspected_duplicates", null=True, on_delete=fields.RESTRICT
+    )
+    duplicate_of_id: int | None
+    merged_into_id: int | None
+    reject_reason = fields.CharField(max_length=64, default="")
+    referred_to = fields.CharField(max_length=200, default="")
+
+    # Set by intake (not auto_now_add) so imports and tests keep the real filing time.
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField(auto_now=True)
+    accepted_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    # Earliest due time of the running clocks, kept here so worklists sort on an index.
+    next_due_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "case"
+        indexes = (
+            ("department_id", "status", "next_due_at"),
+            ("status", "next_due_at"),
+            ("created_at", "category"),
+        )
+
+
+# One run of one deadline clock of a case (a reopened case starts a new run).
+class CaseClock(Model):
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "cases.Case", related_name="clocks", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=32)
+    label = fields.CharField(max_length=32)
+    amount = fields.IntField()
+    unit = fields.CharField(max_length=16)
+    rollover_holidays = fields.BooleanField(default=False)
+    on_expiry = fields.CharField(max_length=32, default="")
+    started_at = fields.DatetimeField()
+    due_at = fields.DatetimeField()
+    stopped_at = fields.DatetimeField(null=True)
+    paused_at = fields.DatetimeField(null=True)
+    # Closed pauses as [[iso start, iso end], ...]; appraisal and waiting time do not count.
+    pauses: Any = fields.JSONField(default=list)
+    extensions_used = fields.IntField(default=0)
+    extended_by = fields.IntField(default=0)
+    expiry_handled = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "case_clock"
+        indexes = (("stopped_at", "due_at"),)
+
+
+# The append-only timeline: rows are inserted, never updated or deleted.
+class CaseEvent(Model):
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "cases.Case", related_name="events", on_delete=fields.RESTRICT
+    )
+    at = fields.DatetimeField()
+    actor_kind = fields.CharField(max_length=16)
+    actor_id = fields.IntField(null=True)
+    actor_name = fields.CharField(max_length=64, default="")
+    action = fields.CharField(max_length=32)
+    from_status = fields.CharField(max_length=16, default="")
+    to_status = fields.CharField(max_length=16, default="")
+    note = fields.TextField(default="")
+    data: Any = fields.JSONField(default=dict)
+    # Shown to the citizen in their timeline (internal notes are not).
+    public = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "case_event"
+
+    async def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._saved_in_db:
+            raise PermissionError("case events are append-only")
+        await super().save(*args, **kwargs)
+
+    async def delete(self, *_args: Any, **_kwargs: Any) -> None:
+        raise PermissionError("case events are append-only")
+
+
+class EvidenceFile(Model):
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
+        "cases.Case", related_name="evidence", null=True, on_delete=fields.RESTRICT
+    )
+    citizen: fields.ForeignKeyNullableRelation[Citizen] = fields.ForeignKeyField(
+        "cases.Citizen", related_name="uploads", null=True, on_delete=fields.RESTRICT
+    )
+    sha256 = fields.CharField(max_length=64, db_index=True)
+    size_bytes = fields.IntField()
+    mime = fields.CharField(max_length=64)
+    width = fields.IntField()
+    height = fields.IntField()
+    storage_key = fields.CharField(max_length=128)
+    thumb_key = fields.CharField(max_length=128, default="")
+    # pending / pass / risky / skipped: risky images are shown to staff only.
+    content_check = fields.CharField(max_length=16, default="pending")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "evidence_file"
+
+
+# Transactional outbox: written with the event it announces, delivered by the worker.
+class Notice(Model):
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "cases.Case", related_name="notices", on_delete=fields.RESTRICT
+    )
+    event: fields.ForeignKeyRelation[CaseEvent] = fields.ForeignKeyField(
+        "cases.CaseEvent", related_name="notices", on_delete=fields.RESTRICT
+    )
+    kind = fields.CharField(max_length=32)
+    channel = fields.CharField(max_length=32)
+    payload: Any = fields.JSONField(default=dict)
+    status = fields.CharEnumField(NoticeStatus, max_length=16, default=NoticeStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    last_error = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notice"
+        indexes = (("status", "next_attempt_at"),)
+
+
+# Where a citizen is in a chat-bot dialogue; each step is saved so nothing typed is lost.
+class ConversationState(Model):
+    id = fields.IntField(primary_key=True)
+    openid = fields.CharField(max_length=64, unique=True)
+    state = fields.CharField(max_length=32)
+    data: Any = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "conversation_state"
+
+
+# Per-day case number sequences, incremented with one atomic upsert.
+class NumberCounter(Model):
+    key = fields.CharField(max_length=16, primary_key=True)
+    value = fields.IntField()
+
+    class Meta:
+        table = "number_counter"

@@ -1,0 +1,531 @@
+"""The case lifecycle: every action, who may take it, from which states, and what it records.
+
+This is the one place that knows the transitions (DESIGN.md "Lifecycle"). `perform` checks the
+role, the unit and the state, applies the action's own rule, bumps the case version with a
+compare-and-set (so two concurrent actions on one case cannot both succeed), records the event,
+moves the clocks and writes the citizen's notice to the outbox, all in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from cases import clocks
+from cases.errors import (
+    ConcurrentChange,
+    NotFound,
+    PermissionDenied,
+    TransitionNotAllowed,
+    ValidationError,
+)
+from cases.models import Case, CaseClock, CaseEvent, Department, Notice, Role, Status
+from cases.rules import Rules
+
+CITIZEN = "citizen"
+SYSTEM = "system"
+S = Status
+
+OPEN_STATES = frozenset(
+    {S.DRAFT, S.SUBMITTED, S.NEEDS_INFO, S.ACCEPTED, S.ASSIGNED, S.IN_PROGRESS, S.REPLIED}
+)
+FINISHED_STATES = frozenset({S.CLOSED, S.REJECTED, S.REFERRED_OUT, S.MERGED, S.WITHDRAWN})
+
+STATUS_LABELS = {
+    S.DRAFT: "草稿",
+    S.SUBMITTED: "待受理",
+    S.NEEDS_INFO: "待补充材料",
+    S.ACCEPTED: "已受理",
+    S.ASSIGNED: "已交办",
+    S.IN_PROGRESS: "办理中",
+    S.REPLIED: "已答复",
+    S.CLOSED: "已办结",
+    S.ARCHIVED: "已归档",
+    S.REJECTED: "不予受理",
+    S.REFERRED_OUT: "已移送",
+    S.MERGED: "已合并",
+    S.WITHDRAWN: "已撤回",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a citizen, a staff member (with role and unit) or the system itself."""
+
+    kind: str
+    id: int | None
+    name: str
+    role: str
+    department_id: int | None = None
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(kind=SYSTEM, id=None, name="系统", role=SYSTEM)
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: str
+    sources: frozenset[Status]
+    target: Status | None
+    roles: frozenset[str]
+    # A handler may take it only on cases of their own unit.
+    unit_scoped: bool = False
+    needs_note: bool = False
+    # Notice kind written to the outbox for the citizen ("" = none).
+    notice: str = ""
+    public: bool = True
+
+
+def _action(
+    name: str,
+    label: str,
+    sources: set[Status] | frozenset[Status],
+    target: Status | None,
+    roles: set[str],
+    **kw: Any,
+) -> Action:
+    return Action(name, label, frozenset(sources), target, frozenset(roles), **kw)
+
+
+INTAKE, HANDLER, LEADER, ADMIN = (
+    Role.INTAKE.value,
+    Role.HANDLER.value,
+    Role.LEADER.value,
+    Role.ADMIN.value,
+)
+
+ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        _action("submit", "提交", {S.DRAFT}, S.SUBMITTED, {CITIZEN, SYSTEM}),
+        _action(
+            "request_info",
+            "要求补充材料",
+            {S.SUBMITTED},
+            S.NEEDS_INFO,
+            {INTAKE},
+            needs_note=True,
+            notice="needs_info",
+        ),
+        _action(
+            "supplement",
+            "补充材料",
+            {S.NEEDS_INFO},
+            S.SUBMITTED,
+            {CITIZEN, INTAKE},
+            needs_note=True,
+        ),
+        _action("accept", "受理", {S.SUBMITTED}, S.ACCEPTED, {INTAKE, LEADER}, notice="accepted"),
+        _action(
+            "deem_accepted",
+            "视为受理",
+            {S.SUBMITTED, S.NEEDS_INFO},
+            S.ACCEPTED,
+            {SYSTEM},
+            notice="accepted",
+        ),
+        _action(
+            "reject",
+            "不予受理",
+            {S.SUBMITTED, S.NEEDS_INFO},
+            S.REJECTED,
+            {INTAKE, LEADER},
+            needs_note=True,
+            notice="rejected",
+        ),
+        _action(
+            "refer_out",
+            "移送其他机关",
+            {S.SUBMITTED, S.NEEDS_INFO, S.ACCEPTED},
+            S.REFERRED_OUT,
+            {INTAKE, LEADER},
+            notice="referred",
+        ),
+        _action(
+            "merge",
+            "合并办理",
+            {S.SUBMITTED, S.NEEDS_INFO, S.ACCEPTED, S.ASSIGNED, S.IN_PROGRESS},
+            S.MERGED,
+            {INTAKE, LEADER},
+            notice="merged",
+        ),
+        _action(
+            "answer",
+            "当场答复",
+            {S.SUBMITTED},
+            S.CLOSED,
+            {INTAKE},
+            needs_note=True,
+            notice="replied",
+        ),
+        _action("assign", "交办", {S.ACCEPTED}, S.ASSIGNED, {INTAKE, LEADER}),
+        _action(
+            "return",
+            "退回",
+            {S.ASSIGNED},
+            S.SUBMITTED,
+            {HANDLER},
+            unit_scoped=True,
+            needs_note=True,
+            public=False,
+        ),
+        _action("start", "开始办理", {S.ASSIGNED}, S.IN_PROGRESS, {HANDLER}, unit_scoped=True),
+        _action(
+            "request_extension",
+            "申请延期",
+            {S.IN_PROGRESS},
+            None,
+            {HANDLER},
+            unit_scoped=True,
+            needs_note=True,
+            public=False,
+        ),
+        _action(
+            "approve_extension", "批准延期", {S.IN_PROGRESS}, None, {LEADER}, notice="extended"
+        ),
+        _action(
+            "pause_clock",
+            "暂停计时(鉴定/检测)",
+            {S.IN_PROGRESS},
+            None,
+            {HANDLER, INTAKE},
+            unit_scoped=True,
+            needs_note=True,
+        ),
+        _action(
+            "resume_clock", "恢复计时", {S.IN_PROGRESS}, None, {HANDLER, INTAKE}, unit_scoped=True
+        ),
+        _action(
+            "reply",
+            "答复",
+            {S.IN_PROGRESS},
+            S.REPLIED,
+            {HANDLER},
+            unit_scoped=True,
+            needs_note=True,
+            notice="replied",
+        ),
+        _action(
+            "close",
+            "办结",
+            {S.REPLIED},
+            S.CLOSED,
+            {INTAKE, LEADER, HANDLER},
+            unit_scoped=True,
+            notice="closed",
+        ),
+        _action(
+            "reopen",
+            "重新办理",
+            {S.CLOSED},
+            S.IN_PROGRESS,
+            {LEADER},
+            needs_note=True,
+            notice="reopened",
+        ),
+        _action("archive", "归档", FINISHED_STATES, S.ARCHIVED, {INTAKE, ADMIN}, public=False),
+        _action("withdraw", "撤回", OPEN_STATES, S.WITHDRAWN, {CITIZEN, INTAKE}),
+        _action(
+            "raise_severity",
+            "升级为更高等级",
+            OPEN_STATES,
+            None,
+            {INTAKE, LEADER, SYSTEM},
+            public=False,
+        ),
+        _action(
+            "notify_rejected", "不予受理告知已送达", {S.REJECTED}, None, {SYSTEM}, public=False
+        ),
+        _action("return_visit", "回访", {S.CLOSED}, None, {INTAKE}, needs_note=True, public=False),
+    )
+}
+
+# Staff may act on behalf of a citizen for these (a phone call asking to withdraw, say).
+_CITIZEN_OWNED = {"submit", "supplement", "withdraw"}
+
+
+def allowed_actions(case: Case, actor: Actor) -> list[Action]:
+    """The actions this actor may take on this case now (for the console's buttons)."""
+    return [a for a in ACTIONS.values() if case.status in a.sources and _may(a, case, actor)]
+
+
+def _may(action: Action, case: Case, actor: Actor) -> bool:
+    if actor.role not in action.roles:
+        return False
+    if actor.role == HANDLER and action.unit_scoped:
+        return case.department_id is not None and case.department_id == actor.department_id
+    return True
+
+
+async def perform(
+    rules: Rules,
+    case_id: int,
+    action_name: str,
+    actor: Actor,
+    *,
+    note: str = "",
+    data: Mapping[str, Any] | None = None,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> tuple[Case, CaseEvent]:
+    """Take `action_name` on the case as `actor`; returns the updated case and its new event.
+
+    Raises PermissionDenied, TransitionNotAllowed, ValidationError or ConcurrentChange; on any
+    of them nothing is written. `expected_version` is the version the actor saw (a form's
+    hidden field); without it the version read here is used.
+    """
+    action = ACTIONS.get(action_name)
+    if action is None:
+        raise ValidationError(f"未知操作: {action_name}", field="action")
+    now = now or datetime.now(UTC)
+    data = dict(data or {})
+    note = note.strip()
+    case = await Case.get_or_none(id=case_id)
+    if case is None or (actor.kind == CITIZEN and case.citizen_id != actor.id):
+        raise NotFound("案件不存在。", field="number")
+    if actor.role not in action.roles:
+        raise PermissionDenied(f"您的角色不能执行“{action.label}”。", field="action")
+    if case.status not in action.sources:
+        raise TransitionNotAllowed(
+            f"案件当前状态为“{STATUS_LABELS[case.status]}”,不能执行“{action.label}”。",
+            field="action",
+        )
+    if not _may(action, case, actor):
+        raise PermissionDenied(f"只有承办单位的人员才能执行“{action.label}”。", field="action")
+    if action.needs_note and not note:
+        raise ValidationError(f"“{action.label}”需要填写说明。", field="note")
+    version = case.version if expected_version is None else expected_version
+    if version != case.version:
+        raise ConcurrentChange("案件已被他人更新,请刷新后重试。")
+
+    from_status = case.status
+    async with in_transaction() as conn:
+        changes = await _apply_rule(rules, case, action, data, now, conn)
+        if action.target is not None:
+            changes["status"] = action.target
+        updated = (
+            await Case.filter(id=case.id, version=version)
+            .using_db(conn)
+            .update(version=version + 1, updated_at=now, **changes)
+        )
+        if updated != 1:
+            raise ConcurrentChange("案件已被他人更新,请刷新后重试。")
+        for key, value in changes.items():
+            setattr(case, key, value)
+        case.version = version + 1
+        event = await record_event(
+            case,
+            action.name,
+            actor,
+            now,
+            conn,
+            from_status=from_status,
+            to_status=case.status,
+            note=note,
+            data=data,
+            public=action.public,
+        )
+        await clocks.apply_action(rules, case, action.name, now, conn)
+        if action.name == "approve_extension":
+            await clocks.extend(rules, case, data["_clock"], int(data["amount"]), conn)
+        await Case.filter(id=case.id).using_db(conn).update(next_due_at=case.next_due_at)
+        if action.notice:
+            await queue_notice(case, event, action.notice, now, conn)
+    return case, event
+
+
+async def _apply_rule(
+    rules: Rules,
+    case: Case,
+    action: Action,
+    data: dict[str, Any],
+    now: datetime,
+    conn: BaseDBAsyncClient,
+) -> dict[str, Any]:
+    """Action-specific checks and the case fields the action changes."""
+    catalog = rules.catalog
+    name = action.name
+    if name in ("accept", "deem_accepted"):
+        return {"accepted_at": now}
+    if name == "reject":
+        code = str(data.get("reason_code", ""))
+        if code not in catalog.reasons:
+            raise ValidationError("请选择不予受理的理由。", field="reason_code")
+        data["reason_text"] = catalog.reasons[code].text
+        return {"reject_reason": code}
+    if name == "refer_out":
+        agency = str(data.get("referred_to", "")).strip()
+        if not agency:
+            raise ValidationError("请填写移送的机关及联系方式。", field="referred_to")
+        return {"referred_to": agency[:200]}
+    if name == "merge":
+        target = await Case.filter(number=str(data.get("into", ""))).using_db(conn).first()
+        if target is None or target.id == case.id or target.status not in OPEN_STATES:
+            raise ValidationError("请填写一个正在办理中的案件编号作为合并目标。", field="into")
+        data["into"] = target.number
+        return {"merged_into_id": target.id}
+    if name == "answer":
+        if not catalog.kinds[case.kind].answer_at_intake:
+            raise TransitionNotAllowed(
+                f"“{catalog.kinds[case.kind].name}”类案件不能当场答复办结。", field="action"
+            )
+        return {"closed_at": now}
+    if name == "assign":
+        return {"department_id": await _handling_unit(str(data.get("department", "")), conn)}
+    if name == "return":
+        window = await _running(case, "return_window", conn)
+        if window is not None and now > window.due_at:
+            raise TransitionNotAllowed("已超过退回期限,请与投诉举报中心联系。", field="action")
+        return {"department_id": None}
+    if name == "request_extension":
+        clock = await _running(case, str(data.get("clock", "handling")), conn)
+        amount = _positive_int(data.get("amount"))
+        clocks.check_extension(rules, case, clock, amount)
+        assert clock is not None
+        data.update(clock=clock.name, amount=amount)
+        return {}
+    if name == "approve_extension":
+        request = await _pending_extension(case, conn)
+        if request is None:
+            raise TransitionNotAllowed("没有待审批的延期申请。", field="action")
+        clock = await _running(case, request.data["clock"], conn)
+        amount = int(request.data["amount"])
+        clocks.check_extension(rules, case, clock, amount)
+        assert clock is not None
+        data.update(
+            clock=clock.name,
+            amount=amount,
+            reason=request.note,
+            request_event=request.id,
+            _clock=clock,
+        )
+        return {}
+    if name == "pause_clock":
+        clock = await _running(case, "handling", conn)
+        if clock is None or clock.paused_at is not None:
+            raise TransitionNotAllowed("办理期限已暂停或未在计时。", field="action")
+        return {}
+    if name == "resume_clock":
+        clock = await _running(case, "handling", conn)
+        if clock is None or clock.paused_at is None:
+            raise TransitionNotAllowed("办理期限没有暂停。", field="action")
+        return {}
+    if name == "close":
+        return {"closed_at": now}
+    if name == "reopen":
+        return {"closed_at": None}
+    if name == "raise_severity":
+        return {"severity": _next_severity(rules, case, data)}
+    return {}
+
+
+async def _handling_unit(code: str, conn: BaseDBAsyncClient) -> int:
+    dept = await Department.filter(code=code, active=True).using_db(conn).first()
+    if dept is None or dept.role != "handling":
+        raise ValidationError("请选择一个承办单位。", field="department")
+    return dept.id
+
+
+async def _running(case: Case, name: str, conn: BaseDBAsyncClient) -> CaseClock | None:
+    return (
+        await CaseClock.filter(case_id=case.id, name=name, stopped_at__isnull=True)
+        .using_db(conn)
+        .first()
+    )
+
+
+async def _pending_extension(case: Case, conn: BaseDBAsyncClient) -> CaseEvent | None:
+    """The latest extension request, if no approval has followed it."""
+    last = (
+        await CaseEvent.filter(
+            case_id=case.id, action__in=["request_extension", "approve_extension"]
+        )
+        .using_db(conn)
+        .order_by("-id")
+        .first()
+    )
+    return last if last is not None and last.action == "request_extension" else None
+
+
+def _positive_int(value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError("请填写延长的天数(整数)。", field="amount") from None
+    if number <= 0:
+        raise ValidationError("延长量必须大于 0。", field="amount")
+    return number
+
+
+def _next_severity(rules: Rules, case: Case, data: dict[str, Any]) -> str:
+    severities = rules.catalog.severities
+    current = severities[case.severity].rank
+    wanted = data.get("severity")
+    if wanted is None:
+        higher = sorted((s for s in severities.values() if s.rank > current), key=lambda s: s.rank)
+        if not higher:
+            raise TransitionNotAllowed("已是最高等级。", field="severity")
+        wanted = higher[0].code
+        data["severity"] = wanted
+    if wanted not in severities or severities[wanted].rank <= current:
+        raise ValidationError("只能升级为更高的等级。", field="severity")
+    return str(wanted)
+
+
+async def record_event(
+    case: Case,
+    action: str,
+    actor: Actor,
+    now: datetime,
+    conn: BaseDBAsyncClient,
+    *,
+    from_status: str = "",
+    to_status: str = "",
+    note: str = "",
+    data: Mapping[str, Any] | None = None,
+    public: bool = True,
+) -> CaseEvent:
+    """Append one entry to the case timeline (the only way events are written)."""
+    clean = {k: v for k, v in (data or {}).items() if not k.startswith("_")}
+    return await CaseEvent.create(
+        case_id=case.id,
+        at=now,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action,
+        from_status=str(from_status),
+        to_status=str(to_status),
+        note=note,
+        data=clean,
+        public=public,
+        using_db=conn,
+    )
+
+
+async def queue_notice(
+    case: Case, event: CaseEvent, kind: str, now: datetime, conn: BaseDBAsyncClient
+) -> Notice | None:
+    """Write the citizen's notice in the same transaction as its event (transactional outbox).
+
+    Cases without a WeChat citizen (phone, letter, anonymous) get no notice row: staff reach
+    them by the channel they came from.
+    """
+    if case.citizen_id is None:
+        return None
+    return await Notice.create(
+        case_id=case.id,
+        event_id=event.id,
+        kind=kind,
+        channel=case.channel,
+        payload={"number": case.number, "status": str(case.status), "event": event.action},
+        next_attempt_at=now,
+        using_db=conn,
+    )

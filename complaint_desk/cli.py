@@ -1,0 +1,279 @@
+"""`complaint-desk`: migrate, serve, demo, staff accounts, import and export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from tqdm import tqdm
+
+from cases import accounts, db, transfer
+from cases.errors import CaseError
+from cases.intake import file_case
+from cases.models import Citizen, StaffUser
+from cases.rules import load_rules
+from cases.workflow import Actor
+from complaint_desk.app import create_app
+from config.catalog import load_catalog
+from config.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("complaint_desk")
+
+DEMO_PASSWORD = "demo-password"
+DEMO_STAFF = (
+    ("intake", "intake", "centre", "投诉举报中心 王敏"),
+    ("handler", "handler", "consumer", "消保科 李强"),
+    ("leader", "leader", "leaders", "分管局长 赵红"),
+    ("admin", "admin", "", "系统管理员"),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings(args.config, demo=args.command == "demo")
+        if args.command == "demo" and args.port is not None:
+            settings = load_settings(args.config, demo=True, overrides={"server.port": args.port})
+        load_catalog(settings.profile)  # fail fast on a broken profile
+        code = args.func(settings, args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        code = 2
+    except CaseError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        code = 1
+    sys.exit(code)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="complaint-desk", description="投诉受理台 Complaint Desk")
+    parser.add_argument("--config", help="settings TOML (default: $COMPLAINT_DESK_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database schema migrations").set_defaults(
+        func=cmd_migrate
+    )
+    sub.add_parser("serve", help="run the web server").set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="run with SQLite in ./demo-data, demo staff and cases")
+    demo.add_argument("--port", type=int, default=None)
+    demo.set_defaults(func=cmd_demo)
+
+    staff = sub.add_parser("staff", help="staff accounts").add_subparsers(
+        dest="staff_cmd", required=True
+    )
+    add = staff.add_parser(
+        "add", help="create a staff account (password asked, or $COMPLAINT_DESK_PASSWORD)"
+    )
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["intake", "handler", "leader", "admin"])
+    add.add_argument("--department", default="", help="unit code from the profile")
+    add.add_argument("--name", default="", help="display name")
+    add.set_defaults(func=cmd_staff_add)
+
+    exp = sub.add_parser("export", help="write all cases as JSON lines")
+    exp.add_argument("--out", default="-", help="file (default: standard output)")
+    exp.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser("import", help="read cases from JSON lines (existing numbers are skipped)")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_import)
+    return parser
+
+
+def _run(settings: Settings, work: Callable[[], Awaitable[int]], *, store: bool = True) -> int:
+    async def wrapper() -> int:
+        _ensure_data_dir(settings)
+        if not store:
+            return await work()
+        await db.open_store(settings.database_url)
+        try:
+            return await work()
+        finally:
+            await db.close_store()
+
+    return asyncio.run(wrapper())
+
+
+def _ensure_data_dir(settings: Settings) -> None:
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    async def work() -> int:
+        await db.migrate_store(settings.database_url)
+        await db.open_store(settings.database_url)
+        try:
+            created = await accounts.sync_departments(load_catalog(settings.profile))
+        finally:
+            await db.close_store()
+        print(f"database is up to date; {created} new units from profile {settings.profile}")
+        return 0
+
+    return _run(settings, work, store=False)
+
+
+def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+    _ensure_data_dir(settings)
+    app = create_app(settings)
+    print(f"Complaint Desk on http://{settings.server.host}:{settings.server.port}/ (Ctrl-C stops)")
+    web.run_app(app, host=settings.server.host, port=settings.server.port, print=None)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    async def prepare() -> int:
+        await db.migrate_store(settings.database_url)
+        await db.open_store(settings.database_url)
+        try:
+            await _seed_demo(settings)
+        finally:
+            await db.close_store()
+        return 0
+
+    _run(settings, prepare, store=False)
+    print(
+        f"demo data in {settings.data_dir.resolve()}; staff accounts "
+        f"{', '.join(u for u, *_ in DEMO_STAFF)} with password {DEMO_PASSWORD!r}"
+    )
+    return cmd_serve(settings, args)
+
+
+async def _seed_demo(settings: Settings) -> None:
+    rules = load_rules(settings)
+    await accounts.sync_departments(rules.catalog)
+    for username, role, dept, name in DEMO_STAFF:
+        if not await StaffUser.exists(username=username):
+            await accounts.create_staff(username, DEMO_PASSWORD, role, dept, name)
+    if await transfer.count_cases():
+        return
+    citizen = await Citizen.create(
+        oa_openid="demo-openid-citizen", name="张女士", phone="13800000000"
+    )
+    intake = accounts.staff_actor(await StaffUser.get(username="intake"))
+    citizen_actor = Actor(kind="citizen", id=citizen.id, name=citizen.name, role="citizen")
+    now = datetime.now(UTC)
+    samples: list[tuple[dict[str, Any], Actor, str, Citizen | None]] = [
+        (
+            {
+                "kind": "complaint",
+                "category": "consumer",
+                "respondent_name": "城东便民超市",
+                "description": "11月20日在该超市购买的牛奶已过保质期,要求退货被拒绝。",
+                "demands": "退货并赔偿",
+                "contact_name": "张女士",
+                "contact_phone": "13800000000",
+                "incident_at": (now - timedelta(days=3)).isoformat(),
+            },
+            citizen_actor,
+            "official_account",
+            citizen,
+        ),
+        (
+            {
+                "kind": "report",
+                "category": "food",
+                "respondent_name": "老街小吃店",
+                "anonymous": True,
+                "description": "后厨卫生很差,有老鼠出没,餐具不消毒。",
+            },
+            intake,
+            "phone",
+            None,
+        ),
+        (
+            {
+                "kind": "consultation",
+                "category": "licensing",
+                "contact_name": "刘先生",
+                "contact_phone": "0571-87654321",
+                "description": "请问个体工商户办理营业执照需要哪些材料?",
+            },
+            intake,
+            "phone",
+            None,
+        ),
+    ]
+    for form, actor, channel, who in samples:
+        await file_case(rules, form, actor, channel=channel, citizen=who, now=now)
+
+
+def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
+    password = os.environ.get("COMPLAINT_DESK_PASSWORD") or getpass.getpass("password: ")
+
+    async def work() -> int:
+        user = await accounts.create_staff(
+            args.username, password, args.role, args.department, args.name
+        )
+        print(f"created {user.role} {user.username}")
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    async def work() -> int:
+        total = await transfer.count_cases()
+        out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+        try:
+            with tqdm(total=total, unit="case", file=sys.stderr, disable=None) as bar:
+                async for record in transfer.export_cases():
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    bar.update()
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no such file {path}", file=sys.stderr)
+        return 1
+    rules = load_rules(settings)
+
+    async def work() -> int:
+        added = skipped = 0
+        with (
+            path.open(encoding="utf-8") as f,
+            tqdm(unit="case", file=sys.stderr, disable=None) as bar,
+        ):
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    stored = await transfer.import_case(rules, record)
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError, CaseError) as exc:
+                    message = exc.message if isinstance(exc, CaseError) else str(exc)
+                    print(
+                        f"error: {path}:{line_no}: {message}; stopped, earlier lines are stored",
+                        file=sys.stderr,
+                    )
+                    return 1
+                added += stored
+                skipped += not stored
+                bar.update()
+        print(f"imported {added} cases, skipped {skipped} already present")
+        return 0
+
+    return _run(settings, work)

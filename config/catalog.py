@@ -1,0 +1,277 @@
+"""The organisation's catalogue: kinds, categories, units, reasons, severities, deadline policies.
+
+Loaded from a profile TOML under config/profiles/ (or any path) and validated once at start-up;
+the rest of the code reads the domain's rules and numbers only from here.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from config.settings import CONFIG_DIR, ConfigError
+
+PROFILES_DIR = CONFIG_DIR / "profiles"
+CLOCK_UNITS = ("minutes", "hours", "natural_days", "working_days")
+DEPARTMENT_ROLES = ("intake", "handling", "leadership")
+CLOCK_EXPIRY_ACTIONS = ("", "deem_accepted", "raise_severity")
+
+
+@dataclass(frozen=True)
+class Kind:
+    code: str
+    name: str
+    number_prefix: str
+    anonymous_allowed: bool
+    answer_at_intake: bool
+    required_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+    kinds: tuple[str, ...]
+    default_department: str
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    text: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class Severity:
+    code: str
+    name: str
+    rank: int
+
+
+@dataclass(frozen=True)
+class ClockRule:
+    """One clock of a policy: how long, in which unit, started and stopped by which actions."""
+
+    name: str
+    label: str
+    amount: int
+    unit: str
+    starts_on: tuple[str, ...]
+    stops_on: tuple[str, ...]
+    pauses_on: tuple[str, ...] = ()
+    resumes_on: tuple[str, ...] = ()
+    max_extensions: int = 0
+    extension_cap: int = 0
+    rollover_holidays: bool = False
+    on_expiry: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    name: str
+    kinds: tuple[str, ...]
+    categories: tuple[str, ...]
+    severities: tuple[str, ...]
+    clocks: tuple[ClockRule, ...]
+    source: str
+
+    def matches(self, kind: str, category: str, severity: str) -> bool:
+        return (
+            (not self.kinds or kind in self.kinds)
+            and (not self.categories or category in self.categories)
+            and (not self.severities or severity in self.severities)
+        )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Field limits for intake; characters unless the name says otherwise."""
+
+    max_chars: dict[str, int]
+    min_description_chars: int
+    max_photos: int
+    incident_future_skew_minutes: int
+
+
+@dataclass(frozen=True)
+class DuplicateRule:
+    similarity: float
+    window_days: int
+
+
+@dataclass(frozen=True)
+class Catalog:
+    name: str
+    title: str
+    kinds: dict[str, Kind]
+    categories: dict[str, Category]
+    departments: dict[str, Department]
+    reasons: dict[str, Reason]
+    severities: dict[str, Severity]
+    default_severity: str
+    policies: tuple[DeadlinePolicy, ...]
+    limits: Limits
+    duplicates: DuplicateRule
+    due_soon_ratio: float
+    number_seq_digits: int
+    channels: dict[str, str] = field(default_factory=dict)
+
+    def policy_for(self, kind: str, category: str, severity: str) -> DeadlinePolicy:
+        """The first policy in file order that matches; profiles end with a catch-all."""
+        for policy in self.policies:
+            if policy.matches(kind, category, severity):
+                return policy
+        raise LookupError(f"no deadline policy for {kind}/{category}/{severity}")
+
+
+def load_catalog(profile: str) -> Catalog:
+    """Load a profile by name (config/profiles/<name>.toml) or by path."""
+    path = Path(profile)
+    if not path.suffix:
+        path = PROFILES_DIR / f"{profile}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.toml")))
+        raise ConfigError("organisation.profile", f"no profile {profile!r} (known: {known})")
+    with path.open("rb") as f:
+        try:
+            raw = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML ({exc})") from None
+    try:
+        return _build(raw, path.stem)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path.name}", f"invalid catalogue: {exc}") from None
+
+
+def _build(raw: dict[str, Any], name: str) -> Catalog:
+    kinds = {
+        code: Kind(
+            code=code,
+            name=v["name"],
+            number_prefix=v["number_prefix"],
+            anonymous_allowed=bool(v.get("anonymous_allowed", False)),
+            answer_at_intake=bool(v.get("answer_at_intake", False)),
+            required_fields=tuple(v.get("required_fields", ())),
+        )
+        for code, v in raw["kinds"].items()
+    }
+    departments = {
+        code: Department(code=code, name=v["name"], role=v["role"])
+        for code, v in raw["departments"].items()
+    }
+    for dept in departments.values():
+        _check(dept.role in DEPARTMENT_ROLES, f"department {dept.code}: role {dept.role!r}")
+    categories = {
+        code: Category(
+            code=code,
+            name=v["name"],
+            kinds=tuple(v.get("kinds", kinds.keys())),
+            default_department=v["default_department"],
+        )
+        for code, v in raw["categories"].items()
+    }
+    for cat in categories.values():
+        _check(cat.default_department in departments, f"category {cat.code}: unknown department")
+        _check(set(cat.kinds) <= set(kinds), f"category {cat.code}: unknown kind")
+    severities = {
+        code: Severity(code=code, name=v["name"], rank=int(v["rank"]))
+        for code, v in raw["severities"].items()
+    }
+    reasons = {
+        code: Reason(code=code, text=v["text"], basis=v.get("basis", ""))
+        for code, v in raw["rejection_reasons"].items()
+    }
+    policies = tuple(_build_policy(p, kinds, categories, severities) for p in raw["policies"])
+    _check(
+        bool(policies)
+        and not any((policies[-1].kinds, policies[-1].categories, policies[-1].severities)),
+        "the last deadline policy must be a catch-all (no kinds, categories or severities)",
+    )
+    intake = raw["intake"]
+    limits = Limits(
+        max_chars={k: int(v) for k, v in intake["max_chars"].items()},
+        min_description_chars=int(intake["min_description_chars"]),
+        max_photos=int(intake["max_photos"]),
+        incident_future_skew_minutes=int(intake["incident_future_skew_minutes"]),
+    )
+    dup = raw["duplicates"]
+    catalog = Catalog(
+        name=name,
+        title=raw["title"],
+        kinds=kinds,
+        categories=categories,
+        departments=departments,
+        reasons=reasons,
+        severities=severities,
+        default_severity=raw["default_severity"],
+        policies=policies,
+        limits=limits,
+        duplicates=DuplicateRule(
+            similarity=float(dup["similarity"]), window_days=int(dup["window_days"])
+        ),
+        due_soon_ratio=float(raw["deadlines"]["due_soon_ratio"]),
+        number_seq_digits=int(raw["numbering"]["seq_digits"]),
+        channels=dict(raw["channels"]),
+    )
+    _check(catalog.default_severity in severities, "default_severity is not a severity")
+    _check(0 < catalog.duplicates.similarity <= 1, "duplicates.similarity must be in (0, 1]")
+    _check(0 <= catalog.due_soon_ratio < 1, "deadlines.due_soon_ratio must be in [0, 1)")
+    return catalog
+
+
+def _build_policy(
+    raw: dict[str, Any],
+    kinds: dict[str, Kind],
+    categories: dict[str, Category],
+    severities: dict[str, Severity],
+) -> DeadlinePolicy:
+    name = raw["name"]
+    policy = DeadlinePolicy(
+        name=name,
+        kinds=tuple(raw.get("kinds", ())),
+        categories=tuple(raw.get("categories", ())),
+        severities=tuple(raw.get("severities", ())),
+        clocks=tuple(
+            ClockRule(
+                name=c["name"],
+                label=c["label"],
+                amount=int(c["amount"]),
+                unit=c["unit"],
+                starts_on=tuple(c["starts_on"]),
+                stops_on=tuple(c["stops_on"]),
+                pauses_on=tuple(c.get("pauses_on", ())),
+                resumes_on=tuple(c.get("resumes_on", ())),
+                max_extensions=int(c.get("max_extensions", 0)),
+                extension_cap=int(c.get("extension_cap", 0)),
+                rollover_holidays=bool(c.get("rollover_holidays", False)),
+                on_expiry=c.get("on_expiry", ""),
+                source=c.get("source", ""),
+            )
+            for c in raw["clocks"]
+        ),
+        source=raw.get("source", ""),
+    )
+    _check(set(policy.kinds) <= set(kinds), f"policy {name}: unknown kind")
+    _check(set(policy.categories) <= set(categories), f"policy {name}: unknown category")
+    _check(set(policy.severities) <= set(severities), f"policy {name}: unknown severity")
+    for clock in policy.clocks:
+        _check(clock.unit in CLOCK_UNITS, f"policy {name} clock {clock.name}: unit {clock.unit!r}")
+        _check(clock.amount > 0, f"policy {name} clock {clock.name}: amount must be > 0")
+        _check(clock.on_expiry in CLOCK_EXPIRY_ACTIONS, f"clock {clock.name}: on_expiry")
+    return policy
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)

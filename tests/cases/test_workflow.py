@@ -1,0 +1,367 @@
+"""The lifecycle: every allowed transition, every forbidden one, roles, units, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cases.errors import ConcurrentChange, PermissionDenied, TransitionNotAllowed, ValidationError
+from cases.models import Case, CaseClock, CaseEvent, Notice, Status
+from cases.rules import Rules
+from cases.workflow import ACTIONS, Actor, allowed_actions, perform
+from tests.factories import citizen_actor, make_case, make_citizen, make_staff
+
+S = Status
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
+
+
+class World:
+    """Staff of every role, a citizen, and helpers to drive a case to any state."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+
+    async def setup(self) -> World:
+        self.intake = await make_staff("intake", "centre")
+        self.handler = await make_staff("handler", "consumer")
+        self.other_handler = await make_staff("handler", "food")
+        self.leader = await make_staff("leader", "leaders")
+        self.admin = await make_staff("admin")
+        self.citizen = await make_citizen()
+        self.citizen_actor = citizen_actor(self.citizen)
+        self.system = Actor.system()
+        return self
+
+    async def new_case(self, **form: Any) -> Case:
+        return await make_case(self.rules, citizen=self.citizen, now=NOW, **form)
+
+    async def act(self, case: Case, action: str, actor: Actor, **kw: Any) -> Case:
+        case, _ = await perform(self.rules, case.id, action, actor, now=NOW, **kw)
+        return case
+
+    async def drive_to(self, state: Status, **form: Any) -> Case:
+        """Reach `state` through real actions (draft is set directly: only bots create drafts)."""
+        case = await self.new_case(**form)
+        if state == S.MERGED:
+            target = await _merge_target(self, case)
+            return await self.act(case, "merge", self.intake, data=target)
+        steps = PATHS[state]
+        for action, who, kw in steps:
+            case = await self.act(case, action, getattr(self, who), **kw)
+        if state == S.DRAFT:
+            await Case.filter(id=case.id).update(status=S.DRAFT)
+            case = await Case.get(id=case.id)
+        assert case.status == state
+        return case
+
+
+_ACCEPTED = [("accept", "intake", {})]
+_ASSIGNED = [*_ACCEPTED, ("assign", "intake", {"data": {"department": "consumer"}})]
+_IN_PROGRESS = [*_ASSIGNED, ("start", "handler", {})]
+_REPLIED = [*_IN_PROGRESS, ("reply", "handler", {"note": "经核查,商家已同意退货。"})]
+_CLOSED = [*_REPLIED, ("close", "intake", {})]
+PATHS: dict[Status, list[tuple[str, str, dict[str, Any]]]] = {
+    S.DRAFT: [],
+    S.SUBMITTED: [],
+    S.NEEDS_INFO: [("request_info", "intake", {"note": "请补充购物小票照片。"})],
+    S.ACCEPTED: _ACCEPTED,
+    S.ASSIGNED: _ASSIGNED,
+    S.IN_PROGRESS: _IN_PROGRESS,
+    S.REPLIED: _REPLIED,
+    S.CLOSED: _CLOSED,
+    S.ARCHIVED: [*_CLOSED, ("archive", "intake", {})],
+    S.REJECTED: [
+        ("reject", "intake", {"note": "超过一年", "data": {"reason_code": "over_one_year"}})
+    ],
+    S.REFERRED_OUT: [("refer_out", "intake", {"data": {"referred_to": "县人社局 0571-12333"}})],
+    S.WITHDRAWN: [("withdraw", "citizen_actor", {})],
+}
+
+# For each action: who takes it, its arguments, and any preparation on the case.
+Prep = Callable[[World, Case], Awaitable[Case]]
+
+
+async def _no_prep(world: World, case: Case) -> Case:
+    return case
+
+
+async def _pending_extension(world: World, case: Case) -> Case:
+    return await world.act(
+        case, "request_extension", world.handler, note="需要抽样检测", data={"amount": 10}
+    )
+
+
+async def _paused(world: World, case: Case) -> Case:
+    return await world.act(case, "pause_clock", world.handler, note="送检")
+
+
+async def _merge_target(world: World, case: Case) -> dict[str, Any]:
+    other = await world.new_case(
+        description="另一件完全不同的事情,发生在别的地方。", respondent_name="别的公司"
+    )
+    return {"into": other.number}
+
+
+ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
+    "submit": ("citizen_actor", {}, _no_prep),
+    "request_info": ("intake", {"note": "请补充小票"}, _no_prep),
+    "supplement": ("citizen_actor", {"note": "小票照片已上传"}, _no_prep),
+    "accept": ("intake", {}, _no_prep),
+    "deem_accepted": ("system", {}, _no_prep),
+    "reject": ("intake", {"note": "重复", "data": {"reason_code": "duplicate_open"}}, _no_prep),
+    "refer_out": ("intake", {"data": {"referred_to": "县卫健局"}}, _no_prep),
+    "merge": ("intake", {}, _no_prep),
+    "answer": ("intake", {"note": "营业执照可在政务服务网办理。"}, _no_prep),
+    "assign": ("intake", {"data": {"department": "consumer"}}, _no_prep),
+    "return": ("handler", {"note": "不属本科室职责"}, _no_prep),
+    "start": ("handler", {}, _no_prep),
+    "request_extension": ("handler", {"note": "需要检测", "data": {"amount": 10}}, _no_prep),
+    "approve_extension": ("leader", {}, _pending_extension),
+    "pause_clock": ("handler", {"note": "送检"}, _no_prep),
+    "resume_clock": ("handler", {}, _paused),
+    "reply": ("handler", {"note": "已责令商家退货。"}, _no_prep),
+    "close": ("intake", {}, _no_prep),
+    "reopen": ("leader", {"note": "复核后重办"}, _no_prep),
+    "archive": ("intake", {}, _no_prep),
+    "withdraw": ("citizen_actor", {}, _no_prep),
+    "raise_severity": ("leader", {}, _no_prep),
+    "notify_rejected": ("system", {}, _no_prep),
+    "return_visit": ("intake", {"note": "电话回访,满意"}, _no_prep),
+}
+ALLOWED = sorted((name, src) for name, a in ACTIONS.items() for src in a.sources)
+FORBIDDEN = sorted(
+    (name, src) for name, a in ACTIONS.items() for src in Status if src not in a.sources
+)
+
+
+def test_every_action_has_a_spec() -> None:
+    assert set(ACTION_SPECS) == set(ACTIONS)
+
+
+@pytest.fixture
+async def world(store: Rules) -> World:
+    return await World(store).setup()
+
+
+def _form_for(action: str, state: Status) -> dict[str, Any]:
+    if action == "answer":
+        return {
+            "kind": "consultation",
+            "category": "licensing",
+            "respondent_name": "",
+            "demands": "",
+            "description": "请问办理营业执照需要哪些材料?",
+        }
+    if action == "merge":
+        return {}
+    return {}
+
+
+@pytest.mark.parametrize(("action", "source"), ALLOWED, ids=[f"{a}-{s}" for a, s in ALLOWED])
+async def test_allowed_transition(world: World, action: str, source: Status) -> None:
+    case = await world.drive_to(source, **_form_for(action, source))
+    who, kw, prep = ACTION_SPECS[action]
+    case = await prep(world, case)
+    kw = dict(kw)
+    if action == "merge":
+        kw["data"] = await _merge_target(world, case)
+    before = await CaseEvent.filter(case_id=case.id).count()
+    updated, event = await perform(world.rules, case.id, action, getattr(world, who), now=NOW, **kw)
+
+    target = ACTIONS[action].target
+    assert updated.status == (target if target is not None else source)
+    stored = await Case.get(id=case.id)
+    assert stored.status == updated.status and stored.version == case.version + 1
+    assert await CaseEvent.filter(case_id=case.id).count() == before + 1
+    assert (event.action, event.from_status, event.to_status) == (action, source, updated.status)
+    notices = await Notice.filter(event_id=event.id).count()
+    assert notices == (1 if ACTIONS[action].notice else 0)
+
+
+@pytest.mark.parametrize(("action", "source"), FORBIDDEN, ids=[f"{a}-{s}" for a, s in FORBIDDEN])
+async def test_forbidden_transition(world: World, action: str, source: Status) -> None:
+    case = await world.drive_to(source)
+    who, kw, _ = ACTION_SPECS[action]
+    events = await CaseEvent.filter(case_id=case.id).count()
+    with pytest.raises(TransitionNotAllowed) as exc:
+        await perform(world.rules, case.id, action, getattr(world, who), now=NOW, **kw)
+    assert ACTIONS[action].label in exc.value.message
+    stored = await Case.get(id=case.id)
+    assert (stored.status, stored.version) == (source, case.version)
+    assert await CaseEvent.filter(case_id=case.id).count() == events
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+async def test_roles_not_listed_are_refused(world: World, action: str) -> None:
+    source = sorted(ACTIONS[action].sources)[0]
+    case = await world.drive_to(source)
+    refused = [
+        a
+        for a in (world.intake, world.handler, world.leader, world.admin, world.system)
+        if a.role not in ACTIONS[action].roles
+    ]
+    for actor in refused:
+        with pytest.raises(PermissionDenied):
+            await perform(world.rules, case.id, action, actor, now=NOW)
+    assert (await Case.get(id=case.id)).version == case.version
+
+
+async def test_handler_of_another_unit_is_refused_and_the_right_one_accepted(world: World) -> None:
+    case = await world.drive_to(S.ASSIGNED)
+    with pytest.raises(PermissionDenied):
+        await world.act(case, "start", world.other_handler)
+    started = await world.act(case, "start", world.handler)
+    assert started.status == S.IN_PROGRESS
+
+
+async def test_citizen_cannot_touch_someone_elses_case(world: World) -> None:
+    case = await world.drive_to(S.SUBMITTED)
+    stranger = citizen_actor(await make_citizen())
+    from cases.errors import NotFound
+
+    with pytest.raises(NotFound):
+        await world.act(case, "withdraw", stranger)
+    assert (await world.act(case, "withdraw", world.citizen_actor)).status == S.WITHDRAWN
+
+
+async def test_allowed_actions_lists_buttons_for_the_actor(world: World) -> None:
+    case = await world.drive_to(S.ASSIGNED)
+    assert {a.name for a in allowed_actions(case, world.handler)} == {"return", "start"}
+    assert allowed_actions(case, world.other_handler) == []
+
+
+async def test_concurrent_transitions_only_one_wins(world: World) -> None:
+    case = await world.drive_to(S.SUBMITTED)
+    results = await asyncio.gather(
+        perform(
+            world.rules, case.id, "accept", world.intake, now=NOW, expected_version=case.version
+        ),
+        perform(
+            world.rules,
+            case.id,
+            "reject",
+            world.leader,
+            now=NOW,
+            note="x",
+            data={"reason_code": "other"},
+            expected_version=case.version,
+        ),
+        return_exceptions=True,
+    )
+    wins = [r for r in results if not isinstance(r, BaseException)]
+    losses = [r for r in results if isinstance(r, BaseException)]
+    assert len(wins) == 1 and len(losses) == 1
+    assert isinstance(losses[0], ConcurrentChange)
+    stored = await Case.get(id=case.id)
+    assert stored.version == case.version + 1
+    assert await CaseEvent.filter(case_id=case.id, action__in=["accept", "reject"]).count() == 1
+
+
+async def test_stale_version_from_a_form_is_refused(world: World) -> None:
+    case = await world.drive_to(S.SUBMITTED)
+    await world.act(case, "request_info", world.intake, note="补充")
+    with pytest.raises(ConcurrentChange):  # reject is allowed in needs_info, but not blind
+        await perform(
+            world.rules,
+            case.id,
+            "reject",
+            world.intake,
+            now=NOW,
+            note="x",
+            data={"reason_code": "other"},
+            expected_version=case.version,
+        )
+
+
+async def test_reject_needs_a_known_reason_and_tells_the_citizen(world: World) -> None:
+    case = await world.drive_to(S.SUBMITTED)
+    with pytest.raises(ValidationError) as exc:
+        await world.act(case, "reject", world.intake, note="x", data={"reason_code": "nope"})
+    assert exc.value.field == "reason_code"
+    _, event = await perform(
+        world.rules,
+        case.id,
+        "reject",
+        world.intake,
+        now=NOW,
+        note="已过一年",
+        data={"reason_code": "over_one_year"},
+    )
+    assert event.data["reason_text"] == world.rules.catalog.reasons["over_one_year"].text
+    notice = await Notice.get(event_id=event.id)
+    assert notice.kind == "rejected" and notice.payload["number"] == case.number
+    clock = await CaseClock.get(case_id=case.id, name="rejection_notice", stopped_at__isnull=True)
+    assert clock.label == "不予受理告知"
+
+
+async def test_extension_needs_approval_and_respects_the_cap(world: World) -> None:
+    case = await world.drive_to(S.IN_PROGRESS)
+    handling = await CaseClock.get(case_id=case.id, name="handling", stopped_at__isnull=True)
+    with pytest.raises(TransitionNotAllowed):
+        await world.act(case, "approve_extension", world.leader)
+    with pytest.raises(TransitionNotAllowed):  # the complaint policy caps extensions at 30 days
+        await world.act(case, "request_extension", world.handler, note="x", data={"amount": 31})
+    await world.act(case, "request_extension", world.handler, note="需要检测", data={"amount": 30})
+    _, event = await perform(world.rules, case.id, "approve_extension", world.leader, now=NOW)
+    extended = await CaseClock.get(id=handling.id)
+    assert extended.due_at > handling.due_at and extended.extensions_used == 1
+    assert event.data["reason"] == "需要检测"
+    assert (await Notice.get(event_id=event.id)).kind == "extended"
+    with pytest.raises(TransitionNotAllowed):  # one extension only
+        await world.act(case, "request_extension", world.handler, note="再延", data={"amount": 1})
+
+
+async def test_pause_and_resume_move_the_handling_deadline(world: World) -> None:
+    case = await world.drive_to(S.IN_PROGRESS)
+    clock = await CaseClock.get(case_id=case.id, name="handling", stopped_at__isnull=True)
+    paused, _ = await perform(
+        world.rules, case.id, "pause_clock", world.handler, note="送检", now=NOW
+    )
+    assert paused.next_due_at != clock.due_at  # the paused clock no longer drives the worklist
+    resumed, _ = await perform(
+        world.rules, case.id, "resume_clock", world.handler, now=NOW + timedelta(days=3)
+    )
+    after = await CaseClock.get(id=clock.id)
+    assert after.paused_at is None and len(after.pauses) == 1
+    assert after.due_at > clock.due_at
+
+
+async def test_return_is_refused_after_the_return_window(world: World) -> None:
+    case = await world.drive_to(S.ASSIGNED)
+    window = await CaseClock.get(case_id=case.id, name="return_window", stopped_at__isnull=True)
+    late = window.due_at + timedelta(minutes=1)
+    with pytest.raises(TransitionNotAllowed, match="退回期限"):
+        await perform(world.rules, case.id, "return", world.handler, note="非本科室", now=late)
+    returned, _ = await perform(
+        world.rules,
+        case.id,
+        "return",
+        world.handler,
+        note="非本科室",
+        now=window.due_at - timedelta(minutes=1),
+    )
+    assert returned.status == S.SUBMITTED and returned.department_id is None
+
+
+async def test_answer_at_intake_only_for_consultations(world: World) -> None:
+    complaint = await world.drive_to(S.SUBMITTED)
+    with pytest.raises(TransitionNotAllowed):
+        await world.act(complaint, "answer", world.intake, note="答复")
+    consultation = await world.drive_to(S.SUBMITTED, **_form_for("answer", S.SUBMITTED))
+    answered = await world.act(consultation, "answer", world.intake, note="可网上办理")
+    assert answered.status == S.CLOSED
+
+
+async def test_events_are_append_only(world: World) -> None:
+    case = await world.drive_to(S.SUBMITTED)
+    event = await CaseEvent.filter(case_id=case.id).first()
+    assert event is not None
+    event.note = "changed"
+    with pytest.raises(PermissionError):
+        await event.save()
+    with pytest.raises(PermissionError):
+        await event.delete()

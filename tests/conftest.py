@@ -1,0 +1,132 @@
+"""Test fixtures: a real case store on SQLite (a fresh file per test) and on PostgreSQL.
+
+PostgreSQL comes from $COMPLAINT_DESK_TEST_POSTGRES_URL (default: the local `test` database,
+trust auth). A throw-away database is created for the session and dropped afterwards. If the
+server cannot be reached, PostgreSQL tests fail when CI=true and are skipped (with the reason)
+on a developer machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from cases import db
+from cases.rules import Rules, load_rules
+from config.settings import Settings, load_settings
+
+PG_URL = os.environ.get(
+    "COMPLAINT_DESK_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
+)
+TABLES = (
+    "notice",
+    "case_event",
+    "case_clock",
+    "evidence_file",
+    '"case"',
+    "citizen",
+    "staff_user",
+    "department",
+    "conversation_state",
+    "number_counter",
+)
+
+
+def _with_db(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test gets a copy (migrating per test would be slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    asyncio.run(db.migrate_store(f"sqlite://{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"cd_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # unreachable server, wrong credentials, missing driver
+        reason = f"PostgreSQL not reachable at {PG_URL} ({exc.__class__.__name__}: {exc})"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " — CI must run the PostgreSQL tests", pytrace=False)
+        pytest.skip(reason + "; set COMPLAINT_DESK_TEST_POSTGRES_URL to run them")
+    url = _with_db(PG_URL, name)
+    asyncio.run(db.migrate_store(url))
+    yield url
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "cases.sqlite3"
+        shutil.copy(template, path)
+        return f"sqlite://{path}"
+    url = request.getfixturevalue("postgres_url")
+    asyncio.run(_truncate(url))
+    return url
+
+
+async def _truncate(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return load_settings(
+        env={},
+        overrides={
+            "database.url": database_url,
+            "storage.data_dir": str(tmp_path / "data"),
+            "server.port": 0,
+        },
+    )
+
+
+@pytest.fixture
+def rules(settings: Settings) -> Rules:
+    return load_rules(settings)
+
+
+@pytest.fixture
+async def store(settings: Settings, rules: Rules) -> AsyncIterator[Rules]:
+    """An open case store with the profile's units; yields its rules."""
+    from cases.accounts import sync_departments
+
+    # tortoise caches compiled INSERTs per connection name, not per dialect: tests switch
+    # between SQLite and PostgreSQL in one process, so start each test with an empty cache.
+    EXECUTOR_CACHE.clear()
+    await db.open_store(settings.database_url)
+    await sync_departments(rules.catalog)
+    yield rules
+    await db.close_store()
