@@ -34,8 +34,12 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 
 async def open_store(database_url: str) -> None:
-    """Connect and check the database; does not create or alter tables (see migrate_store)."""
-    await Tortoise.init(config=tortoise_config(database_url))
+    """Connect and check the database; does not create or alter tables (see migrate_store).
+
+    The store is process-wide (tortoise's global fallback): aiohttp starts it in one task,
+    serves requests in others and closes it in yet another.
+    """
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
     if database_url.startswith("sqlite://"):
         await check_sqlite_pragmas()
 
@@ -67,7 +71,7 @@ async def ping() -> bool:
     """True when the database answers a trivial query."""
     try:
         await connections.get("default").execute_query("SELECT 1")
-    except Exception:  # any driver error means "not reachable" to the health check
-        log.exception("database ping failed")
+    except Exception as exc:  # any driver error means "not reachable" to the health check
+        log.warning("database ping failed: %s: %s", exc.__class__.__name__, exc)
         return False
     return True

@@ -41,9 +41,9 @@ DEMO_STAFF = (
 def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # Servers log their start-up; one-shot commands only warnings, so their output stays clean.
+    level = logging.INFO if args.command in ("serve", "demo") else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(args.config, demo=args.command == "demo")
         if args.command == "demo" and args.port is not None:
@@ -140,11 +140,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     async def prepare() -> int:
         await db.migrate_store(settings.database_url)
-        await db.open_store(settings.database_url)
-        try:
-            await _seed_demo(settings)
-        finally:
-            await db.close_store()
+        await _seed_in_store(settings)
         return 0
 
     _run(settings, prepare, store=False)
@@ -153,6 +149,14 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         f"{', '.join(u for u, *_ in DEMO_STAFF)} with password {DEMO_PASSWORD!r}"
     )
     return cmd_serve(settings, args)
+
+
+async def _seed_in_store(settings: Settings) -> None:
+    await db.open_store(settings.database_url)
+    try:
+        await _seed_demo(settings)
+    finally:
+        await db.close_store()
 
 
 async def _seed_demo(settings: Settings) -> None:

@@ -81,6 +81,9 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # tortoise caches compiled INSERTs per connection name, not per dialect: tests switch
+    # between SQLite and PostgreSQL in one process, so start each test with an empty cache.
+    EXECUTOR_CACHE.clear()
     if request.param == "sqlite":
         template = request.getfixturevalue("sqlite_template")
         path = tmp_path / "cases.sqlite3"
@@ -123,9 +126,6 @@ async def store(settings: Settings, rules: Rules) -> AsyncIterator[Rules]:
     """An open case store with the profile's units; yields its rules."""
     from cases.accounts import sync_departments
 
-    # tortoise caches compiled INSERTs per connection name, not per dialect: tests switch
-    # between SQLite and PostgreSQL in one process, so start each test with an empty cache.
-    EXECUTOR_CACHE.clear()
     await db.open_store(settings.database_url)
     await sync_departments(rules.catalog)
     yield rules

@@ -1,0 +1,3 @@
+from complaint_desk.cli import main
+
+main()

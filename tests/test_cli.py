@@ -1,0 +1,148 @@
+"""The `complaint-desk` command as an operator runs it, in subprocesses on a temp data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_DESK_")}
+    full_env.update(
+        {"COMPLAINT_DESK_STORAGE_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    )
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "complaint_desk", *args],
+        cwd=tmp_path,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+    )
+
+
+def test_invalid_configuration_stops_with_one_line(tmp_path: Path) -> None:
+    result = run(tmp_path, "migrate", env={"COMPLAINT_DESK_SERVER_PORT": "eighty"})
+    assert result.returncode == 2
+    assert result.stderr == (
+        "configuration error: COMPLAINT_DESK_SERVER_PORT: expected an integer, got 'eighty'\n"
+    )
+
+
+def test_migrate_staff_export_import_round_trip(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
+    again = run(tmp_path, "migrate")  # idempotent
+    assert again.returncode == 0 and "0 new units" in again.stdout
+
+    pw = {"COMPLAINT_DESK_PASSWORD": "a-long-enough-password"}
+    added = run(
+        tmp_path, "staff", "add", "wang", "--role", "handler", "--department", "food", env=pw
+    )
+    assert added.returncode == 0, added.stderr
+    assert "created handler wang" in added.stdout
+    dup = run(tmp_path, "staff", "add", "wang", "--role", "intake", env=pw)
+    assert dup.returncode == 1 and dup.stderr == "error: username 'wang' is taken\n"
+    no_unit = run(tmp_path, "staff", "add", "li", "--role", "handler", env=pw)
+    assert no_unit.returncode == 1 and "handling department" in no_unit.stderr
+
+    # Demo data gives cases to export; a second installation imports them.
+    source = tmp_path / "source.sqlite3"
+    demo_env = {"COMPLAINT_DESK_DATABASE_URL": f"sqlite://{source}"}
+    seeded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import asyncio, sys; from complaint_desk import cli; from config.settings import load_settings;"
+            "s = load_settings(demo=True);"
+            "asyncio.run(cli.db.migrate_store(s.database_url));"
+            "asyncio.run(cli._seed_in_store(s))",
+        ],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            **demo_env,
+            "PYTHONPATH": str(ROOT),
+            "COMPLAINT_DESK_STORAGE_DATA_DIR": str(tmp_path / "data"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    out = tmp_path / "cases.jsonl"
+    exported = run(tmp_path, "export", "--out", str(out), env=demo_env)
+    assert exported.returncode == 0, exported.stderr
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 3
+    assert all(r["events"] and r["clocks"] for r in records)
+
+    target = {"COMPLAINT_DESK_DATABASE_URL": f"sqlite://{tmp_path / 'target.sqlite3'}"}
+    assert run(tmp_path, "migrate", env=target).returncode == 0
+    imported = run(tmp_path, "import", str(out), env=target)
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 3 cases, skipped 0" in imported.stdout
+    rerun = run(tmp_path, "import", str(out), env=target)
+    assert "imported 0 cases, skipped 3" in rerun.stdout
+    back = tmp_path / "back.jsonl"
+    run(tmp_path, "export", "--out", str(back), env=target)
+    assert [json.loads(x) for x in back.read_text(encoding="utf-8").splitlines()] == records
+
+
+def test_import_stops_at_a_bad_line_and_keeps_earlier_ones(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"format": 1, "kind": "praise"}\n', encoding="utf-8")
+    result = run(tmp_path, "import", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        "bad.jsonl:1: unknown kind 'praise'; stopped, earlier lines are stored"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_demo_serves_a_healthy_store(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_DESK_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "complaint_desk", "demo", "--port", str(port)],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    body = json.loads(r.read())
+            except OSError:
+                time.sleep(0.3)
+        assert body == {"status": "ok", "database": "ok"}
+        assert (tmp_path / "demo-data" / "complaint-desk.sqlite3").is_file()
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert "password 'demo-password'" in output
