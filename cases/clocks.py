@@ -6,7 +6,8 @@ only applies it and keeps `Case.next_due_at` equal to the earliest running deadl
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -30,6 +31,7 @@ def _pauses(clock: CaseClock) -> list[tuple[datetime, datetime]]:
 
 
 def recompute_due(rules: Rules, clock: CaseClock) -> datetime:
+    """The clock's due time in UTC (stored times are UTC so SQLite compares them as text)."""
     return compute_due(
         clock.started_at,
         clock.amount + clock.extended_by,
@@ -37,7 +39,7 @@ def recompute_due(rules: Rules, clock: CaseClock) -> datetime:
         rules.calendar,
         _pauses(clock),
         clock.rollover_holidays,
-    )
+    ).astimezone(UTC)
 
 
 async def running_clocks(case: Case, conn: BaseDBAsyncClient | None = None) -> list[CaseClock]:
@@ -155,3 +157,33 @@ def state_of(rules: Rules, clock: CaseClock, now: datetime) -> ClockState:
             due_at=clock.due_at, overdue=False, due_soon=False, remaining=state.remaining
         )
     return state
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A running clock as staff and citizens see it."""
+
+    name: str
+    label: str
+    due_at: datetime
+    overdue: bool
+    due_soon: bool
+    paused: bool
+
+
+async def deadlines_of(rules: Rules, case: Case, now: datetime) -> list[Deadline]:
+    """The case's running clocks, earliest first, with overdue / due-soon flags."""
+    result = []
+    for clock in await running_clocks(case):
+        state = state_of(rules, clock, now)
+        result.append(
+            Deadline(
+                name=clock.name,
+                label=clock.label,
+                due_at=clock.due_at.astimezone(rules.timezone),
+                overdue=state.overdue,
+                due_soon=state.due_soon,
+                paused=clock.paused_at is not None,
+            )
+        )
+    return result

@@ -226,7 +226,7 @@ async def file_case(
     now: datetime | None = None,
 ) -> Case:
     """Validate and store a new case with its number, 'file' event, clocks and duplicate flag."""
-    now = now or datetime.now(UTC)
+    now = (now or datetime.now(UTC)).astimezone(UTC)  # stored times are UTC
     form = validate_form(rules, raw, channel=channel, staff=actor.kind != CITIZEN, now=now)
     catalog = rules.catalog
     policy = catalog.policy_for(form.kind, form.category, form.severity)

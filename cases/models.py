@@ -156,6 +156,7 @@ class CaseClock(Model):
     case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
         "cases.Case", related_name="clocks", on_delete=fields.RESTRICT
     )
+    case_id: int
     name = fields.CharField(max_length=32)
     label = fields.CharField(max_length=32)
     amount = fields.IntField()
@@ -183,6 +184,7 @@ class CaseEvent(Model):
     case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
         "cases.Case", related_name="events", on_delete=fields.RESTRICT
     )
+    case_id: int
     at = fields.DatetimeField()
     actor_kind = fields.CharField(max_length=16)
     actor_id = fields.IntField(null=True)

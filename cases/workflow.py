@@ -284,7 +284,7 @@ async def perform(
     action = ACTIONS.get(action_name)
     if action is None:
         raise ValidationError(f"未知操作: {action_name}", field="action")
-    now = now or datetime.now(UTC)
+    now = (now or datetime.now(UTC)).astimezone(UTC)  # stored times are UTC
     data = dict(data or {})
     note = note.strip()
     case = await Case.get_or_none(id=case_id)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from cases import db
 from cases.rules import load_rules
+from cases.sweeps import apply_expired_clocks
 from complaint_desk.keys import RULES, SETTINGS
-from config.settings import Settings
+from config.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -18,6 +24,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[RULES] = load_rules(settings)
     app.cleanup_ctx.append(_case_store)
+    if settings.worker.in_process:
+        app.cleanup_ctx.append(_clock_sweeper)
     app.router.add_get("/healthz", healthz, name="healthz")
     return app
 
@@ -28,8 +36,33 @@ async def _case_store(app: web.Application) -> AsyncIterator[None]:
     await db.close_store()
 
 
+async def _clock_sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Apply the deadline rules that act on their own, every sweep interval."""
+    task = asyncio.create_task(_sweep_forever(app), name="clock-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    interval = app[SETTINGS].worker.sweep_interval_seconds
+    while True:
+        try:
+            await apply_expired_clocks(app[RULES])
+        except Exception:  # a bad sweep must not stop the next one; it is logged
+            log.exception("deadline sweep failed")
+        await asyncio.sleep(interval)
+
+
 async def healthz(_request: web.Request) -> web.Response:
     """200 with {"status": "ok"} when the database answers, 503 otherwise."""
     ok = await db.ping()
     body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "unreachable"}
     return web.json_response(body, status=200 if ok else 503)
+
+
+async def gunicorn_app() -> web.Application:
+    """For several processes: `gunicorn complaint_desk.app:gunicorn_app
+    --worker-class aiohttp.GunicornWebWorker` (settings from $COMPLAINT_DESK_CONFIG and env)."""
+    return create_app(load_settings())

@@ -74,6 +74,8 @@ class ClockRule:
     extension_cap: int = 0
     rollover_holidays: bool = False
     on_expiry: str = ""
+    # With on_expiry = "raise_severity": the severity to raise to (default: the next one up).
+    expiry_severity: str = ""
     source: str = ""
 
 
@@ -256,6 +258,7 @@ def _build_policy(
                 extension_cap=int(c.get("extension_cap", 0)),
                 rollover_holidays=bool(c.get("rollover_holidays", False)),
                 on_expiry=c.get("on_expiry", ""),
+                expiry_severity=c.get("expiry_severity", ""),
                 source=c.get("source", ""),
             )
             for c in raw["clocks"]
@@ -269,6 +272,10 @@ def _build_policy(
         _check(clock.unit in CLOCK_UNITS, f"policy {name} clock {clock.name}: unit {clock.unit!r}")
         _check(clock.amount > 0, f"policy {name} clock {clock.name}: amount must be > 0")
         _check(clock.on_expiry in CLOCK_EXPIRY_ACTIONS, f"clock {clock.name}: on_expiry")
+        _check(
+            not clock.expiry_severity or clock.expiry_severity in severities,
+            f"clock {clock.name}: unknown expiry_severity",
+        )
     return policy
 
 

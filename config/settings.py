@@ -59,6 +59,12 @@ class WeChatSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    in_process: bool
+    sweep_interval_seconds: float
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings
     database_url: str
@@ -68,6 +74,7 @@ class Settings:
     timezone: ZoneInfo
     holidays_file: Path | None
     wechat: WeChatSettings
+    worker: WorkerSettings
     demo: bool
 
     @property
@@ -212,6 +219,9 @@ def _build(raw: dict[str, Any]) -> Settings:
     if timeout <= 0:
         raise ConfigError("wechat.timeout_seconds", "must be greater than 0")
 
+    interval = _expect(raw, "worker.sweep_interval_seconds", (int, float))
+    if interval <= 0:
+        raise ConfigError("worker.sweep_interval_seconds", "must be greater than 0")
     return Settings(
         server=ServerSettings(host=_expect(raw, "server.host", str), port=port),
         database_url=url,
@@ -225,6 +235,10 @@ def _build(raw: dict[str, Any]) -> Settings:
             timeout_seconds=float(timeout),
             oa=_build_app(raw, "oa", demo),
             mp=_build_app(raw, "mp", demo),
+        ),
+        worker=WorkerSettings(
+            in_process=_expect(raw, "worker.in_process", bool),
+            sweep_interval_seconds=float(interval),
         ),
         demo=demo,
     )

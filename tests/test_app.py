@@ -1,13 +1,22 @@
-"""The assembled application: health check over a real store."""
+"""The assembled application: health check over a real store, the in-process sweeper."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from pytest_aiohttp import AiohttpClient
 
-from complaint_desk.app import create_app
+from cases import db
+from cases.accounts import sync_departments
+from cases.models import Case, Status
+from cases.rules import load_rules
+from complaint_desk.app import create_app, gunicorn_app
+from complaint_desk.keys import SETTINGS
 from config.settings import Settings, load_settings
+from tests.factories import make_case
 
 
 async def test_healthz_reports_a_reachable_database(
@@ -33,3 +42,40 @@ async def test_healthz_is_503_when_the_database_is_down(
     resp = await client.get("/healthz")
     assert resp.status == 503
     assert await resp.json() == {"status": "unavailable", "database": "unreachable"}
+
+
+async def test_in_process_sweeper_applies_expired_clocks(
+    aiohttp_client: AiohttpClient, tmp_path: Path
+) -> None:
+    url = f"sqlite://{tmp_path / 'app.sqlite3'}"
+    settings = load_settings(
+        env={},
+        overrides={
+            "database.url": url,
+            "storage.data_dir": str(tmp_path),
+            "worker.sweep_interval_seconds": 0.05,
+        },
+    )
+    await db.migrate_store(url)
+    await db.open_store(url)
+    rules = load_rules(settings)
+    await sync_departments(rules.catalog)
+    # A food complaint filed 10 days ago and never decided: deemed accepted on day 5.
+    case = await make_case(rules, now=datetime.now(UTC) - timedelta(days=10), category="food")
+    await db.close_store()
+
+    await aiohttp_client(create_app(settings))
+    for _ in range(100):
+        if (await Case.get(id=case.id)).status == Status.ACCEPTED:
+            break
+        await asyncio.sleep(0.05)
+    assert (await Case.get(id=case.id)).status == Status.ACCEPTED
+
+
+async def test_gunicorn_entry_builds_the_app_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("COMPLAINT_DESK_ORGANISATION_PROFILE", "hospital")
+    monkeypatch.setenv("COMPLAINT_DESK_STORAGE_DATA_DIR", str(tmp_path))
+    app = await gunicorn_app()
+    assert app[SETTINGS].profile == "hospital"

@@ -1,0 +1,55 @@
+"""Rules that act on their own when a clock runs out (DESIGN.md "Deadlines").
+
+A food/drug case not refused by day 5 counts as accepted (`deem_accepted`); a valid complaint
+unresolved after a month becomes more severe (`raise_severity`). Which clock does what is the
+profile's `on_expiry`; this runs the action as the system, once per clock run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from cases.clocks import policy_of
+from cases.errors import CaseError
+from cases.models import Case, CaseClock
+from cases.rules import Rules
+from cases.workflow import Actor, perform
+
+log = logging.getLogger(__name__)
+# Bounded so one sweep cannot hold the database for long after an outage.
+SWEEP_BATCH = 200
+
+
+async def apply_expired_clocks(rules: Rules, now: datetime | None = None) -> int:
+    """Run the expiry action of every running clock that is past due; returns how many ran."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    expired = (
+        await CaseClock.filter(
+            stopped_at__isnull=True,
+            paused_at__isnull=True,
+            expiry_handled=False,
+            due_at__lte=now,
+        )
+        .exclude(on_expiry="")
+        .order_by("due_at")
+        .limit(SWEEP_BATCH)
+    )
+    done = 0
+    for clock in expired:
+        note = f"“{clock.label}”期限届满,系统自动处理。"
+        case = await Case.get(id=clock.case_id)
+        rule = next((r for r in policy_of(rules, case).clocks if r.name == clock.name), None)
+        data = {"severity": rule.expiry_severity} if rule and rule.expiry_severity else {}
+        try:
+            await perform(
+                rules, case.id, clock.on_expiry, Actor.system(), note=note, data=data, now=now
+            )
+            done += 1
+        except CaseError as exc:
+            # The case moved on (e.g. already closed): the rule no longer applies.
+            log.info(
+                "expiry of clock %s on case %s skipped: %s", clock.id, clock.case_id, exc.message
+            )
+        await CaseClock.filter(id=clock.id).update(expiry_handled=True)
+    return done

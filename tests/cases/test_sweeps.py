@@ -1,0 +1,70 @@
+"""Clocks that act when they run out: deemed acceptance and escalation to major."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cases.clocks import deadlines_of
+from cases.models import Case, CaseEvent, Notice, Status
+from cases.rules import Rules
+from cases.sweeps import apply_expired_clocks
+from cases.workflow import perform
+from tests.factories import make_case, make_staff
+
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday
+
+
+async def test_food_case_not_refused_by_day_5_counts_as_accepted(store: Rules) -> None:
+    case = await make_case(store, now=NOW, category="food")
+    assert case.policy == "food_drug"
+    # Day 5 after Monday 23rd ends at midnight of Saturday 28th (Shanghai).
+    assert await apply_expired_clocks(store, NOW + timedelta(days=5)) == 0
+    assert await apply_expired_clocks(store, NOW + timedelta(days=6)) == 1
+    stored = await Case.get(id=case.id)
+    assert stored.status == Status.ACCEPTED
+    event = await CaseEvent.get(case_id=case.id, action="deem_accepted")
+    assert event.actor_kind == "system" and "受理决定" in event.note
+    assert await Notice.filter(event_id=event.id, kind="accepted").exists()
+    names = {d.name for d in await deadlines_of(store, stored, NOW + timedelta(days=6))}
+    assert "handling" in names and "acceptance" not in names
+    assert await apply_expired_clocks(store, NOW + timedelta(days=7)) == 0  # once only
+
+
+async def test_a_refused_case_is_not_deemed_accepted(store: Rules) -> None:
+    case = await make_case(store, now=NOW, category="food")
+    intake = await make_staff("intake", "centre")
+    await perform(
+        store,
+        case.id,
+        "reject",
+        intake,
+        note="超时效",
+        now=NOW,
+        data={"reason_code": "time_barred"},
+    )
+    assert await apply_expired_clocks(store, NOW + timedelta(days=30)) == 0
+    assert (await Case.get(id=case.id)).status == Status.REJECTED
+
+
+async def test_complaint_open_a_month_after_acceptance_becomes_major(store: Rules) -> None:
+    case = await make_case(store, now=NOW)
+    intake = await make_staff("intake", "centre")
+    await perform(store, case.id, "accept", intake, now=NOW)
+    assert await apply_expired_clocks(store, NOW + timedelta(days=30)) == 0
+    assert await apply_expired_clocks(store, NOW + timedelta(days=31)) == 1
+    stored = await Case.get(id=case.id)
+    assert stored.severity == "major"
+    event = await CaseEvent.get(case_id=case.id, action="raise_severity")
+    assert event.data == {"severity": "major"}
+
+
+async def test_deadlines_flag_overdue_and_due_soon(store: Rules) -> None:
+    case = await make_case(store, now=NOW)
+    fresh = {d.name: d for d in await deadlines_of(store, case, NOW)}
+    assert not fresh["triage"].overdue and not fresh["triage"].due_soon
+    assert fresh["triage"].due_at.tzinfo == store.timezone
+    # Triage (1 working day) ends at midnight after Tuesday 24th, Shanghai time.
+    soon = {d.name: d for d in await deadlines_of(store, case, NOW + timedelta(hours=37))}
+    assert soon["triage"].due_soon and not soon["triage"].overdue
+    late = {d.name: d for d in await deadlines_of(store, case, NOW + timedelta(days=2))}
+    assert late["triage"].overdue and not late["acceptance"].overdue
