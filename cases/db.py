@@ -7,6 +7,7 @@ from typing import Any
 
 from tortoise import Tortoise, connections
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
+from tortoise.migrations.executor import MigrationExecutor
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,13 @@ async def migrate_store(database_url: str) -> None:
     """Apply every pending schema migration (SQLite and PostgreSQL alike)."""
     await tortoise_migrate(config=tortoise_config(database_url))
     await Tortoise.close_connections()
+
+
+async def pending_migrations(database_url: str) -> list[str]:
+    """Migrations not yet applied to the open store (empty when the schema is current)."""
+    apps = tortoise_config(database_url)["apps"]
+    steps = await MigrationExecutor(connections.get("default"), apps).plan()
+    return [f"{s.migration.app_label}.{s.migration.name}" for s in steps if not s.backward]
 
 
 async def check_sqlite_pragmas() -> dict[str, Any]:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from tqdm import tqdm
@@ -28,6 +28,7 @@ from config.catalog import load_catalog
 from config.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("complaint_desk")
+T = TypeVar("T")
 
 DEMO_PASSWORD = "demo-password"
 DEMO_STAFF = (
@@ -95,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(settings: Settings, work: Callable[[], Awaitable[int]], *, store: bool = True) -> int:
-    async def wrapper() -> int:
+def _run(settings: Settings, work: Callable[[], Awaitable[T]], *, store: bool = True) -> T:
+    async def wrapper() -> T:
         _ensure_data_dir(settings)
         if not store:
             return await work()
@@ -130,7 +131,17 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
-    _ensure_data_dir(settings)
+    async def pending() -> list[str]:
+        return await db.pending_migrations(settings.database_url)
+
+    missing = _run(settings, pending)
+    if missing:
+        print(
+            f"error: the database lacks {len(missing)} schema migration(s) "
+            f"({', '.join(missing)}): run `complaint-desk migrate` first",
+            file=sys.stderr,
+        )
+        return 1
     app = create_app(settings)
     print(f"Complaint Desk on http://{settings.server.host}:{settings.server.port}/ (Ctrl-C stops)")
     web.run_app(app, host=settings.server.host, port=settings.server.port, print=None)

@@ -43,6 +43,15 @@ def test_invalid_configuration_stops_with_one_line(tmp_path: Path) -> None:
     )
 
 
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    result = run(tmp_path, "serve")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "error: the database lacks 1 schema migration(s) (cases.0001_initial): "
+        "run `complaint-desk migrate` first"
+    )
+
+
 def test_migrate_staff_export_import_round_trip(tmp_path: Path) -> None:
     assert run(tmp_path, "migrate").returncode == 0
     again = run(tmp_path, "migrate")  # idempotent
