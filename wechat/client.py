@@ -1,0 +1,319 @@
+"""The WeChat API seen from our side: a small asyncio client for the endpoints we call.
+
+One `WeChatClient` per appid (the official account and the mini-program are two appids with
+two tokens). Tokens come from `POST /cgi-bin/stable_token`, which in normal mode hands every
+caller the same token while it is valid, so several processes sharing a token store do not
+invalidate each other; inside one process a lock per appid lets one caller fetch while the
+others wait for its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+
+from wechat.errors import (
+    MEDIA_TOO_LARGE,
+    TOKEN_ERRCODES,
+    UNEXPECTED_RESPONSE,
+    WeChatError,
+    WeChatHTTPError,
+    WeChatTimeout,
+)
+
+# Refresh this long before expiry; stable_token itself rotates 300 s before the end.
+REFRESH_MARGIN_SECONDS = 300
+MAX_JSON_BYTES = 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+# Media bodies that are really WeChat's JSON error answer (it uses both of these types).
+_ERROR_BODY_TYPES = frozenset({"application/json", "text/plain", "text/json"})
+
+
+class TokenStore(Protocol):
+    """Where access tokens live, shared by every client of an appid (memory, Redis…)."""
+
+    async def get(self, appid: str) -> tuple[str, float] | None:
+        """The stored (token, expires_at epoch seconds) of `appid`, or None."""
+        ...
+
+    async def set(self, appid: str, token: str, expires_at: float) -> None:
+        """Store the token of `appid`, valid until `expires_at` (epoch seconds)."""
+        ...
+
+
+class MemoryTokenStore:
+    """Tokens in this process only: for one process, demo mode and tests."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    async def get(self, appid: str) -> tuple[str, float] | None:
+        """The stored (token, expires_at) of `appid`, or None."""
+        return self._tokens.get(appid)
+
+    async def set(self, appid: str, token: str, expires_at: float) -> None:
+        """Store the token of `appid` until `expires_at`."""
+        self._tokens[appid] = (token, expires_at)
+
+
+# One refresh lock per (event loop, appid), shared by every client of that appid in the
+# process. Weak values: a lock disappears when nobody holds or waits on it, so the map
+# stays empty between refreshes and never carries a lock over to another event loop.
+_REFRESH_LOCKS: weakref.WeakValueDictionary[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock]
+_REFRESH_LOCKS = weakref.WeakValueDictionary()
+
+
+def _refresh_lock(appid: str) -> asyncio.Lock:
+    key = (asyncio.get_running_loop(), appid)
+    lock = _REFRESH_LOCKS.get(key)
+    if lock is None:
+        lock = asyncio.Lock()
+        _REFRESH_LOCKS[key] = lock
+    return lock
+
+
+@dataclass(frozen=True)
+class _Answer:
+    body: bytes
+    content_type: str
+    data: dict[str, Any] | None  # the JSON object, when the body is one
+
+    @property
+    def errcode(self) -> int:
+        code = (self.data or {}).get("errcode", 0)
+        return code if isinstance(code, int) else UNEXPECTED_RESPONSE
+
+    @property
+    def errmsg(self) -> str:
+        return str((self.data or {}).get("errmsg", ""))
+
+
+class WeChatClient:
+    """Calls the WeChat API for one appid; every request has a timeout and never retries
+    on its own except once after a stale-token answer."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_base: str,
+        appid: str,
+        secret: str,
+        token_store: TokenStore,
+        timeout_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.appid = appid
+        self._session = session
+        self._api_base = api_base.rstrip("/")
+        self._secret = secret
+        self._store = token_store
+        self._timeout_seconds = timeout_seconds
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"WeChatClient(appid={self.appid!r}, api_base={self._api_base!r})"
+
+    async def access_token(self, force_refresh: bool = False) -> str:
+        """A valid access token for this appid, from the store or freshly fetched.
+
+        Fetches when none is stored or the stored one expires within 300 s. With
+        `force_refresh` WeChat issues a new token and the old one stops working everywhere
+        (limited by WeChat to 20 a day): only for a token known to be leaked or broken.
+        """
+        if not force_refresh:
+            stored = await self._store.get(self.appid)
+            if stored is not None and self._is_fresh(stored):
+                return stored[0]
+        return await self._refresh(force=force_refresh, stale=None)
+
+    async def download_media(self, media_id: str, max_bytes: int) -> tuple[bytes, str]:
+        """The content of a user-sent or uploaded media and WeChat's declared content type.
+
+        Refuses bodies over `max_bytes` while streaming (WeChatError -2, not retryable). A
+        media id expired (after 3 days) or unknown gives WeChatError 40007. The declared
+        content type is WeChat's claim only: sniff the bytes before trusting them.
+        """
+        answer = await self._authorized(
+            "GET",
+            "/cgi-bin/media/get",
+            params={"media_id": media_id},
+            json_body=None,
+            retry_token=True,
+            max_bytes=max_bytes,
+            expect_json=False,
+        )
+        if answer.data is not None:
+            # A JSON body without errcode is not a file (videos come as {"video_url": ...}).
+            raise WeChatError(UNEXPECTED_RESPONSE, "media is not a file", path="/cgi-bin/media/get")
+        return answer.body, answer.content_type
+
+    async def send_text(self, openid: str, text: str) -> None:
+        """Send a customer-service text message (only within 48 h after the user wrote)."""
+        payload = {"touser": openid, "msgtype": "text", "text": {"content": text}}
+        await self._call("POST", "/cgi-bin/message/custom/send", json=payload)
+
+    async def create_menu(self, menu: Mapping[str, Any]) -> None:
+        """Replace the official account's custom menu (`{"button": [...]}`)."""
+        await self._call("POST", "/cgi-bin/menu/create", json=menu)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        retry_token: bool = True,
+    ) -> dict[str, Any]:
+        """Call a JSON endpoint with the access token; its answer, or WeChatError."""
+        answer = await self._authorized(
+            method,
+            path,
+            params=params,
+            json_body=json,
+            retry_token=retry_token,
+            max_bytes=MAX_JSON_BYTES,
+            expect_json=True,
+        )
+        assert answer.data is not None  # expect_json: a non-JSON body raised already
+        return answer.data
+
+    async def _authorized(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        json_body: Mapping[str, Any] | None,
+        retry_token: bool,
+        max_bytes: int,
+        expect_json: bool,
+    ) -> _Answer:
+        token = await self.access_token()
+        answer = await self._attempt(method, path, token, params, json_body, max_bytes, expect_json)
+        if answer.errcode in TOKEN_ERRCODES and retry_token:
+            # Someone refreshed the token elsewhere, or it expired early: one new try.
+            token = await self._refresh(force=True, stale=token)
+            answer = await self._attempt(
+                method, path, token, params, json_body, max_bytes, expect_json
+            )
+        if answer.errcode != 0:
+            raise WeChatError(answer.errcode, answer.errmsg, path=path)
+        return answer
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        params: Mapping[str, str] | None,
+        json_body: Mapping[str, Any] | None,
+        max_bytes: int,
+        expect_json: bool,
+    ) -> _Answer:
+        query = {**(params or {}), "access_token": token}
+        body, content_type = await self._request(method, path, query, json_body, max_bytes)
+        if expect_json or content_type in _ERROR_BODY_TYPES:
+            return _Answer(body, content_type, _json_object(body, path))
+        return _Answer(body, content_type, None)
+
+    async def _refresh(self, *, force: bool, stale: str | None) -> str:
+        """Fetch a token under the appid's lock; a caller that waited for the lock takes
+        the token the previous holder stored instead of fetching again."""
+        async with _refresh_lock(self.appid):
+            stored = await self._store.get(self.appid)
+            if stored is not None and self._is_fresh(stored):
+                if not force or (stale is not None and stored[0] != stale):
+                    return stored[0]
+            token, expires_in = await self._fetch_token(force)
+            await self._store.set(self.appid, token, self._clock() + expires_in)
+            return token
+
+    async def _fetch_token(self, force: bool) -> tuple[str, int]:
+        path = "/cgi-bin/stable_token"
+        payload = {
+            "grant_type": "client_credential",
+            "appid": self.appid,
+            "secret": self._secret,
+            "force_refresh": force,
+        }
+        body, _content_type = await self._request("POST", path, None, payload, MAX_JSON_BYTES)
+        data = _json_object(body, path)
+        errcode = data.get("errcode", 0)
+        if errcode:
+            code = errcode if isinstance(errcode, int) else UNEXPECTED_RESPONSE
+            raise WeChatError(code, str(data.get("errmsg", "")), path=path)
+        token, expires_in = data.get("access_token"), data.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, int):
+            raise WeChatError(UNEXPECTED_RESPONSE, "no access_token in answer", path=path)
+        return token, expires_in
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None,
+        json_body: Mapping[str, Any] | None,
+        max_bytes: int,
+    ) -> tuple[bytes, str]:
+        """One HTTP exchange: (body, content type) of a 200 answer, or a WeChatError."""
+        data: bytes | None = None
+        headers: dict[str, str] | None = None
+        if json_body is not None:
+            # WeChat wants the characters themselves: \\u escapes show up literally in chats.
+            data = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            headers = {"Content-Type": "application/json; charset=utf-8"}
+        try:
+            async with self._session.request(
+                method,
+                self._api_base + path,
+                params=query,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+            ) as resp:
+                if resp.status != 200:
+                    raise WeChatHTTPError(resp.status, resp.reason or "", path=path)
+                body = await _read_capped(resp, max_bytes, path)
+                return body, resp.content_type
+        except TimeoutError as exc:
+            raise WeChatTimeout(self._timeout_seconds, path=path) from exc
+        except aiohttp.ClientError as exc:
+            # The exception text names host and port only, never the query with the token.
+            raise WeChatHTTPError(None, type(exc).__name__, path=path) from exc
+
+    def _is_fresh(self, stored: tuple[str, float]) -> bool:
+        return stored[1] - self._clock() > REFRESH_MARGIN_SECONDS
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, path: str) -> bytes:
+    too_large = WeChatError(MEDIA_TOO_LARGE, f"body exceeds {max_bytes} bytes", path=path)
+    if resp.content_length is not None and resp.content_length > max_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_chunked(_CHUNK_BYTES):
+        total += len(chunk)
+        if total > max_bytes:  # no or a false Content-Length: count while streaming
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(body: bytes, path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise WeChatError(UNEXPECTED_RESPONSE, "answer is not JSON", path=path) from exc
+    if not isinstance(data, dict):
+        raise WeChatError(UNEXPECTED_RESPONSE, "answer is not a JSON object", path=path)
+    return data

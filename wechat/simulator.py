@@ -1,0 +1,506 @@
+"""A local stand-in for WeChat, for tests and demo mode.
+
+`FakeWeChat` + `create_fake_wechat_app` serve the API endpoints our client calls, with
+WeChat's error codes and messages, token rules and media expiry, and with faults a test can
+inject (delays, errcodes, HTTP statuses). `PushSigner` and the `*_xml` helpers build the
+pushes WeChat sends to our webhook, signed (and encrypted in safe mode) as WeChat does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict, deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from wechatpy.crypto import WeChatCrypto
+
+TOKEN_TTL_SECONDS = 7200
+# stable_token in normal mode hands out a new token when the current one has less left.
+TOKEN_ROTATE_SECONDS = 300
+MEDIA_TTL_SECONDS = 3 * 24 * 3600
+
+# WeChat's own messages for the codes the fake answers with.
+ERRMSGS: dict[int, str] = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40003: "invalid openid",
+    40007: "invalid media_id",
+    40013: "invalid appid",
+    40014: "invalid access_token",
+    40016: "invalid button size",
+    40125: "invalid appsecret",
+    41001: "access_token missing",
+    42001: "access_token expired",
+    43101: "user refuse to accept the msg",
+    45009: "reach max api daily quota limit",
+    45011: "api minute-quota reach limit  mustslower  retry next minute",
+    45015: "response out of time limit or subscription is canceled",
+    47001: "data format error",
+    47003: "argument invalid!",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ManualClock:
+    """A clock that moves only when told to; pass it as `clock=` to jump time in tests."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by `seconds`."""
+        self.now += seconds
+
+
+@dataclass
+class _Token:
+    appid: str
+    kind: str  # "stable" or "classic": WeChat keeps the two apart
+    expires_at: float
+    revoked: bool = False
+
+
+@dataclass
+class _Media:
+    content: bytes
+    content_type: str
+    uploaded_at: float
+    chunked: bool
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received (the query includes the access token)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: bytes
+
+
+class FakeWeChat:
+    """The state behind the fake API: apps, tokens, media, sent messages, menus, faults."""
+
+    def __init__(
+        self, apps: Mapping[str, str] | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.apps: dict[str, str] = dict(apps or {})
+        self.clock = clock
+        self.sent_messages: list[tuple[str, dict[str, Any]]] = []
+        self.menus: dict[str, dict[str, Any]] = {}
+        self.outside_48h: set[str] = set()
+        self.delay_seconds: dict[str, float] = {}
+        self.errcode_queue: defaultdict[str, deque[int]] = defaultdict(deque)
+        self.http_status_queue: defaultdict[str, deque[int]] = defaultdict(deque)
+        self.calls: Counter[str] = Counter()
+        self.requests: list[RecordedRequest] = []
+        self._tokens: dict[str, _Token] = {}
+        self._current: dict[tuple[str, str], str] = {}  # (appid, kind) -> token
+        self._media: dict[str, _Media] = {}
+
+    def register_app(self, appid: str, secret: str) -> None:
+        """Accept tokens requests for `appid` with `secret`."""
+        self.apps[appid] = secret
+
+    def add_media(self, content: bytes, content_type: str, *, chunked: bool = False) -> str:
+        """Store a user-sent media now; its id, valid for 3 days. `chunked` serves it without
+        Content-Length, as a proxy may."""
+        media_id = secrets.token_urlsafe(48)
+        self._media[media_id] = _Media(content, content_type, self.clock(), chunked)
+        return media_id
+
+    def fail_next(self, path: str, *errcodes: int) -> None:
+        """Answer the next calls of `path` with these errcodes, one per call."""
+        self.errcode_queue[path].extend(errcodes)
+
+    def fail_next_http(self, path: str, *statuses: int) -> None:
+        """Answer the next calls of `path` with these HTTP statuses, one per call."""
+        self.http_status_queue[path].extend(statuses)
+
+    def current_token(self, appid: str, kind: str = "stable") -> str | None:
+        """The token the fake would hand out now (None before the first fetch)."""
+        return self._current.get((appid, kind))
+
+    def issue_token(self, appid: str, kind: str = "stable") -> str:
+        """A new token for `appid`; the previous one of the same kind stops working."""
+        previous = self._current.get((appid, kind))
+        if previous is not None:
+            self._tokens[previous].revoked = True
+        token = secrets.token_urlsafe(96)
+        self._tokens[token] = _Token(appid, kind, self.clock() + TOKEN_TTL_SECONDS)
+        self._current[(appid, kind)] = token
+        return token
+
+    def stable_token(self, appid: str, force_refresh: bool) -> tuple[str, int]:
+        """(token, expires_in) as stable_token answers: the current one while it has more
+        than 300 s left, else a new one (normal mode keeps the old one valid to its end)."""
+        current = self._current.get((appid, "stable"))
+        if force_refresh or current is None:
+            token = self.issue_token(appid)
+        else:
+            state = self._tokens[current]
+            remaining = state.expires_at - self.clock()
+            if remaining > TOKEN_ROTATE_SECONDS and not state.revoked:
+                return current, math.ceil(remaining)
+            token = secrets.token_urlsafe(96)
+            self._tokens[token] = _Token(appid, "stable", self.clock() + TOKEN_TTL_SECONDS)
+            self._current[(appid, "stable")] = token
+        return token, TOKEN_TTL_SECONDS
+
+    def check_token(self, token: str | None) -> tuple[str | None, int]:
+        """(appid, 0) for a valid token, else (None, WeChat's errcode)."""
+        if not token:
+            return None, 41001
+        state = self._tokens.get(token)
+        if state is None or state.revoked:
+            return None, 40001
+        if state.expires_at <= self.clock():
+            return None, 42001
+        return state.appid, 0
+
+    def media(self, media_id: str) -> _Media | None:
+        """The media under `media_id` if it has not expired."""
+        media = self._media.get(media_id)
+        if media is None or self.clock() - media.uploaded_at >= MEDIA_TTL_SECONDS:
+            return None
+        return media
+
+
+FAKE_WECHAT = web.AppKey("fake_wechat", FakeWeChat)
+
+
+def create_fake_wechat_app(fake: FakeWeChat) -> web.Application:
+    """The fake `api.weixin.qq.com`: serve it with `aiohttp_server` or on a demo port."""
+    app = web.Application(middlewares=[_faults])
+    app[FAKE_WECHAT] = fake
+    app.router.add_post("/cgi-bin/stable_token", _stable_token)
+    app.router.add_get("/cgi-bin/token", _classic_token)
+    app.router.add_get("/cgi-bin/media/get", _media_get)
+    app.router.add_post("/cgi-bin/message/custom/send", _custom_send)
+    app.router.add_post("/cgi-bin/menu/create", _menu_create)
+    return app
+
+
+def _error(errcode: int) -> web.Response:
+    # Like WeChat: HTTP 200, a JSON body and a request id at the end of the message.
+    errmsg = f"{ERRMSGS.get(errcode, 'error')} rid: {secrets.token_hex(4)}-{secrets.token_hex(4)}"
+    return _json({"errcode": errcode, "errmsg": errmsg})
+
+
+def _json(data: Mapping[str, Any]) -> web.Response:
+    return web.Response(
+        body=json.dumps(data, ensure_ascii=False).encode("utf-8"),
+        content_type="application/json",
+        charset="utf-8",
+    )
+
+
+_OK = {"errcode": 0, "errmsg": "ok"}
+
+
+@web.middleware
+async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Record and count every call, then apply the faults injected for its path."""
+    fake = request.app[FAKE_WECHAT]
+    path = request.path
+    fake.calls[path] += 1
+    body = await request.read()
+    fake.requests.append(RecordedRequest(request.method, path, dict(request.query), body))
+    delay = fake.delay_seconds.get(path, 0.0)
+    if delay:
+        await asyncio.sleep(delay)
+    if fake.http_status_queue[path]:
+        return web.Response(status=fake.http_status_queue[path].popleft(), text="fault")
+    if fake.errcode_queue[path]:
+        return _error(fake.errcode_queue[path].popleft())
+    return await handler(request)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any] | None:
+    try:
+        data = json.loads((await request.read()).decode("utf-8"))
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _credentials_error(fake: FakeWeChat, appid: object, secret: object) -> int:
+    if not isinstance(appid, str) or appid not in fake.apps:
+        return 40013
+    if secret != fake.apps[appid]:
+        return 40125
+    return 0
+
+
+async def _stable_token(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_WECHAT]
+    data = await _json_body(request)
+    if data is None:
+        return _error(47001)
+    if data.get("grant_type") != "client_credential":
+        return _error(40002)
+    appid = data.get("appid")
+    errcode = _credentials_error(fake, appid, data.get("secret"))
+    if errcode:
+        return _error(errcode)
+    assert isinstance(appid, str)
+    token, expires_in = fake.stable_token(appid, data.get("force_refresh") is True)
+    return _json({"access_token": token, "expires_in": expires_in})
+
+
+async def _classic_token(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_WECHAT]
+    if request.query.get("grant_type") != "client_credential":
+        return _error(40002)
+    appid = request.query.get("appid")
+    errcode = _credentials_error(fake, appid, request.query.get("secret"))
+    if errcode:
+        return _error(errcode)
+    assert appid is not None
+    return _json({"access_token": fake.issue_token(appid, "classic"), "expires_in": 7200})
+
+
+async def _media_get(request: web.Request) -> web.StreamResponse:
+    fake = request.app[FAKE_WECHAT]
+    _appid, errcode = fake.check_token(request.query.get("access_token"))
+    if errcode:
+        return _error(errcode)
+    media_id = request.query.get("media_id", "")
+    media = fake.media(media_id)
+    if media is None:
+        return _error(40007)
+    headers = {"Content-Disposition": f'attachment; filename="{media_id[:16]}"'}
+    if not media.chunked:
+        return web.Response(body=media.content, content_type=media.content_type, headers=headers)
+    resp = web.StreamResponse(headers=headers)
+    resp.content_type = media.content_type
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    for start in range(0, len(media.content), 16 * 1024):
+        await resp.write(media.content[start : start + 16 * 1024])
+    await resp.write_eof()
+    return resp
+
+
+async def _custom_send(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_WECHAT]
+    appid, errcode = fake.check_token(request.query.get("access_token"))
+    if errcode:
+        return _error(errcode)
+    assert appid is not None
+    payload = await _json_body(request)
+    if payload is None or not isinstance(payload.get("msgtype"), str):
+        return _error(47001)
+    openid = payload.get("touser")
+    if not isinstance(openid, str) or not openid.startswith("o"):
+        return _error(40003)
+    if openid in fake.outside_48h:
+        return _error(45015)
+    if payload["msgtype"] == "text" and not isinstance(
+        (payload.get("text") or {}).get("content"), str
+    ):
+        return _error(47001)
+    fake.sent_messages.append((appid, payload))
+    return _json(_OK)
+
+
+async def _menu_create(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_WECHAT]
+    appid, errcode = fake.check_token(request.query.get("access_token"))
+    if errcode:
+        return _error(errcode)
+    assert appid is not None
+    menu = await _json_body(request)
+    if menu is None:
+        return _error(47001)
+    buttons = menu.get("button")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+        return _error(40016)
+    fake.menus[appid] = menu
+    return _json(_OK)
+
+
+# --- pushes to our webhook -------------------------------------------------------------
+
+
+class PushSigner:
+    """Builds a push as WeChat sends it to the webhook of an app with this token (and
+    EncodingAESKey for safe mode)."""
+
+    def __init__(self, token: str, appid: str, aes_key: str = "") -> None:
+        self.token = token
+        self.appid = appid
+        self.aes_key = aes_key
+
+    def signature(self, timestamp: str, nonce: str) -> str:
+        """WeChat's `signature`: sha1 of token, timestamp and nonce sorted and joined."""
+        return hashlib.sha1("".join(sorted([self.token, timestamp, nonce])).encode()).hexdigest()
+
+    def verify_params(
+        self, echostr: str, *, timestamp: int | None = None, nonce: str | None = None
+    ) -> dict[str, str]:
+        """Query of the GET with which WeChat checks the webhook URL (answer: echostr)."""
+        ts, nonce = _stamp(timestamp, nonce)
+        return {
+            "signature": self.signature(ts, nonce),
+            "timestamp": ts,
+            "nonce": nonce,
+            "echostr": echostr,
+        }
+
+    def sign(
+        self, xml: str, *, timestamp: int | None = None, nonce: str | None = None
+    ) -> tuple[dict[str, str], str]:
+        """(query params, body) of the POST carrying `xml`: plain, or encrypted when the
+        signer has an aes_key (`encrypt_type=aes` and `msg_signature` added)."""
+        ts, nonce = _stamp(timestamp, nonce)
+        params = {"signature": self.signature(ts, nonce), "timestamp": ts, "nonce": nonce}
+        fields = ET.fromstring(xml)
+        openid = fields.findtext("FromUserName")
+        if openid:
+            params["openid"] = openid
+        if not self.aes_key:
+            return params, xml
+        crypto = WeChatCrypto(self.token, self.aes_key, self.appid)
+        sealed = ET.fromstring(crypto.encrypt_message(xml, nonce, ts))
+        encrypt = sealed.findtext("Encrypt") or ""
+        params["encrypt_type"] = "aes"
+        params["msg_signature"] = sealed.findtext("MsgSignature") or ""
+        to_user = fields.findtext("ToUserName") or ""
+        body = (
+            f"<xml><ToUserName>{_cdata(to_user)}</ToUserName>"
+            f"<Encrypt>{_cdata(encrypt)}</Encrypt></xml>"
+        )
+        return params, body
+
+
+def _stamp(timestamp: int | None, nonce: str | None) -> tuple[str, str]:
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    return ts, nonce if nonce is not None else str(secrets.randbelow(10**10))
+
+
+def _cdata(text: str) -> str:
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def _message_xml(
+    from_user: str,
+    to_user: str,
+    msg_type: str,
+    create_time: int | None,
+    fields: Mapping[str, str | int | float],
+) -> str:
+    parts = [
+        f"<ToUserName>{_cdata(to_user)}</ToUserName>",
+        f"<FromUserName>{_cdata(from_user)}</FromUserName>",
+        f"<CreateTime>{create_time if create_time is not None else int(time.time())}</CreateTime>",
+        f"<MsgType>{_cdata(msg_type)}</MsgType>",
+    ]
+    for name, value in fields.items():
+        parts.append(f"<{name}>{_cdata(value) if isinstance(value, str) else value}</{name}>")
+    return "<xml>" + "".join(parts) + "</xml>"
+
+
+def _msg_id(msg_id: int | None) -> int:
+    return msg_id if msg_id is not None else 10**18 + secrets.randbelow(9 * 10**18)
+
+
+def text_xml(
+    from_user: str,
+    to_user: str,
+    content: str,
+    msg_id: int | None = None,
+    create_time: int | None = None,
+) -> str:
+    """A text message from `from_user` (openid) to `to_user` (the account's gh_ id)."""
+    return _message_xml(
+        from_user, to_user, "text", create_time, {"Content": content, "MsgId": _msg_id(msg_id)}
+    )
+
+
+def image_xml(
+    from_user: str,
+    to_user: str,
+    media_id: str,
+    pic_url: str = "http://mmbiz.qpic.cn/fake.jpg",
+    msg_id: int | None = None,
+    create_time: int | None = None,
+) -> str:
+    """An image message; download it with `media_id` (valid 3 days)."""
+    fields: dict[str, str | int | float] = {
+        "PicUrl": pic_url,
+        "MediaId": media_id,
+        "MsgId": _msg_id(msg_id),
+    }
+    return _message_xml(from_user, to_user, "image", create_time, fields)
+
+
+def location_xml(
+    from_user: str,
+    to_user: str,
+    x: float,
+    y: float,
+    label: str,
+    scale: int = 15,
+    msg_id: int | None = None,
+    create_time: int | None = None,
+) -> str:
+    """A location message: `x` latitude, `y` longitude, `label` the place's name."""
+    fields: dict[str, str | int | float] = {
+        "Location_X": x,
+        "Location_Y": y,
+        "Scale": scale,
+        "Label": label,
+        "MsgId": _msg_id(msg_id),
+    }
+    return _message_xml(from_user, to_user, "location", create_time, fields)
+
+
+def event_xml(
+    from_user: str,
+    to_user: str,
+    event: str,
+    event_key: str = "",
+    create_time: int | None = None,
+    extra: Mapping[str, str | int] | None = None,
+) -> str:
+    """An event push (subscribe, unsubscribe, CLICK, SCAN…; no MsgId); `extra` adds fields
+    such as Ticket, or Status and MsgID of TEMPLATESENDJOBFINISH."""
+    fields: dict[str, str | int | float] = {"Event": event}
+    if event_key:
+        fields["EventKey"] = event_key
+    fields.update(extra or {})
+    return _message_xml(from_user, to_user, "event", create_time, fields)
+
+
+def voice_xml(
+    from_user: str,
+    to_user: str,
+    media_id: str,
+    recognition: str = "",
+    voice_format: str = "amr",
+    msg_id: int | None = None,
+    create_time: int | None = None,
+) -> str:
+    """A voice message with WeChat's speech recognition text (empty when it has none)."""
+    fields: dict[str, str | int | float] = {
+        "MediaId": media_id,
+        "Format": voice_format,
+        "Recognition": recognition,
+        "MsgId": _msg_id(msg_id),
+    }
+    return _message_xml(from_user, to_user, "voice", create_time, fields)
