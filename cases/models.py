@@ -268,6 +268,18 @@ class ConversationState(Model):
         table = "conversation_state"
 
 
+# One row per WeChat push handled: a retried push finds it and gets the same answer.
+class PushReceipt(Model):
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=128, unique=True)
+    reply = fields.TextField(default="")
+    done = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "push_receipt"
+
+
 # Per-day case number sequences, incremented with one atomic upsert.
 class NumberCounter(Model):
     key = fields.CharField(max_length=16, primary_key=True)

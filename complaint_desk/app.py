@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot.webhook import create_bot_app
 from cases import db
+from cases.accounts import sync_departments
 from cases.rules import load_rules
 from cases.sweeps import apply_expired_clocks
 from complaint_desk.keys import RULES, SETTINGS
@@ -27,11 +29,17 @@ def create_app(settings: Settings) -> web.Application:
     if settings.worker.in_process:
         app.cleanup_ctx.append(_clock_sweeper)
     app.router.add_get("/healthz", healthz, name="healthz")
+    app.add_subapp("/wechat/", create_bot_app(settings))
     return app
 
 
 async def _case_store(app: web.Application) -> AsyncIterator[None]:
     await db.open_store(app[SETTINGS].database_url)
+    # The profile is the source of the units: a changed profile takes effect on restart.
+    try:
+        await sync_departments(app[RULES].catalog)
+    except Exception as exc:  # start anyway: /healthz reports the database as unreachable
+        log.error("could not sync units at start (%s: %s)", exc.__class__.__name__, exc)
     yield
     await db.close_store()
 

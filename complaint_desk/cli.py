@@ -9,11 +9,13 @@ import json
 import logging
 import os
 import sys
+import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 from tqdm import tqdm
 
@@ -25,12 +27,15 @@ from cases.rules import load_rules
 from cases.workflow import Actor
 from complaint_desk.app import create_app
 from config.catalog import load_catalog
-from config.settings import ConfigError, Settings, load_settings
+from config.settings import CONFIG_DIR, ConfigError, Settings, load_settings
+from wechat.client import MemoryTokenStore, WeChatClient
+from wechat.errors import WeChatError
 
 log = logging.getLogger("complaint_desk")
 T = TypeVar("T")
 
 DEMO_PASSWORD = "demo-password"
+MENU_FILE = CONFIG_DIR / "menu.toml"
 DEMO_STAFF = (
     ("intake", "intake", "centre", "投诉举报中心 王敏"),
     ("handler", "handler", "consumer", "消保科 李强"),
@@ -85,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--department", default="", help="unit code from the profile")
     add.add_argument("--name", default="", help="display name")
     add.set_defaults(func=cmd_staff_add)
+
+    wechat = sub.add_parser("wechat", help="WeChat platform tasks").add_subparsers(
+        dest="wechat_cmd", required=True
+    )
+    menu = wechat.add_parser("menu", help="push config/menu.toml as the official account's menu")
+    menu.add_argument("--file", default=str(MENU_FILE), help="menu TOML (default: %(default)s)")
+    menu.set_defaults(func=cmd_wechat_menu)
 
     exp = sub.add_parser("export", help="write all cases as JSON lines")
     exp.add_argument("--out", default="-", help="file (default: standard output)")
@@ -240,6 +252,39 @@ def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return _run(settings, work)
+
+
+def cmd_wechat_menu(settings: Settings, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        with path.open("rb") as f:
+            menu = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        print(f"error: cannot read menu {path}: {exc}", file=sys.stderr)
+        return 1
+    if not settings.wechat.oa.appid or not settings.wechat.oa.secret:
+        print("error: set [wechat.oa] appid and secret to push the menu", file=sys.stderr)
+        return 1
+
+    async def work() -> int:
+        async with aiohttp.ClientSession() as session:
+            client = WeChatClient(
+                session,
+                api_base=settings.wechat.api_base,
+                appid=settings.wechat.oa.appid,
+                secret=settings.wechat.oa.secret,
+                token_store=MemoryTokenStore(),
+                timeout_seconds=settings.wechat.timeout_seconds,
+            )
+            try:
+                await client.create_menu(menu)
+            except WeChatError as exc:
+                print(f"error: WeChat refused the menu: {exc}", file=sys.stderr)
+                return 1
+        print(f"menu with {len(menu.get('button', []))} buttons pushed")
+        return 0
+
+    return _run(settings, work, store=False)
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:

@@ -17,6 +17,18 @@ PROFILES_DIR = CONFIG_DIR / "profiles"
 CLOCK_UNITS = ("minutes", "hours", "natural_days", "working_days")
 DEPARTMENT_ROLES = ("intake", "handling", "leadership")
 CLOCK_EXPIRY_ACTIONS = ("", "deem_accepted", "raise_severity")
+DEFAULT_DIALOGUE = (
+    "category",
+    "anonymous",
+    "respondent_name",
+    "incident_at",
+    "incident_place",
+    "description",
+    "demands",
+    "photos",
+    "contact_phone",
+    "confirm",
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,8 @@ class Kind:
     anonymous_allowed: bool
     answer_at_intake: bool
     required_fields: tuple[str, ...]
+    # The chat-bot's questions for this kind, in order (see bot/handlers/filing.py).
+    dialogue: tuple[str, ...] = DEFAULT_DIALOGUE
 
 
 @dataclass(frozen=True)
@@ -165,9 +179,15 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
             anonymous_allowed=bool(v.get("anonymous_allowed", False)),
             answer_at_intake=bool(v.get("answer_at_intake", False)),
             required_fields=tuple(v.get("required_fields", ())),
+            dialogue=tuple(v.get("dialogue", DEFAULT_DIALOGUE)),
         )
         for code, v in raw["kinds"].items()
     }
+    for kind in kinds.values():
+        _check(
+            set(kind.dialogue) <= set(DEFAULT_DIALOGUE) and kind.dialogue[-1:] == ("confirm",),
+            f"kind {kind.code}: dialogue steps must come from {DEFAULT_DIALOGUE} and end in confirm",
+        )
     departments = {
         code: Department(code=code, name=v["name"], role=v["role"])
         for code, v in raw["departments"].items()

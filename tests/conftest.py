@@ -12,8 +12,9 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -27,6 +28,7 @@ PG_URL = os.environ.get(
     "COMPLAINT_DESK_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
 )
 TABLES = (
+    "push_receipt",
     "notice",
     "case_event",
     "case_clock",
@@ -105,15 +107,24 @@ async def _truncate(url: str) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(
-        env={},
-        overrides={
+def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
+    """Settings on this test's database; keyword overrides use dotted keys with '__'."""
+
+    def make(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
             "database.url": database_url,
             "storage.data_dir": str(tmp_path / "data"),
             "server.port": 0,
-        },
-    )
+        }
+        base.update({k.replace("__", "."): v for k, v in overrides.items()})
+        return load_settings(env={}, overrides=base)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
 
 
 @pytest.fixture

@@ -1,0 +1,29 @@
+"""What a handler gets: the rules, the texts, the citizen, and a way to work in the background."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.incoming import Incoming
+from bot.texts import Texts
+from cases.models import Citizen
+from cases.rules import Rules
+
+
+@dataclass
+class BotContext:
+    rules: Rules
+    texts: Texts
+    citizen: Citizen
+    message: Incoming
+    now: datetime
+    # Schedules slow work (media download) after the reply has gone out.
+    spawn: Callable[[Coroutine[Any, Any, None]], None]
+    # Downloads and stores one photo of this citizen; run through `spawn`.
+    save_photo: Callable[[Citizen, str], Coroutine[Any, Any, None]]
+
+    def say(self, template: str, **context: Any) -> str:
+        return self.texts.render(template, **context)

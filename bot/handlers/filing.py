@@ -1,0 +1,361 @@
+"""Filing a case by chat: a guided dialogue saved after every step.
+
+The steps come from the catalogue (a kind's `dialogue`, its required fields, its categories);
+this module only asks, understands the answer, and stores the draft. The case itself is
+created by `cases.intake.file_case`, which checks everything once more.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.context import BotContext
+from cases.drafts import discard_conversation, load_conversation, save_conversation
+from cases.errors import ValidationError
+from cases.evidence import attach_evidence
+from cases.intake import file_case, normalize_phone
+from cases.models import CaseClock, EvidenceFile
+from cases.workflow import CITIZEN, Actor
+from config.catalog import Kind
+
+STATE = "filing"
+# After this long without a message, the next one first offers to continue the draft.
+RESUME_OFFER_AFTER = timedelta(minutes=30)
+STEP_LABELS = {
+    "category": "类别",
+    "anonymous": "是否匿名",
+    "respondent_name": "对象",
+    "incident_at": "发生时间",
+    "incident_place": "发生地点",
+    "description": "事情经过",
+    "demands": "诉求",
+    "photos": "照片",
+    "contact_phone": "联系电话",
+    "confirm": "核对提交",
+}
+BACK, SKIP, DONE, CONFIRM, CONTINUE = "返回", "跳过", "完成", "确认", "继续"
+YES_WORDS = {"1", "实名", "否", "不匿名"}
+NO_WORDS = {"2", "匿名", "是", "匿名举报"}
+
+
+def kind_by_word(ctx: BotContext, word: str) -> str | None:
+    for kind in ctx.rules.catalog.kinds.values():
+        if word in (kind.code, kind.name, f"我要{kind.name}"):
+            return kind.code
+    return None
+
+
+async def start(ctx: BotContext, kind_code: str) -> str:
+    """Begin a new draft of `kind_code` (from the menu or a typed word)."""
+    kind = ctx.rules.catalog.kinds.get(kind_code)
+    if kind is None:
+        kinds = list(ctx.rules.catalog.kinds.values())
+        return ctx.say("ask_kind", kinds=kinds)
+    data: dict[str, Any] = {
+        "kind": kind.code,
+        "answers": {},
+        "history": [],
+        "photo_count": 0,
+        "started": ctx.now.isoformat(),
+    }
+    data["step"] = _next_step(kind, data, None)
+    await _save(ctx, data)
+    return await _ask(ctx, data)
+
+
+async def active_draft(ctx: BotContext) -> dict[str, Any] | None:
+    state = await load_conversation(ctx.citizen.oa_openid or "")
+    if state is None or state.state != STATE:
+        return None
+    return dict(state.data)
+
+
+async def cancel(ctx: BotContext) -> str:
+    if await active_draft(ctx) is None:
+        return ctx.say("nothing_to_cancel")
+    await discard_conversation(ctx.citizen.oa_openid or "")
+    return ctx.say("cancelled")
+
+
+async def handle(ctx: BotContext, data: dict[str, Any]) -> str:
+    """One message while a draft is open."""
+    msg = ctx.message
+    last = datetime.fromisoformat(data.get("updated", data["started"]))
+    if data.get("offered_resume"):
+        if msg.type == "text" and msg.text == CONTINUE:
+            data["offered_resume"] = False
+            await _save(ctx, data)
+            return await _ask(ctx, data)
+    elif ctx.now - last > RESUME_OFFER_AFTER:
+        data["offered_resume"] = True
+        await _save(ctx, data)
+        kind = ctx.rules.catalog.kinds[data["kind"]]
+        return ctx.say("resume", kind=kind.name, step=STEP_LABELS[data["step"]])
+    data["offered_resume"] = False
+
+    if msg.type == "text" and msg.text == BACK:
+        if not data["history"]:
+            return ctx.say("first_step") + "\n" + await _ask(ctx, data)
+        data["step"] = data["history"].pop()
+        await _save(ctx, data)
+        return await _ask(ctx, data)
+    if msg.type == "text" and msg.text == CONTINUE:
+        return await _ask(ctx, data)
+    return await _answer(ctx, data)
+
+
+async def _answer(ctx: BotContext, data: dict[str, Any]) -> str:
+    step = data["step"]
+    kind = ctx.rules.catalog.kinds[data["kind"]]
+    msg = ctx.message
+    text = msg.text if msg.type == "text" else ""
+
+    if step == "photos":
+        return await _photos(ctx, data, kind)
+    if step == "incident_place" and msg.type == "location":
+        data["answers"]["incident_place"] = msg.label or f"{msg.latitude},{msg.longitude}"
+        data["answers"]["latitude"] = msg.latitude
+        data["answers"]["longitude"] = msg.longitude
+        return await _advance(ctx, data, kind)
+    if msg.type != "text" or not text:
+        return await _hint(ctx, data, "请用文字回复。")
+    if text == SKIP:
+        if not _optional(kind, step):
+            return ctx.say("cannot_skip") + "\n" + await _ask(ctx, data)
+        data["answers"].pop(step, None)
+        return await _advance(ctx, data, kind)
+
+    if step == "confirm":
+        if text != CONFIRM:
+            return await _hint(ctx, data, "请回复“确认”提交,或“返回”修改。")
+        return await _submit(ctx, data)
+    problem = _store_answer(ctx, data, kind, step, text)
+    if problem:
+        return await _hint(ctx, data, problem)
+    return await _advance(ctx, data, kind)
+
+
+def _store_answer(
+    ctx: BotContext, data: dict[str, Any], kind: Kind, step: str, text: str
+) -> str | None:
+    """Put one typed answer into the draft; a short hint (Chinese) if it cannot be used."""
+    catalog = ctx.rules.catalog
+    answers = data["answers"]
+    if step == "category":
+        options = _categories(ctx, kind)
+        chosen = _choose(text, [(c.code, c.name) for c in options])
+        if chosen is None:
+            return "请回复列表中的数字。"
+        answers["category"] = chosen
+    elif step == "anonymous":
+        if text in NO_WORDS:
+            answers["anonymous"] = True
+        elif text in YES_WORDS:
+            answers["anonymous"] = False
+        else:
+            return "请回复 1(实名)或 2(匿名)。"
+    elif step == "incident_at":
+        when = parse_incident_time(text, ctx.now.astimezone(ctx.rules.timezone))
+        if when is None:
+            return "没看懂这个时间,可以写“今天 14:30”“昨天”或“11月20日”。"
+        if when > ctx.now:
+            return "发生时间不能晚于现在。"
+        answers["incident_at"] = when.isoformat()
+    elif step == "contact_phone":
+        try:
+            answers["contact_phone"] = normalize_phone(text)
+        except ValueError:
+            return "请填写 11 位手机号,或带区号的固定电话,如 0571-87654321。"
+    else:
+        limit = catalog.limits.max_chars.get(step)
+        if limit is not None and len(text) > limit:
+            return f"最多 {limit} 个字,您写了 {len(text)} 个字,请精简后再发。"
+        if step == "description" and len(text) < catalog.limits.min_description_chars:
+            return f"请至少写 {catalog.limits.min_description_chars} 个字,说明时间、地点和经过。"
+        answers[step] = text
+    return None
+
+
+async def _photos(ctx: BotContext, data: dict[str, Any], kind: Kind) -> str:
+    msg = ctx.message
+    max_photos = ctx.rules.catalog.limits.max_photos
+    if msg.type == "image":
+        if data["photo_count"] >= max_photos:
+            return ctx.say("photo_limit", max_photos=max_photos)
+        data["photo_count"] += 1
+        await _save(ctx, data)
+        ctx.spawn(ctx.save_photo(ctx.citizen, msg.media_id))
+        return ctx.say("photo_received", count=data["photo_count"], max_photos=max_photos)
+    if msg.type == "text" and msg.text in (DONE, SKIP):
+        return await _advance(ctx, data, kind)
+    return await _hint(ctx, data, "请发送照片,发完回复“完成”。")
+
+
+async def _advance(ctx: BotContext, data: dict[str, Any], kind: Kind) -> str:
+    data["history"].append(data["step"])
+    data["step"] = _next_step(kind, data, data["step"])
+    await _save(ctx, data)
+    return await _ask(ctx, data)
+
+
+def _steps(kind: Kind, data: dict[str, Any]) -> list[str]:
+    steps = list(kind.dialogue)
+    if not kind.anonymous_allowed and "anonymous" in steps:
+        steps.remove("anonymous")
+    if data["answers"].get("anonymous") and "contact_phone" in steps:
+        steps.remove("contact_phone")  # anonymity means we never ask who they are
+    return steps
+
+
+def _next_step(kind: Kind, data: dict[str, Any], current: str | None) -> str:
+    steps = _steps(kind, data)
+    if current is None:
+        return steps[0]
+    return steps[min(steps.index(current) + 1, len(steps) - 1)] if current in steps else steps[-1]
+
+
+def _optional(kind: Kind, step: str) -> bool:
+    if step in ("category", "anonymous", "confirm"):
+        return False
+    return step not in kind.required_fields
+
+
+async def _ask(ctx: BotContext, data: dict[str, Any]) -> str:
+    step = data["step"]
+    kind = ctx.rules.catalog.kinds[data["kind"]]
+    limits = ctx.rules.catalog.limits
+    optional = _optional(kind, step)
+    if step == "category":
+        return ctx.say("ask_category", kind=kind.name, categories=_categories(ctx, kind))
+    if step == "description":
+        return ctx.say("ask_description", min_chars=limits.min_description_chars)
+    if step == "photos":
+        return ctx.say("ask_photos", max_photos=limits.max_photos)
+    if step == "confirm":
+        return ctx.say("summary", **_summary(ctx, data, kind))
+    return ctx.say(f"ask_{step}", kind=kind.name, optional=optional)
+
+
+async def _hint(ctx: BotContext, data: dict[str, Any], hint: str) -> str:
+    return ctx.say("unclear", hint=hint) + "\n" + await _ask(ctx, data)
+
+
+def _categories(ctx: BotContext, kind: Kind) -> list[Any]:
+    return [c for c in ctx.rules.catalog.categories.values() if kind.code in c.kinds]
+
+
+def _choose(text: str, options: list[tuple[str, str]]) -> str | None:
+    if text.isdigit() and 1 <= int(text) <= len(options):
+        return options[int(text) - 1][0]
+    for code, name in options:
+        if text in (code, name):
+            return code
+    return None
+
+
+def _summary(ctx: BotContext, data: dict[str, Any], kind: Kind) -> dict[str, Any]:
+    a = data["answers"]
+    when = a.get("incident_at")
+    return {
+        "kind": kind.name,
+        "category": ctx.rules.catalog.categories[a["category"]].name,
+        "anonymous": a.get("anonymous", False),
+        "respondent_name": a.get("respondent_name", ""),
+        "incident_at": datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M") if when else "",
+        "incident_place": a.get("incident_place", ""),
+        "description": a.get("description", ""),
+        "demands": a.get("demands", ""),
+        "photos": data["photo_count"],
+        "contact_phone": a.get("contact_phone", ""),
+    }
+
+
+async def _submit(ctx: BotContext, data: dict[str, Any]) -> str:
+    citizen = ctx.citizen
+    form = {"kind": data["kind"], **data["answers"]}
+    actor = Actor(kind=CITIZEN, id=citizen.id, name=citizen.name, role=CITIZEN)
+    try:
+        case = await file_case(
+            ctx.rules, form, actor, channel="official_account", citizen=citizen, now=ctx.now
+        )
+    except ValidationError as exc:
+        # Send the citizen back to the step that holds the faulty field; nothing is lost.
+        if exc.field in STEP_LABELS:
+            data["step"] = exc.field
+            await _save(ctx, data)
+        return await _hint(ctx, data, exc.message)
+    started = datetime.fromisoformat(data["started"])
+    photos = await EvidenceFile.filter(
+        citizen_id=citizen.id, case_id__isnull=True, created_at__gte=started
+    ).only("id")
+    await attach_evidence([p.id for p in photos], case.id, citizen_id=citizen.id)
+    await discard_conversation(citizen.oa_openid or "")
+    clock = await _acceptance_clock(case.id)
+    return ctx.say(
+        "filed",
+        number=case.number,
+        due=_due_text(ctx, clock.due_at) if clock else "",
+        due_label="给出受理意见" if clock and clock.name == "acceptance" else "答复您",
+    )
+
+
+async def _acceptance_clock(case_id: int) -> CaseClock | None:
+    for name in ("acceptance", "handling"):
+        clock = await CaseClock.get_or_none(case_id=case_id, name=name, stopped_at__isnull=True)
+        if clock is not None:
+            return clock
+    return None
+
+
+def _due_text(ctx: BotContext, due: datetime) -> str:
+    last = (due - timedelta(microseconds=1)).astimezone(ctx.rules.timezone)
+    return f"{last.month}月{last.day}日"
+
+
+async def _save(ctx: BotContext, data: dict[str, Any]) -> None:
+    data["updated"] = ctx.now.isoformat()
+    await save_conversation(ctx.citizen.oa_openid or "", STATE, data)
+
+
+_TIME = re.compile(r"(\d{1,2})[:：点时](\d{1,2})?分?")
+_FULL_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?")
+_SHORT_DATE = re.compile(r"(\d{1,2})[-/.月](\d{1,2})[日号]?")
+_RELATIVE_DAYS = {"今天": 0, "今日": 0, "昨天": 1, "昨日": 1, "前天": 2}
+
+
+def parse_incident_time(text: str, now_local: datetime) -> datetime | None:
+    """Understand '今天 14:30', '昨天', '2026-11-20 9:05', '11月20日 下午3点' (local time)."""
+    text = text.strip()
+    day = None
+    for word, back in _RELATIVE_DAYS.items():
+        if text.startswith(word):
+            day = (now_local - timedelta(days=back)).date()
+            text = text[len(word) :]
+            break
+    if day is None:
+        full = _FULL_DATE.search(text)
+        short = None if full else _SHORT_DATE.search(text)
+        try:
+            if full:
+                day = datetime(int(full[1]), int(full[2]), int(full[3])).date()
+                text = text[full.end() :]
+            elif short:
+                day = datetime(now_local.year, int(short[1]), int(short[2])).date()
+                if day > now_local.date():
+                    day = day.replace(year=day.year - 1)  # "12月30日" typed in January
+                text = text[short.end() :]
+        except ValueError:
+            return None
+    if day is None:
+        return None
+    hour, minute = 0, 0
+    match = _TIME.search(text)
+    if match:
+        hour, minute = int(match[1]), int(match[2] or 0)
+        if ("下午" in text or "晚上" in text) and hour < 12:
+            hour += 12
+        if hour > 23 or minute > 59:
+            return None
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=now_local.tzinfo)

@@ -1,0 +1,53 @@
+"""Photos sent in the chat: fetched from WeChat at once (media ids expire after 3 days),
+checked, re-encoded without EXIF/GPS and kept as evidence of the draft or the new case."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from bot.texts import Texts
+from cases.drafts import load_conversation
+from cases.errors import CaseError
+from cases.evidence import MAX_PHOTO_BYTES, attach_evidence, process_image, store_evidence
+from cases.models import Case, Citizen
+from wechat.client import WeChatClient
+from wechat.errors import WeChatError
+
+log = logging.getLogger(__name__)
+# A photo that finishes after the citizen confirmed belongs to the case filed this recently.
+LATE_PHOTO_WINDOW = timedelta(minutes=30)
+
+
+async def save_photo(
+    client: WeChatClient, media_dir: Path, texts: Texts, citizen: Citizen, media_id: str
+) -> None:
+    """Download, clean and store one photo; tell the citizen politely if it cannot be kept."""
+    try:
+        raw, _declared_type = await client.download_media(media_id, MAX_PHOTO_BYTES)
+        image = await asyncio.to_thread(process_image, raw)
+        evidence = await store_evidence(media_dir, image, citizen_id=citizen.id)
+    except (WeChatError, CaseError) as exc:
+        reason = exc.message if isinstance(exc, CaseError) else "下载失败"
+        log.info("photo %s of citizen %s not kept: %s", media_id, citizen.id, exc)
+        await _tell(client, texts, citizen, reason)
+        return
+    draft = await load_conversation(citizen.oa_openid or "")
+    if draft is None:
+        # The citizen confirmed before this photo was ready: it belongs to that case.
+        case = (
+            await Case.filter(citizen_id=citizen.id, channel="official_account")
+            .order_by("-created_at")
+            .first()
+        )
+        if case is not None and case.created_at >= evidence.created_at - LATE_PHOTO_WINDOW:
+            await attach_evidence([evidence.id], case.id, citizen_id=citizen.id)
+
+
+async def _tell(client: WeChatClient, texts: Texts, citizen: Citizen, reason: str) -> None:
+    try:
+        await client.send_text(citizen.oa_openid or "", texts.render("photo_failed", reason=reason))
+    except WeChatError as exc:
+        log.warning("could not tell citizen %s about a failed photo: %s", citizen.id, exc)

@@ -1,0 +1,218 @@
+"""The official account's webhook: verify, decrypt, de-duplicate, dispatch, reply (encrypted).
+
+WeChat waits 5 s and retries 3 times: the answer is computed once per push, stored with the
+push's key, and a retry gets the very same answer without acting twice. Slow work (media
+download) runs in background tasks after the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+import aiohttp
+import xmltodict
+from aiohttp import web
+from tortoise.exceptions import IntegrityError
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.replies import TextReply
+from wechatpy.utils import WeChatSigner
+
+from bot.context import BotContext
+from bot.dispatch import dispatch
+from bot.handlers.photos import save_photo
+from bot.incoming import Incoming, from_fields
+from bot.texts import Texts
+from cases.citizens import citizen_for_oa_openid
+from cases.models import Citizen, PushReceipt
+from complaint_desk.keys import RULES, SETTINGS
+from config.settings import Settings
+from wechat.client import MemoryTokenStore, WeChatClient
+
+log = logging.getLogger(__name__)
+
+MAX_PUSH_BYTES = 64 * 1024
+# Plain-mode signatures do not cover the body: refuse pushes whose timestamp is far off.
+SIGNATURE_MAX_SKEW_SECONDS = 300
+# A retry that arrives while the first delivery is still being answered waits this long.
+RETRY_WAIT_SECONDS = 4.0
+REQUIRED_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+
+TEXTS = web.AppKey("bot_texts", Texts)
+OA_CLIENT = web.AppKey("oa_client", WeChatClient)
+TASKS = web.AppKey("bot_tasks", set)
+
+
+def create_bot_app(settings: Settings) -> web.Application:
+    """The /wechat sub-application; the rules come from the root app."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[TEXTS] = Texts()
+    app[TASKS] = set()
+    app.cleanup_ctx.append(_oa_client)
+    app.router.add_get("/oa", verify_url, name="oa_verify")
+    app.router.add_post("/oa", receive_push, name="oa_push")
+    return app
+
+
+async def _oa_client(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session:
+        app[OA_CLIENT] = WeChatClient(
+            session,
+            api_base=settings.wechat.api_base,
+            appid=settings.wechat.oa.appid,
+            secret=settings.wechat.oa.secret,
+            token_store=MemoryTokenStore(),
+            timeout_seconds=settings.wechat.timeout_seconds,
+        )
+        yield
+        # Let photos already being fetched finish before the session closes.
+        tasks: set[asyncio.Task[None]] = app[TASKS]
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+
+
+def _forbidden() -> web.Response:
+    return web.Response(status=403, text="invalid signature")
+
+
+def _signed(request: web.Request) -> bool:
+    """WeChat's SHA-1 signature over (token, timestamp, nonce), compared in constant time."""
+    token = str(request.config_dict[SETTINGS].wechat.oa.token)
+    q = request.query
+    signer = WeChatSigner()
+    signer.add_data(token, q.get("timestamp", ""), q.get("nonce", ""))
+    return bool(token) and hmac.compare_digest(signer.signature, q.get("signature", ""))
+
+
+def _fresh(request: web.Request) -> bool:
+    try:
+        stamp = int(request.query.get("timestamp", ""))
+    except ValueError:
+        return False
+    return abs(time.time() - stamp) <= SIGNATURE_MAX_SKEW_SECONDS
+
+
+async def verify_url(request: web.Request) -> web.Response:
+    """WeChat's server check: echo `echostr` when the signature is ours (both modes)."""
+    if not _signed(request):
+        return _forbidden()
+    return web.Response(text=request.query.get("echostr", ""))
+
+
+async def receive_push(request: web.Request) -> web.Response:
+    if not _signed(request) or not _fresh(request):
+        return _forbidden()
+    if request.content_length is not None and request.content_length > MAX_PUSH_BYTES:
+        return web.Response(status=413, text="too large")
+    body = await request.content.read(MAX_PUSH_BYTES + 1)
+    if len(body) > MAX_PUSH_BYTES:
+        return web.Response(status=413, text="too large")
+
+    settings = request.config_dict[SETTINGS].wechat.oa
+    crypto = None
+    xml = body.decode("utf-8", errors="replace")
+    if request.query.get("encrypt_type") == "aes":
+        if not settings.aes_key:
+            return web.Response(status=400, text="safe mode is not configured")
+        crypto = WeChatCrypto(str(settings.token), str(settings.aes_key), settings.appid)
+        try:
+            xml = crypto.decrypt_message(
+                xml,
+                request.query.get("msg_signature", ""),
+                request.query.get("timestamp", ""),
+                request.query.get("nonce", ""),
+            )
+        except (InvalidSignatureException, InvalidAppIdException):
+            return _forbidden()
+        except (ValueError, KeyError, TypeError, ExpatError):
+            return web.Response(status=400, text="malformed message")
+    try:
+        message = _parse(xml)
+    except (ValueError, KeyError, TypeError, ExpatError):
+        return web.Response(status=400, text="malformed message")
+
+    reply_xml = await _answer_once(request, message)
+    if not reply_xml:
+        return web.Response(text="success")
+    if crypto is not None:
+        reply_xml = crypto.encrypt_message(
+            reply_xml, request.query.get("nonce", ""), request.query.get("timestamp", "")
+        )
+    return web.Response(text=reply_xml, content_type="application/xml")
+
+
+def _parse(xml: str) -> Incoming:
+    """Only WeChat's flat <xml> shape; xmltodict refuses entities and DTDs (ValueError)."""
+    root = xmltodict.parse(xml, disable_entities=True)
+    fields = root["xml"]
+    if not isinstance(fields, dict) or any(not fields.get(k) for k in REQUIRED_FIELDS):
+        raise ValueError("not a WeChat push")
+    return from_fields(fields)
+
+
+async def _answer_once(request: web.Request, message: Incoming) -> str:
+    """Dispatch the push unless it was seen before; either way return the stored answer."""
+    try:
+        receipt = await PushReceipt.create(key=message.dedupe_key)
+    except IntegrityError:
+        return await _stored_answer(message.dedupe_key)
+    try:
+        text = await _handle(request, message)
+    except Exception:  # the citizen gets a polite answer; what they typed is already saved
+        log.exception("push %s failed", message.dedupe_key)
+        text = request.app[TEXTS].render("failed")
+    reply = _reply_xml(message, text) if text else ""
+    receipt.reply = reply
+    receipt.done = True
+    await receipt.save(update_fields=["reply", "done"])
+    return reply
+
+
+async def _stored_answer(key: str) -> str:
+    deadline = time.monotonic() + RETRY_WAIT_SECONDS
+    while True:
+        receipt = await PushReceipt.get(key=key)
+        if receipt.done or time.monotonic() > deadline:
+            return receipt.reply
+        await asyncio.sleep(0.1)
+
+
+def _reply_xml(message: Incoming, text: str) -> str:
+    reply = TextReply(source=message.account, target=message.openid, content=text)
+    return str(reply.render())
+
+
+async def _handle(request: web.Request, message: Incoming) -> str | None:
+    app = request.app
+    citizen = await citizen_for_oa_openid(message.openid, message.unionid)
+    client = app[OA_CLIENT]
+    media_dir = request.config_dict[SETTINGS].media_dir
+    texts = app[TEXTS]
+
+    def spawn(coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        app[TASKS].add(task)
+        task.add_done_callback(app[TASKS].discard)
+
+    def photo(who: Citizen, media_id: str) -> Coroutine[Any, Any, None]:
+        return save_photo(client, media_dir, texts, who, media_id)
+
+    ctx = BotContext(
+        rules=request.config_dict[RULES],
+        texts=texts,
+        citizen=citizen,
+        message=message,
+        now=datetime.now(UTC),
+        spawn=spawn,
+        save_photo=photo,
+    )
+    return await dispatch(ctx)

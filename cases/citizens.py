@@ -1,0 +1,29 @@
+"""Citizens as WeChat knows them: one row per person, found by openid or UnionID."""
+
+from __future__ import annotations
+
+from tortoise.exceptions import IntegrityError
+
+from cases.models import Citizen
+
+
+async def citizen_for_oa_openid(openid: str, unionid: str = "") -> Citizen:
+    """The citizen behind an official-account openid, created on first contact.
+
+    With a UnionID the official-account openid is linked to the person who may already use
+    the mini-program, so both channels see the same cases.
+    """
+    citizen = await Citizen.get_or_none(oa_openid=openid)
+    if citizen is not None:
+        return citizen
+    if unionid:
+        linked = await Citizen.get_or_none(unionid=unionid)
+        if linked is not None:
+            linked.oa_openid = openid
+            await linked.save(update_fields=["oa_openid"])
+            return linked
+    try:
+        return await Citizen.create(oa_openid=openid, unionid=unionid or None)
+    except IntegrityError:
+        # A concurrent push from the same person created it first.
+        return await Citizen.get(oa_openid=openid)
