@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC, datetime, timedelta
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -12,7 +13,8 @@ from bot.handlers.filing import parse_incident_time
 from cases.evidence import evidence_path
 from cases.models import Case, ConversationState, EvidenceFile, Status
 from complaint_desk.app import create_app
-from tests.bot.conftest import BotWorld, Chat
+from tests.bot.conftest import ACCOUNT, BotWorld, Chat, reply_content
+from wechat.simulator import location_xml, voice_xml
 
 
 def gps_jpeg(color: str) -> bytes:
@@ -184,3 +186,45 @@ def test_incident_time_parsing() -> None:
     assert parse_incident_time("12月30日", now) == now.replace(year=2025, month=12, day=30, hour=0)
     assert parse_incident_time("上周", now) is None
     assert parse_incident_time("13月40日", now) is None
+
+
+async def test_location_and_voice_messages_answer_steps(bot: BotWorld) -> None:
+    chat = bot.make_chat()
+    await chat.click("FILE_complaint")
+    for answer in ("1", "城东便民超市", "跳过"):
+        await chat.say(answer)
+    xml = location_xml(chat.openid, ACCOUNT, 30.25, 120.17, "城关镇东大街12号", msg_id="880")
+    status, reply = await chat.push(xml)
+    assert status == 200 and "事情经过" in reply_content(reply)
+    voice = voice_xml(
+        chat.openid, ACCOUNT, "mid", "买到的牛奶已经过期了,店员拒绝退货。", msg_id="881"
+    )
+    status, reply = await chat.push(voice)
+    assert status == 200 and "怎样处理" in reply_content(reply)
+    state = await ConversationState.get(openid=chat.openid)
+    answers = state.data["answers"]
+    assert (answers["latitude"], answers["longitude"]) == (30.25, 120.17)
+    assert answers["incident_place"] == "城关镇东大街12号"
+    assert answers["description"].startswith("买到的牛奶")
+
+
+async def test_a_slow_media_download_does_not_delay_the_reply(bot: BotWorld) -> None:
+    chat = bot.make_chat()
+    await chat.click("FILE_complaint")
+    for answer in (
+        "1",
+        "城东便民超市",
+        "跳过",
+        "跳过",
+        "买到的牛奶已经过期了,店员拒绝退货。",
+        "退货",
+    ):
+        await chat.say(answer)
+    bot.fake.delay_seconds["/cgi-bin/media/get"] = 1.5
+    media_id = bot.fake.add_media(gps_jpeg("green"), "image/jpeg")
+    started = time.monotonic()
+    assert "已收到第 1 张" in await chat.send_image(media_id)
+    assert time.monotonic() - started < 1.0, "the reply must not wait for the download"
+    await chat.settle()
+    photos = await EvidenceFile.filter(citizen__oa_openid=chat.openid)
+    assert len(photos) == 1 and photos[0].case_id is None  # kept with the draft
