@@ -23,6 +23,8 @@ async def dispatch(ctx: BotContext) -> str | None:
     draft = await filing.active_draft(ctx)
     text = msg.text if msg.type == "text" else ""
     if text in HELP_WORDS:
+        if draft is not None:
+            return await help.handle(ctx) + "\n\n" + await filing.current_question(ctx, draft)
         return await help.handle(ctx)
     if text == CANCEL_WORD:
         return await filing.cancel(ctx)

@@ -72,6 +72,11 @@ async def active_draft(ctx: BotContext) -> dict[str, Any] | None:
     return dict(state.data)
 
 
+async def current_question(ctx: BotContext, data: dict[str, Any]) -> str:
+    """The question the draft is waiting on (after help, for instance)."""
+    return await _ask(ctx, data)
+
+
 async def cancel(ctx: BotContext) -> str:
     if await active_draft(ctx) is None:
         return ctx.say("nothing_to_cancel")

@@ -107,6 +107,8 @@ async def test_back_skip_cancel_and_unclear_input(bot: BotWorld) -> None:
     assert "在哪里" in await chat.say("跳过")
     state = await ConversationState.get(openid=chat.openid)
     assert state.data["answers"] == {"category": "product_quality", "respondent_name": "某电器厂"}
+    helped = await chat.say("帮助")
+    assert "返回(上一步)" in helped and helped.endswith(await chat.say("继续"))
     assert "已取消" in await chat.say("取消")
     assert not await ConversationState.exists(openid=chat.openid)
     assert "没有正在填写" in await chat.say("取消")
