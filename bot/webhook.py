@@ -65,13 +65,8 @@ def create_bot_app(settings: Settings) -> web.Application:
 async def _oa_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
-        app[OA_CLIENT] = WeChatClient(
-            session,
-            api_base=settings.wechat.api_base,
-            appid=settings.wechat.oa.appid,
-            secret=settings.wechat.oa.secret,
-            token_store=MemoryTokenStore(),
-            timeout_seconds=settings.wechat.timeout_seconds,
+        app[OA_CLIENT] = WeChatClient.for_app(
+            session, settings.wechat, settings.wechat.oa, MemoryTokenStore()
         )
         yield
         # Let photos already being fetched finish before the session closes.

@@ -268,13 +268,8 @@ def cmd_wechat_menu(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work() -> int:
         async with aiohttp.ClientSession() as session:
-            client = WeChatClient(
-                session,
-                api_base=settings.wechat.api_base,
-                appid=settings.wechat.oa.appid,
-                secret=settings.wechat.oa.secret,
-                token_store=MemoryTokenStore(),
-                timeout_seconds=settings.wechat.timeout_seconds,
+            client = WeChatClient.for_app(
+                session, settings.wechat, settings.wechat.oa, MemoryTokenStore()
             )
             try:
                 await client.create_menu(menu)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from config.settings import WeChatAppSettings, WeChatSettings
 from wechat.errors import (
     MEDIA_TOO_LARGE,
     TOKEN_ERRCODES,
@@ -98,6 +99,24 @@ class _Answer:
 class WeChatClient:
     """Calls the WeChat API for one appid; every request has a timeout and never retries
     on its own except once after a stale-token answer."""
+
+    @classmethod
+    def for_app(
+        cls,
+        session: aiohttp.ClientSession,
+        wechat: WeChatSettings,
+        app: WeChatAppSettings,
+        token_store: TokenStore,
+    ) -> WeChatClient:
+        """A client for one of our appids (official account or mini-program) from settings."""
+        return cls(
+            session,
+            api_base=wechat.api_base,
+            appid=app.appid,
+            secret=str(app.secret),
+            token_store=token_store,
+            timeout_seconds=wechat.timeout_seconds,
+        )
 
     def __init__(
         self,

@@ -30,6 +30,22 @@ def gps_jpeg(color: str) -> bytes:
     return data
 
 
+async def at_photos_step(bot: BotWorld) -> Chat:
+    """A citizen whose complaint draft waits for photos."""
+    chat = bot.make_chat()
+    await chat.click("FILE_complaint")
+    for answer in (
+        "1",
+        "城东便民超市",
+        "跳过",
+        "跳过",
+        "买到的牛奶已经过期了,店员拒绝退货。",
+        "退货",
+    ):
+        await chat.say(answer)
+    return chat
+
+
 async def file_complaint_with_photos(bot: BotWorld, chat: Chat) -> str:
     assert "哪一类" in await chat.click("FILE_complaint")
     assert "对象" in await chat.say("1")  # 消费维权
@@ -158,17 +174,7 @@ async def test_status_of_own_case_and_the_same_answer_for_others(bot: BotWorld) 
 
 
 async def test_a_photo_whose_media_expired_is_reported_and_the_draft_kept(bot: BotWorld) -> None:
-    chat = bot.make_chat()
-    await chat.click("FILE_complaint")
-    for answer in (
-        "1",
-        "城东便民超市",
-        "跳过",
-        "跳过",
-        "买到的牛奶已经过期了,店员拒绝退货。",
-        "退货",
-    ):
-        await chat.say(answer)
+    chat = await at_photos_step(bot)
     assert "已收到第 1 张" in await chat.send_image("no-such-media-id")
     await chat.settle()
     sent = [m for m in bot.fake.sent_messages if m[1]["touser"] == chat.openid]
@@ -211,17 +217,7 @@ async def test_location_and_voice_messages_answer_steps(bot: BotWorld) -> None:
 
 
 async def test_a_slow_media_download_does_not_delay_the_reply(bot: BotWorld) -> None:
-    chat = bot.make_chat()
-    await chat.click("FILE_complaint")
-    for answer in (
-        "1",
-        "城东便民超市",
-        "跳过",
-        "跳过",
-        "买到的牛奶已经过期了,店员拒绝退货。",
-        "退货",
-    ):
-        await chat.say(answer)
+    chat = await at_photos_step(bot)
     bot.fake.delay_seconds["/cgi-bin/media/get"] = 1.5
     media_id = bot.fake.add_media(gps_jpeg("green"), "image/jpeg")
     started = time.monotonic()

@@ -1,0 +1,579 @@
+"""Bot benchmark: signed text pushes driving complaint dialogues, beside a bare aiohttp handler.
+
+Three processes besides this one, all on 127.0.0.1 and free ports, in a throw-away directory:
+
+* the real server, ``python -m complaint_desk serve`` over a freshly migrated SQLite store
+  (configured through ``COMPLAINT_DESK_*`` variables built from ``load_settings``; the deadline
+  worker off, ``[wechat] api_base`` pointing at the fake WeChat below);
+* the fake WeChat API (``wechat.simulator``); text dialogues never call it;
+* a bare aiohttp server whose POST handler reads the body and returns the constant ``success``.
+
+This process is the load generator: N virtual citizens (distinct openids, one connection each,
+``--concurrency``, default 64) each file complaints by text, over and over: 投诉 → 1 → a
+respondent → 跳过 (time) → 跳过 (place) → a description → a demand → 跳过 (photos) → a phone
+number → 确认, which files a real case. Every push is signed as WeChat signs it (plain mode,
+current timestamp, unique MsgId) with ``wechat.simulator.PushSigner``. After a warm-up that is
+not counted, each server gets the same load for ``--seconds`` (default 20) or
+``--max-requests``, whichever ends first; latency is taken per request, from sending the push to
+reading the whole reply. An error is a transport failure, a status other than 200, or an
+unexpected reply: from the bot, an XML reply with a <Content> that asks the next question of the
+dialogue (确认 must answer 已提交); from the bare handler, ``success``.
+
+Printed: requests/s of both and their ratio (target: bot ≥ 30% of bare), p50/p95/p99 (target:
+bot p99 < 50 ms), errors (target 0), cases filed (checked against the store), the CPU time each
+server and this process used, and each dialogue step's latency. Exit status 0 when every target
+is met, 1 otherwise. Run from the repository root (not part of CI or plain ``pytest``):
+
+    python -m tests.bench.bench_bot [--seconds N] [--concurrency N]
+    python -m tests.bench.bench_bot --seconds 3                 # a quick check
+    python -m tests.bench.bench_bot --profile /tmp/bot.prof     # the bot server under cProfile
+
+The server's log goes to ``server.log`` in the temp directory (``--keep`` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import math
+import os
+import pstats
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import aiohttp
+
+from cases import db
+from config.settings import Settings, load_settings
+from wechat.simulator import PushSigner, text_xml
+
+ROOT = Path(__file__).resolve().parents[2]
+OA_APPID = "wx00000000000000bb"
+OA_SECRET = "oa-app-secret-for-bench"
+OA_TOKEN = "oa-token-for-bench"
+ACCOUNT = "gh_benchaccount"
+WEBHOOK = "/wechat/oa"
+
+# Targets of the issue.
+MIN_RATIO = 0.30
+MAX_P99_MS = 50.0
+
+START_TIMEOUT = 30.0
+REQUEST_TIMEOUT = 10.0
+ERROR_SAMPLES = 5
+
+RESPONDENTS = (
+    "城东便民超市",
+    "好又多生鲜店",
+    "金福珠宝",
+    "康宁大药房",
+    "小肥羊火锅城关店",
+    "鑫达汽车维修厂",
+    "美佳美容美发",
+    "智联手机专卖",
+)
+DESCRIPTIONS = (
+    "昨天在店里买的牛奶已经过了保质期,要求退货被店员拒绝。",
+    "买的手机用了三天就无法开机,商家不给维修也不给换。",
+    "结账时实际价格比货架上的标价高,多收了十几块钱。",
+    "店里宣传买一送一,付款后却说活动已经结束,不肯兑现。",
+    "办的会员卡还有余额,商家突然停业,打电话没人接。",
+)
+DEMANDS = ("退货并赔偿", "退款", "维修或更换", "退还多收的差价", "依法查处")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One push of the dialogue: what the citizen types and what the bot's answer must hold."""
+
+    name: str
+    answers: tuple[str, ...]  # cycled by round, so citizens do not all tell the same story
+    expect: str
+
+
+STEPS = (
+    Step("投诉", ("投诉",), "哪一类"),
+    Step("category", ("1",), "对象"),
+    Step("respondent", RESPONDENTS, "什么时候"),
+    Step("time: 跳过", ("跳过",), "在哪里"),
+    Step("place: 跳过", ("跳过",), "事情经过"),
+    Step("description", DESCRIPTIONS, "怎样处理"),
+    Step("demands", DEMANDS, "照片"),
+    Step("photos: 跳过", ("跳过",), "手机号"),
+    Step("phone", (), "请核对"),  # no answers: each citizen's own number
+    Step("确认", ("确认",), "已提交"),
+)
+CONFIRM = len(STEPS) - 1
+
+BARE_SERVER = """
+import sys
+from aiohttp import web
+
+async def constant(request):
+    await request.read()
+    return web.Response(text="success")
+
+async def ready(request):
+    return web.Response(text="ok")
+
+app = web.Application()
+app.router.add_post(sys.argv[2], constant)
+app.router.add_get("/healthz", ready)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+FAKE_WECHAT = """
+import sys
+from aiohttp import web
+from wechat.simulator import FakeWeChat, create_fake_wechat_app
+
+fake = FakeWeChat(apps={sys.argv[2]: sys.argv[3]})
+web.run_app(create_fake_wechat_app(fake), host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    log: IO[bytes]
+    base: str
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the process so far (Linux /proc; None elsewhere)."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def tail(self, lines: int = 20) -> str:
+        self.log.flush()
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # aiohttp's run_app shuts down cleanly on SIGTERM
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def start(name: str, args: Sequence[str], env: dict[str, str], tmp: Path, port: int) -> Server:
+    log_path = tmp / f"{name}.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    return Server(name, proc, log_path, log, f"http://127.0.0.1:{port}")
+
+
+async def wait_ready(server: Server, path: str) -> None:
+    """Poll `path` until it answers 200; fail with the log's tail if the process dies."""
+    deadline = time.monotonic() + START_TIMEOUT
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if server.proc.poll() is not None:
+                raise SystemExit(
+                    f"{server.name} exited ({server.proc.returncode}):\n{server.tail()}"
+                )
+            try:
+                async with session.get(server.base + path) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"{server.name} not ready after {START_TIMEOUT:g} s:\n{server.tail()}"
+                )
+            await asyncio.sleep(0.1)
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    """This process's environment without COMPLAINT_DESK_*, plus the variables for `settings`."""
+    ours = {
+        "COMPLAINT_DESK_SERVER_HOST": settings.server.host,
+        "COMPLAINT_DESK_SERVER_PORT": str(settings.server.port),
+        "COMPLAINT_DESK_DATABASE_URL": settings.database_url,
+        "COMPLAINT_DESK_STORAGE_DATA_DIR": str(settings.data_dir),
+        "COMPLAINT_DESK_STORAGE_MEDIA_DIR": str(settings.media_dir),
+        "COMPLAINT_DESK_ORGANISATION_PROFILE": settings.profile,
+        "COMPLAINT_DESK_WECHAT_API_BASE": settings.wechat.api_base,
+        "COMPLAINT_DESK_WECHAT_OA_APPID": settings.wechat.oa.appid,
+        "COMPLAINT_DESK_WECHAT_OA_SECRET": str(settings.wechat.oa.secret),
+        "COMPLAINT_DESK_WECHAT_OA_TOKEN": str(settings.wechat.oa.token),
+        "COMPLAINT_DESK_WORKER_IN_PROCESS": "true" if settings.worker.in_process else "false",
+    }
+    if load_settings(env=ours) != settings:
+        raise SystemExit("the environment does not reproduce the benchmark's settings")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_DESK_")}
+    return {**env, **ours}
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Citizen:
+    """One virtual citizen: where they are in the dialogue and how many rounds they did."""
+
+    openid: str
+    phone: str
+    step: int = 0
+    round: int = 0
+
+    def answer(self) -> str:
+        answers = STEPS[self.step].answers
+        return answers[self.round % len(answers)] if answers else self.phone
+
+    def advance(self) -> None:
+        self.step += 1
+        if self.step == len(STEPS):
+            self.step = 0
+            self.round += 1
+
+
+@dataclass
+class Tally:
+    """What one phase measured."""
+
+    ms: list[float] = field(default_factory=list)
+    step_ms: dict[str, list[float]] = field(default_factory=dict)
+    started: int = 0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    filed: int = 0
+    seconds: float = 0.0
+    server_cpu: float | None = None
+    client_cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.ms) / self.seconds if self.seconds else 0.0
+
+    def error(self, problem: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < ERROR_SAMPLES:
+            self.error_samples.append(problem)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1) of unsorted `values`; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+class Load:
+    """Signed pushes from virtual citizens to one webhook URL."""
+
+    def __init__(self, url: str, bare: bool, citizens: list[Citizen]) -> None:
+        self.url = url
+        self.bare = bare
+        self.citizens = citizens
+        self.signer = PushSigner(OA_TOKEN, OA_APPID)
+        self.msg_ids = itertools.count(7 * 10**18 + (10**17 if bare else 0))
+
+    def signed(self, citizen: Citizen, text: str) -> tuple[dict[str, str], bytes]:
+        xml = text_xml(citizen.openid, ACCOUNT, text, next(self.msg_ids), int(time.time()))
+        params, body = self.signer.sign(xml)
+        return params, body.encode()
+
+    def problem(self, citizen: Citizen, status: int, reply: str) -> str | None:
+        """Why this reply is wrong for the citizen's step (None when it is right)."""
+        step = STEPS[citizen.step]
+        if status != 200:
+            return f"{step.name}: HTTP {status} {reply[:80]!r}"
+        if self.bare:
+            return None if reply == "success" else f"bare: {reply[:80]!r}"
+        if "<Content>" not in reply:
+            return f"{step.name}: no <Content> in {reply[:120]!r}"
+        if step.expect not in reply:
+            content = reply.split("<Content>", 1)[1][:120]
+            return f"{step.name}: expected {step.expect!r}, got {content!r}"
+        return None
+
+    async def run(
+        self, session: aiohttp.ClientSession, seconds: float, max_requests: int, server: Server
+    ) -> Tally:
+        """Every citizen pushes, one push at a time, until time or the request budget is up."""
+        tally = Tally()
+        cpu0, server_cpu0 = time.process_time(), server.cpu_seconds()
+        end = time.monotonic() + seconds
+        started = time.perf_counter()
+
+        async def citizen_loop(citizen: Citizen) -> None:
+            while time.monotonic() < end and tally.started < max_requests:
+                tally.started += 1
+                await self.push(session, citizen, tally)
+
+        await asyncio.gather(*(citizen_loop(c) for c in self.citizens))
+        tally.seconds = time.perf_counter() - started
+        tally.client_cpu = time.process_time() - cpu0
+        server_cpu1 = server.cpu_seconds()
+        if server_cpu0 is not None and server_cpu1 is not None:
+            tally.server_cpu = server_cpu1 - server_cpu0
+        return tally
+
+    async def push(self, session: aiohttp.ClientSession, citizen: Citizen, tally: Tally) -> None:
+        step = STEPS[citizen.step]
+        params, body = self.signed(citizen, citizen.answer())
+        began = time.perf_counter()
+        try:
+            async with session.post(
+                self.url, params=params, data=body, headers={"Content-Type": "text/xml"}
+            ) as resp:
+                status, reply = resp.status, await resp.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, reply = 0, f"{type(exc).__name__}: {exc}"
+        ms = (time.perf_counter() - began) * 1000
+        problem = self.problem(citizen, status, reply)
+        if problem is None:
+            tally.ms.append(ms)
+            tally.step_ms.setdefault(step.name, []).append(ms)
+            tally.filed += not self.bare and citizen.step == CONFIRM
+            citizen.advance()
+            return
+        tally.error(problem)
+        if not self.bare:  # start over from a clean slate
+            await self.cancel(session, citizen)
+
+    async def cancel(self, session: aiohttp.ClientSession, citizen: Citizen) -> None:
+        params, body = self.signed(citizen, "取消")
+        try:
+            async with session.post(self.url, params=params, data=body) as resp:
+                await resp.read()
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        citizen.step = 0
+        citizen.round += 1
+
+
+async def measure(
+    name: str,
+    server: Server,
+    prefix: str,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+    max_requests: int,
+) -> tuple[Tally, Tally]:
+    """(warm-up, measured) tallies of one server under the same load."""
+    citizens = [Citizen(f"o{prefix}{i:06d}", f"138{i:08d}") for i in range(concurrency)]
+    load = Load(server.base + WEBHOOK, prefix == "Bare", citizens)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        print(f"{name}: warm-up {warmup:g} s ...")
+        warm = await load.run(session, warmup, max_requests, server)
+        print(f"{name}: measuring {seconds:g} s at {concurrency} connections ...")
+        tally = await load.run(session, seconds, max_requests, server)
+    return warm, tally
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def ms(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.1f} ms"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: Sequence[str]) -> str:
+        return " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+
+    print(fmt(header))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(fmt(row))
+
+
+def cpu(seconds: float | None, wall: float) -> str:
+    return "—" if seconds is None else f"{seconds:.1f} s ({seconds / wall:.0%})"
+
+
+def report(
+    bot: Tally, bare: Tally, concurrency: int, filed_total: int, stored: int, profiled: bool
+) -> bool:
+    """Print the figures; True when every target is met."""
+    print()
+    print(
+        f"Complaint Desk bot benchmark: {concurrency} connections, SQLite "
+        f"{sqlite3.sqlite_version}, Python {sys.version.split()[0]}, aiohttp "
+        f"{aiohttp.__version__}, {os.cpu_count()} CPUs"
+    )
+    header = ("server", "requests", "seconds", "req/s", "p50", "p95", "p99", "max", "errors")
+    header += ("server CPU", "load CPU")
+    rows = []
+    for label, t in (("full bot path", bot), ("bare aiohttp handler", bare)):
+        rows.append(
+            (
+                label,
+                f"{len(t.ms):,}",
+                f"{t.seconds:.1f}",
+                f"{t.rate:,.0f}",
+                ms(percentile(t.ms, 0.50)),
+                ms(percentile(t.ms, 0.95)),
+                ms(percentile(t.ms, 0.99)),
+                ms(max(t.ms, default=math.nan)),
+                f"{t.errors}",
+                cpu(t.server_cpu, t.seconds),
+                cpu(t.client_cpu, t.seconds),
+            )
+        )
+    table(header, rows)
+
+    ratio = bot.rate / bare.rate if bare.rate else 0.0
+    p99 = percentile(bot.ms, 0.99)
+    errors = bot.errors + bare.errors
+    checks = (
+        (f"throughput bot/bare: {ratio:.2f}", f"≥ {MIN_RATIO:.2f}", ratio >= MIN_RATIO),
+        (f"bot p99: {ms(p99)}", f"< {MAX_P99_MS:g} ms", p99 < MAX_P99_MS),
+        (f"errors: {errors}", "0", errors == 0),
+        (f"store holds {stored} cases", f"{filed_total} filed", stored == filed_total),
+    )
+    print()
+    table(("figure", "target", "met?"), [(f, t, "yes" if ok else "NO") for f, t, ok in checks])
+    print(
+        f"cases filed: {bot.filed:,} while measured ({bot.filed / bot.seconds:,.1f}/s), "
+        f"{filed_total:,} in all with the warm-up"
+    )
+    if profiled:
+        print("(the bot server ran under cProfile: its figures are slower than without)")
+
+    print("\nbot latency per dialogue step:")
+    step_rows = []
+    for step in STEPS:
+        values = bot.step_ms.get(step.name, [])
+        step_rows.append(
+            (
+                step.name,
+                f"{len(values):,}",
+                ms(percentile(values, 0.50)),
+                ms(percentile(values, 0.95)),
+                ms(percentile(values, 0.99)),
+            )
+        )
+    table(("step", "replies", "p50", "p95", "p99"), step_rows)
+    for label, t in (("bot", bot), ("bare", bare)):
+        for sample in t.error_samples:
+            print(f"error ({label}): {sample}")
+    return all(ok for _, _, ok in checks)
+
+
+def print_profile(path: Path, top: int = 25) -> None:
+    print(f"\nbot server profile ({path}), top {top} by own time:")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(top)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+async def bench(args: argparse.Namespace) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="cd_bench_bot_"))
+    servers: list[Server] = []
+    profile = Path(args.profile).resolve() if args.profile else None
+    try:
+        db_path = tmp / "bench.sqlite3"
+        wechat_port, bot_port, bare_port = free_port(), free_port(), free_port()
+        settings = load_settings(
+            env={},
+            overrides={
+                "server.host": "127.0.0.1",
+                "server.port": bot_port,
+                "database.url": f"sqlite://{db_path}",
+                "storage.data_dir": str(tmp),
+                "wechat.api_base": f"http://127.0.0.1:{wechat_port}",
+                "wechat.oa.appid": OA_APPID,
+                "wechat.oa.secret": OA_SECRET,
+                "wechat.oa.token": OA_TOKEN,
+                "worker.in_process": False,
+            },
+        )
+        await db.migrate_store(settings.database_url)
+        env = server_env(settings)
+
+        fake_args = ["-c", FAKE_WECHAT, str(wechat_port), OA_APPID, OA_SECRET]
+        servers.append(start("fake-wechat", fake_args, env, tmp, wechat_port))
+        serve = ["-m", "complaint_desk", "serve"]
+        if profile is not None:
+            serve = ["-m", "cProfile", "-o", str(profile), *serve]
+        bot = start("server", serve, env, tmp, bot_port)
+        servers.append(bot)
+        bare = start("bare", ["-c", BARE_SERVER, str(bare_port), WEBHOOK], env, tmp, bare_port)
+        servers.append(bare)
+        await wait_ready(servers[0], "/cgi-bin/token")
+        await wait_ready(bot, "/healthz")
+        await wait_ready(bare, "/healthz")
+        print(f"bot server {bot.base} (pid {bot.proc.pid}), bare {bare.base}, store {db_path}")
+
+        common = (args.concurrency, args.warmup, args.seconds, args.max_requests)
+        bot_warm, bot_tally = await measure("full bot path", bot, "Bot", *common)
+        _, bare_tally = await measure("bare aiohttp handler", bare, "Bare", *common)
+        with closing(sqlite3.connect(db_path)) as con:
+            stored = int(con.execute('SELECT COUNT(*) FROM "case"').fetchone()[0])
+        filed_total = bot_warm.filed + bot_tally.filed
+        met = report(bot_tally, bare_tally, args.concurrency, filed_total, stored, bool(profile))
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        if args.keep:
+            print(f"\nkept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if profile is not None:
+        print_profile(profile)
+    return 0 if met else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench.bench_bot", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per server")
+    parser.add_argument("--concurrency", type=int, default=64, help="citizens = connections")
+    parser.add_argument("--warmup", type=float, default=3.0, help="uncounted seconds first")
+    parser.add_argument(
+        "--max-requests", type=int, default=500_000, help="request budget per phase"
+    )
+    parser.add_argument("--profile", metavar="FILE", help="run the bot server under cProfile")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (store, logs)")
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.warmup < 0 or args.concurrency < 1 or args.max_requests < 1:
+        parser.error("--seconds, --concurrency and --max-requests must be positive")
+    return asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
