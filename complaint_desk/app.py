@@ -16,8 +16,10 @@ from cases.rules import load_rules
 from cases.sweeps import apply_expired_clocks
 from complaint_desk.keys import RULES, SETTINGS
 from config.settings import Settings, load_settings
+from wechat.simulator import FakeWeChat, create_fake_wechat_app
 
 log = logging.getLogger(__name__)
+DEMO_SIMULATOR_PATH = "/_wechat-simulator/"
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -30,6 +32,13 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(_clock_sweeper)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.add_subapp("/wechat/", create_bot_app(settings))
+    if settings.demo:
+        # Demo mode brings its own WeChat: the bot's outbound calls go to this simulator.
+        wechat = settings.wechat
+        fake = FakeWeChat(
+            apps={wechat.oa.appid: str(wechat.oa.secret), wechat.mp.appid: str(wechat.mp.secret)}
+        )
+        app.add_subapp(DEMO_SIMULATOR_PATH, create_fake_wechat_app(fake))
     return app
 
 

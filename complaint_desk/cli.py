@@ -25,7 +25,7 @@ from cases.intake import file_case
 from cases.models import Citizen, StaffUser
 from cases.rules import load_rules
 from cases.workflow import Actor
-from complaint_desk.app import create_app
+from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app
 from config.catalog import load_catalog
 from config.settings import CONFIG_DIR, ConfigError, Settings, load_settings
 from wechat.client import MemoryTokenStore, WeChatClient
@@ -52,8 +52,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(args.config, demo=args.command == "demo")
-        if args.command == "demo" and args.port is not None:
-            settings = load_settings(args.config, demo=True, overrides={"server.port": args.port})
+        if args.command == "demo":
+            settings = _demo_settings(args.config, args.port, settings)
         load_catalog(settings.profile)  # fail fast on a broken profile
         code = args.func(settings, args)
     except ConfigError as exc:
@@ -63,6 +63,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"error: {exc.message}", file=sys.stderr)
         code = 1
     sys.exit(code)
+
+
+def _demo_settings(path: str | None, port: int | None, settings: Settings) -> Settings:
+    """Demo settings whose WeChat API is the simulator mounted in the demo server itself."""
+    port = settings.server.port if port is None else port
+    simulator = f"http://{settings.server.host}:{port}{DEMO_SIMULATOR_PATH}".rstrip("/")
+    return load_settings(
+        path, demo=True, overrides={"server.port": port, "wechat.api_base": simulator}
+    )
 
 
 def _parser() -> argparse.ArgumentParser:

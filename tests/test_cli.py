@@ -8,10 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from wechat.simulator import PushSigner, text_xml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,6 +154,28 @@ def test_demo_serves_a_healthy_store(tmp_path: Path) -> None:
                 time.sleep(0.3)
         assert body == {"status": "ok", "database": "ok"}
         assert (tmp_path / "demo-data" / "complaint-desk.sqlite3").is_file()
+        # The demo's bot answers a push signed with the demo token, and its WeChat calls go
+        # to the built-in simulator (the menu push needs a token from it).
+        signer = PushSigner("demo-token", "wxdemo0000000000oa")
+        params, xml = signer.sign(
+            text_xml("oDemoCitizen", "gh_demo", "投诉", "1", int(time.time()))
+        )
+        url = f"http://127.0.0.1:{port}/wechat/oa?{urllib.parse.urlencode(params)}"
+        request = urllib.request.Request(url, data=xml.encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as r:
+            assert "哪一类" in r.read().decode()
+        token_url = f"http://127.0.0.1:{port}/_wechat-simulator/cgi-bin/stable_token"
+        payload = json.dumps(
+            {
+                "grant_type": "client_credential",
+                "appid": "wxdemo0000000000oa",
+                "secret": "demo-oa-secret",
+            }
+        ).encode()
+        with urllib.request.urlopen(
+            urllib.request.Request(token_url, data=payload), timeout=5
+        ) as r:
+            assert "access_token" in json.loads(r.read())
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
