@@ -1,8 +1,9 @@
 """The official account's webhook: verify, decrypt, de-duplicate, dispatch, reply (encrypted).
 
 WeChat waits 5 s and retries 3 times: the answer is computed once per push, stored with the
-push's key, and a retry gets the very same answer without acting twice. Slow work (media
-download) runs in background tasks after the reply.
+push's key in the same transaction as the push's effects, and a retry gets the very same
+answer without acting twice. Slow work (media download) runs in background tasks after the
+commit.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 from xml.parsers.expat import ExpatError
@@ -20,6 +21,7 @@ import aiohttp
 import xmltodict
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
@@ -155,21 +157,40 @@ def _parse(xml: str) -> Incoming:
 
 
 async def _answer_once(request: web.Request, message: Incoming) -> str:
-    """Dispatch the push unless it was seen before; either way return the stored answer."""
+    """Dispatch the push unless it was seen before; either way return the stored answer.
+
+    The receipt, the push's effects and its answer commit together in one transaction: a
+    crash leaves either all of them or none (WeChat's retry then acts once), and one commit
+    per push instead of one per query keeps the bot fast on SQLite. Background work the
+    handler asks for starts only after the commit.
+    """
+    later: list[Coroutine[Any, Any, None]] = []
     try:
-        receipt = await PushReceipt.create(key=message.dedupe_key)
+        async with in_transaction():
+            receipt = await PushReceipt.create(key=message.dedupe_key)
+            try:
+                async with in_transaction():  # a savepoint: a failed handler leaves nothing
+                    text = await _handle(request, message, later.append)
+            except Exception:  # the citizen gets a polite answer and may send it again
+                log.exception("push %s failed", message.dedupe_key)
+                later.clear()
+                text = request.app[TEXTS].render("failed")
+            receipt.reply = _reply_xml(message, text) if text else ""
+            receipt.done = True
+            await receipt.save(update_fields=["reply", "done"])
     except IntegrityError:
+        for coro in later:
+            coro.close()
         return await _stored_answer(message.dedupe_key)
-    try:
-        text = await _handle(request, message)
-    except Exception:  # the citizen gets a polite answer; what they typed is already saved
-        log.exception("push %s failed", message.dedupe_key)
-        text = request.app[TEXTS].render("failed")
-    reply = _reply_xml(message, text) if text else ""
-    receipt.reply = reply
-    receipt.done = True
-    await receipt.save(update_fields=["reply", "done"])
-    return reply
+    for coro in later:
+        _spawn(request.app, coro)
+    return receipt.reply
+
+
+def _spawn(app: web.Application, coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(coro)
+    app[TASKS].add(task)
+    task.add_done_callback(app[TASKS].discard)
 
 
 async def _stored_answer(key: str) -> str:
@@ -186,17 +207,16 @@ def _reply_xml(message: Incoming, text: str) -> str:
     return str(reply.render())
 
 
-async def _handle(request: web.Request, message: Incoming) -> str | None:
+async def _handle(
+    request: web.Request,
+    message: Incoming,
+    spawn: Callable[[Coroutine[Any, Any, None]], None],
+) -> str | None:
     app = request.app
     citizen = await citizen_for_oa_openid(message.openid, message.unionid)
     client = app[OA_CLIENT]
     media_dir = request.config_dict[SETTINGS].media_dir
     texts = app[TEXTS]
-
-    def spawn(coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        app[TASKS].add(task)
-        task.add_done_callback(app[TASKS].discard)
 
     def photo(who: Citizen, media_id: str) -> Coroutine[Any, Any, None]:
         return save_photo(client, media_dir, texts, who, media_id)

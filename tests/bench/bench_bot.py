@@ -11,11 +11,12 @@ Three processes besides this one, all on 127.0.0.1 and free ports, in a throw-aw
 This process is the load generator: N virtual citizens (distinct openids, one connection each,
 ``--concurrency``, default 64) each file complaints by text, over and over: 投诉 → 1 → a
 respondent → 跳过 (time) → 跳过 (place) → a description → a demand → 跳过 (photos) → a phone
-number → 确认, which files a real case. Every push is signed as WeChat signs it (plain mode,
-current timestamp, unique MsgId) with ``wechat.simulator.PushSigner``. After a warm-up that is
-not counted, each server gets the same load for ``--seconds`` (default 20) or
-``--max-requests``, whichever ends first; latency is taken per request, from sending the push to
-reading the whole reply. An error is a transport failure, a status other than 200, or an
+number → 确认, which files a real case. Before the warm-up citizen i answers i mod 10 steps, so
+the citizens are spread over the dialogue instead of all filing at the same moment. Every push
+is signed as WeChat signs it (plain mode, current timestamp, unique MsgId) with
+``wechat.simulator.PushSigner``. After a warm-up that is not counted, each server gets the same
+load for ``--seconds`` (default 20) or ``--max-requests``, whichever ends first; latency is
+taken per request, from sending the push to reading the whole reply. An error is a transport failure, a status other than 200, or an
 unexpected reply: from the bot, an XML reply with a <Content> that asks the next question of the
 dialogue (确认 must answer 已提交); from the bare handler, ``success``.
 
@@ -40,12 +41,14 @@ import math
 import os
 import pstats
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -321,6 +324,15 @@ class Load:
             return f"{step.name}: expected {step.expect!r}, got {content!r}"
         return None
 
+    async def spread(self, session: aiohttp.ClientSession, tally: Tally) -> None:
+        """Citizen i first answers i mod len(STEPS) steps, so they are not all at one step."""
+
+        async def walk(i: int, citizen: Citizen) -> None:
+            for _ in range(i % len(STEPS)):
+                await self.push(session, citizen, tally)
+
+        await asyncio.gather(*(walk(i, c) for i, c in enumerate(self.citizens)))
+
     async def run(
         self, session: aiohttp.ClientSession, seconds: float, max_requests: int, server: Server
     ) -> Tally:
@@ -343,17 +355,25 @@ class Load:
             tally.server_cpu = server_cpu1 - server_cpu0
         return tally
 
-    async def push(self, session: aiohttp.ClientSession, citizen: Citizen, tally: Tally) -> None:
-        step = STEPS[citizen.step]
-        params, body = self.signed(citizen, citizen.answer())
-        began = time.perf_counter()
+    async def post(
+        self, session: aiohttp.ClientSession, citizen: Citizen, text: str
+    ) -> tuple[int, str]:
+        """(HTTP status, reply) of one signed push; status 0 when the request failed."""
+        params, body = self.signed(citizen, text)
         try:
             async with session.post(
                 self.url, params=params, data=body, headers={"Content-Type": "text/xml"}
             ) as resp:
-                status, reply = resp.status, await resp.text()
+                return resp.status, await resp.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            status, reply = 0, f"{type(exc).__name__}: {exc}"
+            return 0, f"{type(exc).__name__}: {exc}"
+
+    async def push(self, session: aiohttp.ClientSession, citizen: Citizen, tally: Tally) -> None:
+        """The citizen's next answer; timed and checked, and the dialogue moves on if right."""
+        step = STEPS[citizen.step]
+        text = citizen.answer()
+        began = time.perf_counter()
+        status, reply = await self.post(session, citizen, text)
         ms = (time.perf_counter() - began) * 1000
         problem = self.problem(citizen, status, reply)
         if problem is None:
@@ -363,37 +383,34 @@ class Load:
             citizen.advance()
             return
         tally.error(problem)
-        if not self.bare:  # start over from a clean slate
-            await self.cancel(session, citizen)
-
-    async def cancel(self, session: aiohttp.ClientSession, citizen: Citizen) -> None:
-        params, body = self.signed(citizen, "取消")
-        try:
-            async with session.post(self.url, params=params, data=body) as resp:
-                await resp.read()
-        except (aiohttp.ClientError, TimeoutError):
-            pass
-        citizen.step = 0
-        citizen.round += 1
+        if not self.bare:  # start over from a clean slate (not counted)
+            await self.post(session, citizen, "取消")
+            citizen.step = 0
+            citizen.round += 1
 
 
 async def measure(
     name: str,
     server: Server,
-    prefix: str,
+    bare: bool,
     concurrency: int,
     warmup: float,
     seconds: float,
     max_requests: int,
 ) -> tuple[Tally, Tally]:
     """(warm-up, measured) tallies of one server under the same load."""
+    prefix = "Bare" if bare else "Bot"
     citizens = [Citizen(f"o{prefix}{i:06d}", f"138{i:08d}") for i in range(concurrency)]
-    load = Load(server.base + WEBHOOK, prefix == "Bare", citizens)
+    load = Load(server.base + WEBHOOK, bare, citizens)
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         print(f"{name}: warm-up {warmup:g} s ...")
+        spread = Tally()
+        await load.spread(session, spread)
         warm = await load.run(session, warmup, max_requests, server)
+        warm.errors += spread.errors
+        warm.error_samples[:0] = spread.error_samples
         print(f"{name}: measuring {seconds:g} s at {concurrency} connections ...")
         tally = await load.run(session, seconds, max_requests, server)
     return warm, tally
@@ -406,11 +423,17 @@ def ms(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:.1f} ms"
 
 
+def width(text: str) -> int:
+    """Columns `text` takes in a terminal (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    widths = [max(width(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def fmt(row: Sequence[str]) -> str:
-        return " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+        cells = (v + " " * (w - width(v)) for v, w in zip(row, widths, strict=True))
+        return " | ".join(cells).rstrip()
 
     print(fmt(header))
     print("-+-".join("-" * w for w in widths))
@@ -423,7 +446,13 @@ def cpu(seconds: float | None, wall: float) -> str:
 
 
 def report(
-    bot: Tally, bare: Tally, concurrency: int, filed_total: int, stored: int, profiled: bool
+    bot: Tally,
+    bare: Tally,
+    warm: tuple[Tally, Tally],
+    concurrency: int,
+    filed_total: int,
+    stored: int,
+    profiled: bool,
 ) -> bool:
     """Print the figures; True when every target is met."""
     print()
@@ -432,8 +461,8 @@ def report(
         f"{sqlite3.sqlite_version}, Python {sys.version.split()[0]}, aiohttp "
         f"{aiohttp.__version__}, {os.cpu_count()} CPUs"
     )
-    header = ("server", "requests", "seconds", "req/s", "p50", "p95", "p99", "max", "errors")
-    header += ("server CPU", "load CPU")
+    header = ["server", "requests", "seconds", "req/s", "p50", "p95", "p99", "max", "errors"]
+    header += ["server CPU", "load CPU"]
     rows = []
     for label, t in (("full bot path", bot), ("bare aiohttp handler", bare)):
         rows.append(
@@ -455,11 +484,12 @@ def report(
 
     ratio = bot.rate / bare.rate if bare.rate else 0.0
     p99 = percentile(bot.ms, 0.99)
-    errors = bot.errors + bare.errors
+    warm_errors = sum(t.errors for t in warm)
+    errors = bot.errors + bare.errors + warm_errors
     checks = (
         (f"throughput bot/bare: {ratio:.2f}", f"≥ {MIN_RATIO:.2f}", ratio >= MIN_RATIO),
         (f"bot p99: {ms(p99)}", f"< {MAX_P99_MS:g} ms", p99 < MAX_P99_MS),
-        (f"errors: {errors}", "0", errors == 0),
+        (f"errors: {errors} ({warm_errors} in warm-ups)", "0", errors == 0),
         (f"store holds {stored} cases", f"{filed_total} filed", stored == filed_total),
     )
     print()
@@ -485,7 +515,8 @@ def report(
             )
         )
     table(("step", "replies", "p50", "p95", "p99"), step_rows)
-    for label, t in (("bot", bot), ("bare", bare)):
+    labelled = (("bot", bot), ("bare", bare), ("bot warm-up", warm[0]), ("bare warm-up", warm[1]))
+    for label, t in labelled:
         for sample in t.error_samples:
             print(f"error ({label}): {sample}")
     return all(ok for _, _, ok in checks)
@@ -539,12 +570,15 @@ async def bench(args: argparse.Namespace) -> int:
         print(f"bot server {bot.base} (pid {bot.proc.pid}), bare {bare.base}, store {db_path}")
 
         common = (args.concurrency, args.warmup, args.seconds, args.max_requests)
-        bot_warm, bot_tally = await measure("full bot path", bot, "Bot", *common)
-        _, bare_tally = await measure("bare aiohttp handler", bare, "Bare", *common)
+        bot_warm, bot_tally = await measure("full bot path", bot, False, *common)
+        bare_warm, bare_tally = await measure("bare aiohttp handler", bare, True, *common)
         with closing(sqlite3.connect(db_path)) as con:
             stored = int(con.execute('SELECT COUNT(*) FROM "case"').fetchone()[0])
         filed_total = bot_warm.filed + bot_tally.filed
-        met = report(bot_tally, bare_tally, args.concurrency, filed_total, stored, bool(profile))
+        warm = (bot_warm, bare_warm)
+        met = report(
+            bot_tally, bare_tally, warm, args.concurrency, filed_total, stored, bool(profile)
+        )
     finally:
         for server in reversed(servers):
             server.stop()
@@ -555,6 +589,10 @@ async def bench(args: argparse.Namespace) -> int:
     if profile is not None:
         print_profile(profile)
     return 0 if met else 1
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # so that `finally` stops the servers on SIGTERM as on Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -571,7 +609,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (store, logs)")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.warmup < 0 or args.concurrency < 1 or args.max_requests < 1:
-        parser.error("--seconds, --concurrency and --max-requests must be positive")
+        parser.error("--seconds, --concurrency, --max-requests must be > 0, --warmup ≥ 0")
+    signal.signal(signal.SIGTERM, _terminate)
     return asyncio.run(bench(args))
 
 

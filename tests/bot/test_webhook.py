@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import time
 
-from cases.models import Citizen, PushReceipt
+import pytest
+
+from bot import webhook
+from bot.context import BotContext
+from cases.models import Citizen, ConversationState, PushReceipt
 from tests.bot.conftest import ACCOUNT, OA_TOKEN, BotWorld, reply_content
 from wechat.simulator import PushSigner, event_xml, text_xml
 
@@ -100,3 +104,27 @@ async def test_unknown_message_types_are_explained(bot: BotWorld) -> None:
     )
     status, reply = await chat.push(xml)
     assert status == 200 and "只能看懂文字、语音、照片和位置" in reply_content(reply)
+
+
+async def test_a_push_whose_handler_fails_leaves_nothing_half_done(
+    bot: BotWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The draft step, the receipt and the answer commit together or not at all."""
+    chat = bot.make_chat()
+    assert "哪一类" in await chat.say("投诉")
+    real_dispatch = webhook.dispatch
+
+    async def dispatch_then_fail(ctx: BotContext) -> str | None:
+        await real_dispatch(ctx)  # saves the next step of the draft ...
+        raise RuntimeError("disk full")  # ... and then the push fails
+
+    monkeypatch.setattr(webhook, "dispatch", dispatch_then_fail)
+    xml = text_xml(chat.openid, ACCOUNT, "1", "9100", int(time.time()))
+    status, reply = await chat.push(xml)
+    assert status == 200 and "请稍后再发送一次" in reply_content(reply)
+    state = await ConversationState.get(openid=chat.openid)
+    assert state.data["step"] == "category"  # the failed push moved nothing
+
+    monkeypatch.setattr(webhook, "dispatch", real_dispatch)
+    assert reply_content((await chat.push(xml))[1]) == reply_content(reply)  # WeChat's retry
+    assert "对象" in await chat.say("1")  # sent again by the citizen: it now goes through
