@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.context import BotContext
 from bot.handlers import filing, follow, help, menu, status
+from cases.outbox import record_delivery_report
 
 STATUS_WORD = "查询"
 HELP_WORDS = {"帮助", "help", "?"}
@@ -18,6 +19,9 @@ async def dispatch(ctx: BotContext) -> str | None:
             return await follow.handle(ctx)
         if msg.event == "click":
             return await menu.handle(ctx)
+        if msg.event == "templatesendjobfinish":
+            await record_delivery_report(msg.report_msg_id, msg.report_status)
+            return None
         return None  # unsubscribe, location reports, template delivery reports…
 
     draft = await filing.active_draft(ctx)

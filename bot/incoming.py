@@ -21,6 +21,9 @@ class Incoming:
     event: str = ""
     event_key: str = ""
     unionid: str = ""
+    # TEMPLATESENDJOBFINISH reports: which template message, and what became of it.
+    report_msg_id: str = ""
+    report_status: str = ""
 
     @property
     def dedupe_key(self) -> str:
@@ -62,5 +65,7 @@ def from_fields(raw: dict[str, Any]) -> Incoming:
             type="event",
             event=str(raw.get("Event") or "").lower(),
             event_key=str(raw.get("EventKey") or ""),
+            report_msg_id=str(raw.get("MsgID") or ""),
+            report_status=str(raw.get("Status") or ""),
         )
     return base

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.parsers.expat import ExpatError
 
-import aiohttp
 import xmltodict
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
@@ -34,9 +33,8 @@ from bot.incoming import Incoming, from_fields
 from bot.texts import Texts
 from cases.citizens import citizen_for_oa_openid
 from cases.models import Citizen, PushReceipt
-from complaint_desk.keys import RULES, SETTINGS
+from complaint_desk.keys import OA_CLIENT, RULES, SETTINGS
 from config.settings import Settings
-from wechat.client import MemoryTokenStore, WeChatClient
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,6 @@ RETRY_WAIT_SECONDS = 4.0
 REQUIRED_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
 
 TEXTS = web.AppKey("bot_texts", Texts)
-OA_CLIENT = web.AppKey("oa_client", WeChatClient)
 TASKS = web.AppKey("bot_tasks", set)
 
 
@@ -58,23 +55,18 @@ def create_bot_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[TEXTS] = Texts()
     app[TASKS] = set()
-    app.cleanup_ctx.append(_oa_client)
+    app.cleanup_ctx.append(_background_tasks)
     app.router.add_get("/oa", verify_url, name="oa_verify")
     app.router.add_post("/oa", receive_push, name="oa_push")
     return app
 
 
-async def _oa_client(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    async with aiohttp.ClientSession() as session:
-        app[OA_CLIENT] = WeChatClient.for_app(
-            session, settings.wechat, settings.wechat.oa, MemoryTokenStore()
-        )
-        yield
-        # Let photos already being fetched finish before the session closes.
-        tasks: set[asyncio.Task[None]] = app[TASKS]
-        if tasks:
-            await asyncio.wait(tasks, timeout=10)
+async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
+    yield
+    # Let photos already being fetched finish before the WeChat session closes.
+    tasks: set[asyncio.Task[None]] = app[TASKS]
+    if tasks:
+        await asyncio.wait(tasks, timeout=10)
 
 
 def _forbidden() -> web.Response:
@@ -214,7 +206,7 @@ async def _handle(
 ) -> str | None:
     app = request.app
     citizen = await citizen_for_oa_openid(message.openid, message.unionid)
-    client = app[OA_CLIENT]
+    client = request.config_dict[OA_CLIENT]
     media_dir = request.config_dict[SETTINGS].media_dir
     texts = app[TEXTS]
 

@@ -34,6 +34,8 @@ class Status(StrEnum):
 
 class NoticeStatus(StrEnum):
     PENDING = "pending"
+    # Claimed by a worker until `locked_until`; a crashed worker's claim simply expires.
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
 
@@ -241,6 +243,8 @@ class Notice(Model):
     event: fields.ForeignKeyRelation[CaseEvent] = fields.ForeignKeyField(
         "cases.CaseEvent", related_name="notices", on_delete=fields.RESTRICT
     )
+    case_id: int
+    event_id: int
     kind = fields.CharField(max_length=32)
     channel = fields.CharField(max_length=32)
     payload: Any = fields.JSONField(default=dict)
@@ -250,6 +254,10 @@ class Notice(Model):
     last_error = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
+    locked_until = fields.DatetimeField(null=True)
+    # WeChat's msgid, and what its TEMPLATESENDJOBFINISH report said about it.
+    delivery_id = fields.CharField(max_length=64, default="", db_index=True)
+    delivery_status = fields.CharField(max_length=64, default="")
 
     class Meta:
         table = "notice"
@@ -266,6 +274,16 @@ class ConversationState(Model):
 
     class Meta:
         table = "conversation_state"
+
+
+# Shared access-token cache: one row per appid, so every process uses the same token.
+class WeChatToken(Model):
+    appid = fields.CharField(max_length=64, primary_key=True)
+    token = fields.CharField(max_length=512)
+    expires_at = fields.FloatField()
+
+    class Meta:
+        table = "wechat_token"
 
 
 # One row per WeChat push handled: a retried push finds it and gets the same answer.

@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 
 from bot.webhook import create_bot_app
 from cases import db
 from cases.accounts import sync_departments
+from cases.outbox import NoticeChannel, deliver_due
 from cases.rules import load_rules
 from cases.sweeps import apply_expired_clocks
-from complaint_desk.keys import RULES, SETTINGS
+from complaint_desk.keys import DEMO_WECHAT, NOTICE_TEMPLATES, OA_CLIENT, RULES, SETTINGS
+from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings, load_settings
+from wechat.client import WeChatClient
+from wechat.notify import OfficialAccountChannel
 from wechat.simulator import FakeWeChat, create_fake_wechat_app
+from wechat.tokens import DatabaseTokenStore
 
 log = logging.getLogger(__name__)
 DEMO_SIMULATOR_PATH = "/_wechat-simulator/"
@@ -27,9 +33,12 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=1024**2)
     app[SETTINGS] = settings
     app[RULES] = load_rules(settings)
+    app[NOTICE_TEMPLATES] = load_notice_templates(settings.notices_file)
     app.cleanup_ctx.append(_case_store)
+    app.cleanup_ctx.append(_wechat_client)
     if settings.worker.in_process:
         app.cleanup_ctx.append(_clock_sweeper)
+        app.cleanup_ctx.append(_notice_worker)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.add_subapp("/wechat/", create_bot_app(settings))
     if settings.demo:
@@ -38,6 +47,9 @@ def create_app(settings: Settings) -> web.Application:
         fake = FakeWeChat(
             apps={wechat.oa.appid: str(wechat.oa.secret), wechat.mp.appid: str(wechat.mp.secret)}
         )
+        for spec in app[NOTICE_TEMPLATES].oa.values():
+            fake.add_template(wechat.oa.appid, spec.template_id)
+        app[DEMO_WECHAT] = fake
         app.add_subapp(DEMO_SIMULATOR_PATH, create_fake_wechat_app(fake))
     return app
 
@@ -53,23 +65,58 @@ async def _case_store(app: web.Application) -> AsyncIterator[None]:
     await db.close_store()
 
 
-async def _clock_sweeper(app: web.Application) -> AsyncIterator[None]:
-    """Apply the deadline rules that act on their own, every sweep interval."""
-    task = asyncio.create_task(_sweep_forever(app), name="clock-sweeper")
+async def _wechat_client(app: web.Application) -> AsyncIterator[None]:
+    """One HTTP session and one official-account client for the whole process."""
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session:
+        app[OA_CLIENT] = WeChatClient.for_app(
+            session, settings.wechat, settings.wechat.oa, DatabaseTokenStore()
+        )
+        yield
+
+
+async def _notice_worker(app: web.Application) -> AsyncIterator[None]:
+    """Deliver the outbox in this process (at scale: `complaint-desk worker`)."""
+    channels = notice_channels(app[OA_CLIENT], app[NOTICE_TEMPLATES])
+    interval = app[SETTINGS].worker.notice_interval_seconds
+    task = asyncio.create_task(
+        run_forever(lambda: deliver_due(app[RULES], channels), interval, "notice delivery"),
+        name="notice-worker",
+    )
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
 
-async def _sweep_forever(app: web.Application) -> None:
-    interval = app[SETTINGS].worker.sweep_interval_seconds
+def notice_channels(
+    oa_client: WeChatClient, templates: NoticeTemplates
+) -> dict[str, NoticeChannel]:
+    """The outbox's channels by case channel (the mini-program's arrives with its API)."""
+    return {"official_account": OfficialAccountChannel(oa_client, templates)}
+
+
+async def run_forever(work: Callable[[], Awaitable[object]], interval: float, name: str) -> None:
+    """Run `work` every `interval` seconds; a failed round is logged and the next one runs."""
     while True:
         try:
-            await apply_expired_clocks(app[RULES])
-        except Exception:  # a bad sweep must not stop the next one; it is logged
-            log.exception("deadline sweep failed")
+            await work()
+        except Exception:  # keep the loop alive; the failure is in the log
+            log.exception("%s failed", name)
         await asyncio.sleep(interval)
+
+
+async def _clock_sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Apply the deadline rules that act on their own, every sweep interval."""
+    interval = app[SETTINGS].worker.sweep_interval_seconds
+    task = asyncio.create_task(
+        run_forever(lambda: apply_expired_clocks(app[RULES]), interval, "deadline sweep"),
+        name="clock-sweeper",
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -23,13 +23,17 @@ from cases import accounts, db, transfer
 from cases.errors import CaseError
 from cases.intake import file_case
 from cases.models import Citizen, StaffUser
+from cases.outbox import deliver_due
 from cases.rules import load_rules
+from cases.sweeps import apply_expired_clocks
 from cases.workflow import Actor
-from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app
+from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app, notice_channels, run_forever
 from config.catalog import load_catalog
+from config.notices import load_notice_templates
 from config.settings import CONFIG_DIR, ConfigError, Settings, load_settings
 from wechat.client import MemoryTokenStore, WeChatClient
 from wechat.errors import WeChatError
+from wechat.tokens import DatabaseTokenStore
 
 log = logging.getLogger("complaint_desk")
 T = TypeVar("T")
@@ -99,6 +103,14 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--department", default="", help="unit code from the profile")
     add.add_argument("--name", default="", help="display name")
     add.set_defaults(func=cmd_staff_add)
+
+    worker = sub.add_parser(
+        "worker", help="deliver notices and apply deadline rules (a separate process at scale)"
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="one round of each, then exit (for cron or checks)"
+    )
+    worker.set_defaults(func=cmd_worker)
 
     wechat = sub.add_parser("wechat", help="WeChat platform tasks").add_subparsers(
         dest="wechat_cmd", required=True
@@ -261,6 +273,44 @@ def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return _run(settings, work)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the outbox delivery and the deadline sweep until stopped (several may run on
+    PostgreSQL: claims use FOR UPDATE SKIP LOCKED)."""
+    rules = load_rules(settings)
+    templates = load_notice_templates(settings.notices_file)
+
+    async def work() -> int:
+        async with aiohttp.ClientSession() as session:
+            client = WeChatClient.for_app(
+                session, settings.wechat, settings.wechat.oa, DatabaseTokenStore()
+            )
+            channels = notice_channels(client, templates)
+            if args.once:
+                sent = await deliver_due(rules, channels)
+                changed = await apply_expired_clocks(rules)
+                print(f"{sent} notice(s) sent, {changed} deadline rule(s) applied")
+                return 0
+            print("worker running (Ctrl-C stops)", flush=True)
+            await asyncio.gather(
+                run_forever(
+                    lambda: deliver_due(rules, channels),
+                    settings.worker.notice_interval_seconds,
+                    "notice delivery",
+                ),
+                run_forever(
+                    lambda: apply_expired_clocks(rules),
+                    settings.worker.sweep_interval_seconds,
+                    "deadline sweep",
+                ),
+            )
+        return 0
+
+    try:
+        return _run(settings, work)
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_wechat_menu(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from cases.rules import Rules
+from config.notices import NoticeTemplates
 from config.settings import Settings
+from wechat.client import WeChatClient
+from wechat.simulator import FakeWeChat
 
 SETTINGS = web.AppKey("settings", Settings)
 RULES = web.AppKey("rules", Rules)
+NOTICE_TEMPLATES = web.AppKey("notice_templates", NoticeTemplates)
+OA_CLIENT = web.AppKey("oa_client", WeChatClient)
+# Demo mode only: the built-in WeChat simulator, to show what citizens received.
+DEMO_WECHAT = web.AppKey("demo_wechat", FakeWeChat)

@@ -62,6 +62,7 @@ class WeChatSettings:
 class WorkerSettings:
     in_process: bool
     sweep_interval_seconds: float
+    notice_interval_seconds: float
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Settings:
     holidays_file: Path | None
     wechat: WeChatSettings
     worker: WorkerSettings
+    notices_file: Path | None
     demo: bool
 
     @property
@@ -222,6 +224,10 @@ def _build(raw: dict[str, Any]) -> Settings:
     interval = _expect(raw, "worker.sweep_interval_seconds", (int, float))
     if interval <= 0:
         raise ConfigError("worker.sweep_interval_seconds", "must be greater than 0")
+    notice_interval = _expect(raw, "worker.notice_interval_seconds", (int, float))
+    if notice_interval <= 0:
+        raise ConfigError("worker.notice_interval_seconds", "must be greater than 0")
+    notices = _expect(raw, "notices.file", str)
     return Settings(
         server=ServerSettings(host=_expect(raw, "server.host", str), port=port),
         database_url=url,
@@ -239,7 +245,9 @@ def _build(raw: dict[str, Any]) -> Settings:
         worker=WorkerSettings(
             in_process=_expect(raw, "worker.in_process", bool),
             sweep_interval_seconds=float(interval),
+            notice_interval_seconds=float(notice_interval),
         ),
+        notices_file=Path(notices) if notices else None,
         demo=demo,
     )
 

@@ -29,6 +29,7 @@ PG_URL = os.environ.get(
 )
 TABLES = (
     "push_receipt",
+    "wechat_token",
     "notice",
     "case_event",
     "case_clock",

@@ -180,6 +180,37 @@ class WeChatClient:
         payload = {"touser": openid, "msgtype": "text", "text": {"content": text}}
         await self._call("POST", "/cgi-bin/message/custom/send", json=payload)
 
+    async def send_template(
+        self,
+        openid: str,
+        template_id: str,
+        data: Mapping[str, str],
+        *,
+        client_msg_id: str,
+        url: str = "",
+    ) -> int:
+        """Send an official-account template message; WeChat's msgid.
+
+        `client_msg_id` is WeChat's anti-reentry key: the same openid and key send one
+        message (for 10 minutes), so a notice re-sent after a crash does not arrive twice.
+        Each field is a plain value: since 2023 WeChat ignores colours, first and remark.
+        """
+        payload: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "client_msg_id": client_msg_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if url:
+            payload["url"] = url
+        answer = await self._call("POST", "/cgi-bin/message/template/send", json=payload)
+        msgid = answer.get("msgid")
+        if not isinstance(msgid, int):
+            raise WeChatError(
+                UNEXPECTED_RESPONSE, "no msgid", path="/cgi-bin/message/template/send"
+            )
+        return msgid
+
     async def create_menu(self, menu: Mapping[str, Any]) -> None:
         """Replace the official account's custom menu (`{"button": [...]}`)."""
         await self._call("POST", "/cgi-bin/menu/create", json=menu)
@@ -253,7 +284,14 @@ class WeChatClient:
             if stored is not None and self._is_fresh(stored):
                 if not force or (stale is not None and stored[0] != stale):
                     return stored[0]
-            token, expires_in = await self._fetch_token(force)
+            if stale is not None:
+                # Normal mode first: if another instance already renewed the token, WeChat
+                # hands us that one, and a forced refresh would invalidate it for everyone.
+                token, expires_in = await self._fetch_token(False)
+                if token == stale:
+                    token, expires_in = await self._fetch_token(True)
+            else:
+                token, expires_in = await self._fetch_token(force)
             await self._store.set(self.appid, token, self._clock() + expires_in)
             return token
 

@@ -22,11 +22,13 @@ ERRCODE_NAMES: dict[int, str] = {
     40013: "invalid appid",
     40014: "invalid access token",
     40016: "invalid button size",
+    40037: "invalid template id",
     40125: "invalid appsecret",
     40164: "ip not in whitelist",
     41001: "access token missing",
     41030: "invalid page",
     42001: "access token expired",
+    43004: "user unsubscribed",
     43101: "no consent",
     45009: "frequency limit",
     45011: "minute quota limit",
@@ -47,7 +49,8 @@ UNEXPECTED_RESPONSE = -5
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 
 # Busy or rate-limited: the same request may succeed later. Everything else (bad openid,
-# expired media, no consent, out of the 48 h window, bad field…) fails again the same way.
+# expired media, no consent, user unsubscribed, out of the 48 h window, bad field, unknown
+# template…) fails again the same way.
 RETRYABLE_ERRCODES = frozenset({-1, TIMED_OUT, 45009, 45011})
 
 

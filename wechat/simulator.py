@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import math
 import secrets
@@ -27,6 +28,10 @@ TOKEN_TTL_SECONDS = 7200
 # stable_token in normal mode hands out a new token when the current one has less left.
 TOKEN_ROTATE_SECONDS = 300
 MEDIA_TTL_SECONDS = 3 * 24 * 3600
+# Template messages since 2023-05-04: each field at most 20 characters, on one line.
+TEMPLATE_FIELD_MAX_CHARS = 20
+# The same openid + client_msg_id sends one template message within this time.
+CLIENT_MSG_ID_TTL_SECONDS = 600
 
 # WeChat's own messages for the codes the fake answers with.
 ERRMSGS: dict[int, str] = {
@@ -38,9 +43,11 @@ ERRMSGS: dict[int, str] = {
     40013: "invalid appid",
     40014: "invalid access_token",
     40016: "invalid button size",
+    40037: "invalid template_id",
     40125: "invalid appsecret",
     41001: "access_token missing",
     42001: "access_token expired",
+    43004: "require subscribe",
     43101: "user refuse to accept the msg",
     45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit  mustslower  retry next minute",
@@ -83,6 +90,19 @@ class _Media:
 
 
 @dataclass(frozen=True)
+class TemplateMessage:
+    """A template message the fake accepted (and would have shown the citizen)."""
+
+    appid: str
+    openid: str
+    template_id: str
+    data: dict[str, str]
+    msgid: int
+    client_msg_id: str
+    url: str
+
+
+@dataclass(frozen=True)
 class RecordedRequest:
     """One request the fake received (the query includes the access token)."""
 
@@ -111,6 +131,14 @@ class FakeWeChat:
         self._tokens: dict[str, _Token] = {}
         self._current: dict[tuple[str, str], str] = {}  # (appid, kind) -> token
         self._media: dict[str, _Media] = {}
+        self.templates: dict[str, set[str]] = defaultdict(set)  # appid -> template ids
+        self.template_messages: list[TemplateMessage] = []
+        self.unfollowed: set[str] = set()
+        # path -> (calls, per seconds): more calls in the window get errcode 45009.
+        self.rate_limits: dict[str, tuple[int, float]] = {}
+        self._rate_windows: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._by_client_msg_id: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self._msgids = itertools.count(2_000_000_001)
 
     def register_app(self, appid: str, secret: str) -> None:
         """Accept tokens requests for `appid` with `secret`."""
@@ -122,6 +150,48 @@ class FakeWeChat:
         media_id = secrets.token_urlsafe(48)
         self._media[media_id] = _Media(content, content_type, self.clock(), chunked)
         return media_id
+
+    def add_template(self, appid: str, template_id: str) -> None:
+        """Put `template_id` in the official account's template library."""
+        self.templates[appid].add(template_id)
+
+    def rate_limited(self, path: str) -> bool:
+        """Count a call of `path`; True when it exceeds the path's configured rate."""
+        limit = self.rate_limits.get(path)
+        if limit is None:
+            return False
+        calls, per_seconds = limit
+        window, now = self._rate_windows[path], self.clock()
+        while window and window[0] <= now - per_seconds:
+            window.popleft()
+        if len(window) >= calls:
+            return True
+        window.append(now)
+        return False
+
+    def send_template(
+        self,
+        appid: str,
+        openid: str,
+        template_id: str,
+        data: dict[str, str],
+        client_msg_id: str,
+        url: str,
+    ) -> int:
+        """Accept a template message; the same openid + client_msg_id within 10 minutes
+        returns the first message's msgid and shows the citizen nothing new."""
+        now = self.clock()
+        key = (appid, openid, client_msg_id)
+        seen = self._by_client_msg_id.get(key)
+        if client_msg_id and seen is not None and now - seen[1] < CLIENT_MSG_ID_TTL_SECONDS:
+            return seen[0]
+        msgid = next(self._msgids)
+        if client_msg_id:
+            self._by_client_msg_id[key] = (msgid, now)
+        self.template_messages.append(
+            TemplateMessage(appid, openid, template_id, data, msgid, client_msg_id, url)
+        )
+        return msgid
 
     def fail_next(self, path: str, *errcodes: int) -> None:
         """Answer the next calls of `path` with these errcodes, one per call."""
@@ -192,6 +262,7 @@ def create_fake_wechat_app(fake: FakeWeChat) -> web.Application:
     app.router.add_get("/cgi-bin/media/get", _media_get)
     app.router.add_post("/cgi-bin/message/custom/send", _custom_send)
     app.router.add_post("/cgi-bin/menu/create", _menu_create)
+    app.router.add_post("/cgi-bin/message/template/send", _template_send)
     return app
 
 
@@ -227,6 +298,8 @@ async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=fake.http_status_queue[path].popleft(), text="fault")
     if fake.errcode_queue[path]:
         return _error(fake.errcode_queue[path].popleft())
+    if fake.rate_limited(path):
+        return _error(45009)
     return await handler(request)
 
 
@@ -316,6 +389,38 @@ async def _custom_send(request: web.Request) -> web.Response:
         return _error(47001)
     fake.sent_messages.append((appid, payload))
     return _json(_OK)
+
+
+async def _template_send(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_WECHAT]
+    appid, errcode = fake.check_token(request.query.get("access_token"))
+    if errcode:
+        return _error(errcode)
+    assert appid is not None
+    payload = await _json_body(request)
+    if payload is None or not isinstance(payload.get("data"), dict):
+        return _error(47001)
+    openid, template_id = payload.get("touser"), payload.get("template_id")
+    if not isinstance(openid, str) or not openid.startswith("o"):
+        return _error(40003)
+    if template_id not in fake.templates[appid]:
+        return _error(40037)
+    if openid in fake.unfollowed:
+        return _error(43004)
+    data: dict[str, str] = {}
+    for key, field in payload["data"].items():
+        value = field.get("value") if isinstance(field, dict) else None
+        if not isinstance(value, str):
+            return _error(47001)
+        if key in ("first", "remark"):
+            continue  # retired in 2023: WeChat drops them without a word
+        if len(value) > TEMPLATE_FIELD_MAX_CHARS or "\n" in value:
+            return _error(47003)
+        data[key] = value
+    client_msg_id = payload.get("client_msg_id") or ""
+    url = payload.get("url") or ""
+    msgid = fake.send_template(appid, openid, str(template_id), data, str(client_msg_id), str(url))
+    return _json({**_OK, "msgid": msgid})
 
 
 async def _menu_create(request: web.Request) -> web.Response:

@@ -129,11 +129,12 @@ async def test_stale_token_answer_causes_one_refresh_and_one_retry(
 
     await client.send_text("oUser", "您好")
 
-    assert fake.calls[STABLE] == 2
     assert fake.calls[SEND] == 2
     paths = [r.path for r in fake.requests]
-    assert paths == [STABLE, SEND, STABLE, SEND]
-    assert json.loads(fake.requests[2].body)["force_refresh"] is True
+    # Normal mode first hands back the same token WeChat just refused: only then force.
+    assert paths == [STABLE, SEND, STABLE, STABLE, SEND]
+    assert json.loads(fake.requests[2].body)["force_refresh"] is False
+    assert json.loads(fake.requests[3].body)["force_refresh"] is True
     retried = fake.requests[-1]
     assert retried.path == SEND
     assert retried.query["access_token"] != old
@@ -150,7 +151,7 @@ async def test_stale_token_twice_gives_up_after_one_retry(
 
     assert caught.value.errcode == 40001
     assert fake.calls[SEND] == 2
-    assert fake.calls[STABLE] == 2
+    assert fake.calls[STABLE] == 3
 
 
 async def test_token_revoked_elsewhere_gives_one_refresh_for_many_callers(
@@ -166,6 +167,24 @@ async def test_token_revoked_elsewhere_gives_one_refresh_for_many_callers(
 
     assert fake.calls[STABLE] == fetches + 1
     assert len(fake.sent_messages) == 10
+    # Ours took the other process's new token in normal mode, leaving it valid for them.
+    assert json.loads(fake.requests[-11].body)["force_refresh"] is False
+    assert fake.check_token(fake.current_token(APPID)) == (APPID, 0)
+
+
+async def test_two_instances_renewing_after_a_revocation_cause_no_invalidation_storm(
+    make_client: MakeClient, fake: FakeWeChat
+) -> None:
+    first, second = make_client(), make_client()  # two processes, each its own cache
+    await first.access_token()
+    await second.access_token()
+    fake.issue_token(APPID)  # revoked: both hold a dead token
+
+    await asyncio.gather(first.send_text("oUser", "一"), second.send_text("oUser", "二"))
+    await asyncio.gather(first.send_text("oUser", "三"), second.send_text("oUser", "四"))
+
+    forced = [r for r in fake.requests if r.path == STABLE and json.loads(r.body)["force_refresh"]]
+    assert forced == [] and len(fake.sent_messages) == 4
 
 
 async def test_no_retry_when_retry_token_is_off(client: WeChatClient, fake: FakeWeChat) -> None:
@@ -378,3 +397,82 @@ async def test_create_menu_with_too_many_buttons_is_refused(
 
 def test_repr_hides_the_secret(client: WeChatClient) -> None:
     assert "s3cret" not in repr(client)
+
+
+# --- template messages --------------------------------------------------------------------
+
+TEMPLATE = "/cgi-bin/message/template/send"
+
+
+async def test_template_message_is_sent_once_per_client_msg_id(
+    client: WeChatClient, fake: FakeWeChat
+) -> None:
+    fake.add_template(APPID, "tpl-accepted")
+    data = {"character_string1": "TS202611230001", "thing2": "您的投诉已受理"}
+    first = await client.send_template("oUser", "tpl-accepted", data, client_msg_id="TS1:7")
+    again = await client.send_template("oUser", "tpl-accepted", data, client_msg_id="TS1:7")
+    other = await client.send_template("oUser", "tpl-accepted", data, client_msg_id="TS1:8")
+    assert first == again != other
+    assert [m.client_msg_id for m in fake.template_messages] == ["TS1:7", "TS1:8"]
+    assert fake.template_messages[0].data == data
+
+
+async def test_template_message_dedupe_lasts_ten_minutes(
+    client: WeChatClient, fake: FakeWeChat, clock: ManualClock
+) -> None:
+    fake.add_template(APPID, "tpl")
+    await client.send_template("oUser", "tpl", {"thing2": "一"}, client_msg_id="k")
+    clock.advance(601)
+    await client.send_template("oUser", "tpl", {"thing2": "一"}, client_msg_id="k")
+    assert len(fake.template_messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("template_id", "openid", "data", "errcode"),
+    [
+        ("tpl-unknown", "oUser", {"thing2": "已受理"}, 40037),
+        ("tpl", "not-openid", {"thing2": "已受理"}, 40003),
+        ("tpl", "oUser", {"thing2": "超" * 21}, 47003),
+        ("tpl", "oUser", {"thing2": "两\n行"}, 47003),
+        ("tpl", "oGone", {"thing2": "已受理"}, 43004),
+    ],
+)
+async def test_template_message_errors_are_permanent(
+    client: WeChatClient,
+    fake: FakeWeChat,
+    template_id: str,
+    openid: str,
+    data: dict[str, str],
+    errcode: int,
+) -> None:
+    fake.add_template(APPID, "tpl")
+    fake.unfollowed.add("oGone")
+    with pytest.raises(WeChatError) as caught:
+        await client.send_template(openid, template_id, data, client_msg_id="x")
+    assert caught.value.errcode == errcode and not caught.value.retryable
+    assert fake.template_messages == []
+
+
+async def test_template_first_and_remark_are_dropped_as_wechat_does(
+    client: WeChatClient, fake: FakeWeChat
+) -> None:
+    fake.add_template(APPID, "tpl")
+    await client.send_template(
+        "oUser", "tpl", {"first": "您好", "thing2": "已受理", "remark": "谢谢"}, client_msg_id="x"
+    )
+    assert fake.template_messages[0].data == {"thing2": "已受理"}
+
+
+async def test_template_sends_over_the_rate_get_45009_retryable(
+    client: WeChatClient, fake: FakeWeChat, clock: ManualClock
+) -> None:
+    fake.add_template(APPID, "tpl")
+    fake.rate_limits[TEMPLATE] = (2, 60.0)
+    for i in range(2):
+        await client.send_template("oUser", "tpl", {"thing2": "好"}, client_msg_id=str(i))
+    with pytest.raises(WeChatError) as caught:
+        await client.send_template("oUser", "tpl", {"thing2": "好"}, client_msg_id="2")
+    assert caught.value.errcode == 45009 and caught.value.retryable
+    clock.advance(61)
+    await client.send_template("oUser", "tpl", {"thing2": "好"}, client_msg_id="2")
+    assert len(fake.template_messages) == 3

@@ -1,0 +1,220 @@
+"""The notice outbox against the fake WeChat API: every notice arrives once, or staff see why."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from cases.models import Case, CaseEvent, Notice, NoticeStatus
+from cases.outbox import CLAIM_LEASE, NoticeChannel, NoticeContext, deliver_due
+from cases.rules import Rules
+from cases.workflow import perform
+from config.notices import NoticeTemplates, load_notice_templates
+from tests.factories import make_case, make_citizen, make_staff
+from wechat.client import MemoryTokenStore, WeChatClient
+from wechat.notify import OfficialAccountChannel
+from wechat.simulator import FakeWeChat, create_fake_wechat_app
+from wechat.tokens import DatabaseTokenStore
+
+APPID = "wx00000000000000aa"
+SECRET = "oa-secret-for-outbox-tests"
+SEND = "/cgi-bin/message/template/send"
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Beijing
+
+
+@dataclass
+class Outbox:
+    rules: Rules
+    fake: FakeWeChat
+    templates: NoticeTemplates
+    client: WeChatClient
+    channels: dict[str, NoticeChannel]
+
+    async def deliver(self, now: datetime = NOW) -> int:
+        return await deliver_due(self.rules, self.channels, now)
+
+    async def accepted_case(self, openid: str = "") -> tuple[Case, Notice]:
+        citizen = await make_citizen(**({"oa_openid": openid} if openid else {}))
+        case = await make_case(self.rules, citizen=citizen, now=NOW)
+        intake = await make_staff("intake", "centre")
+        case, event = await perform(self.rules, case.id, "accept", intake, now=NOW)
+        return case, await Notice.get(event_id=event.id)
+
+
+@pytest.fixture
+async def outbox(
+    store: Rules,
+    aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
+) -> AsyncIterator[Outbox]:
+    fake = FakeWeChat({APPID: SECRET})
+    templates = load_notice_templates()
+    for spec in templates.oa.values():
+        fake.add_template(APPID, spec.template_id)
+    server = await aiohttp_server(create_fake_wechat_app(fake))
+    async with aiohttp.ClientSession() as session:
+        client = WeChatClient(
+            session,
+            api_base=str(server.make_url("/")),
+            appid=APPID,
+            secret=SECRET,
+            token_store=DatabaseTokenStore(),
+            timeout_seconds=0.5,
+        )
+        channels: dict[str, NoticeChannel] = {
+            "official_account": OfficialAccountChannel(client, templates)
+        }
+        yield Outbox(store, fake, templates, client, channels)
+
+
+async def test_an_accepted_case_reaches_the_citizen_as_one_template_message(
+    outbox: Outbox,
+) -> None:
+    case, notice = await outbox.accepted_case()
+    assert await outbox.deliver() == 1
+    [message] = outbox.fake.template_messages
+    assert message.openid.startswith("openid-")
+    assert message.template_id == outbox.templates.oa["accepted"].template_id
+    assert message.data["character_string1"] == case.number
+    assert message.data["thing2"] == "您的投诉已受理"
+    assert message.data["thing3"].endswith("前办理") and "2026年" in message.data["thing3"]
+    assert all(len(v) <= 20 for v in message.data.values())
+    notice = await Notice.get(id=notice.id)
+    assert notice.status == NoticeStatus.SENT and notice.delivery_id == str(message.msgid)
+    assert await outbox.deliver(NOW + timedelta(hours=1)) == 0  # nothing is sent twice
+
+
+async def test_busy_wechat_timeouts_and_5xx_are_retried_with_backoff_until_sent(
+    outbox: Outbox,
+) -> None:
+    _, notice = await outbox.accepted_case()
+    outbox.fake.fail_next(SEND, 45009)
+    outbox.fake.fail_next_http(SEND, 502)
+    when = NOW
+    for expected_error in ("-4", "45009"):  # HTTP faults come first in the fake
+        assert await outbox.deliver(when) == 0
+        row = await Notice.get(id=notice.id)
+        assert row.status == NoticeStatus.PENDING and expected_error in row.last_error
+        assert row.next_attempt_at > when
+        assert await outbox.deliver(when + timedelta(seconds=1)) == 0  # backing off
+        when = row.next_attempt_at
+    outbox.fake.delay_seconds[SEND] = 1.0  # longer than the client's timeout
+    assert await outbox.deliver(when) == 0
+    row = await Notice.get(id=notice.id)
+    assert "-3" in row.last_error and row.attempts == 3
+    outbox.fake.delay_seconds[SEND] = 0.0
+    await asyncio.sleep(0.6)  # the timed-out send arrives at the fake late
+    assert await outbox.deliver(row.next_attempt_at) == 1
+    # The late first copy and the retry share a client_msg_id: the citizen sees one message.
+    assert outbox.fake.calls[SEND] == 4
+    assert len(outbox.fake.template_messages) == 1
+    assert (await Notice.get(id=notice.id)).status == NoticeStatus.SENT
+
+
+async def test_a_token_invalidated_mid_run_is_fetched_again_and_nothing_is_lost(
+    outbox: Outbox,
+) -> None:
+    await outbox.accepted_case()
+    assert await outbox.deliver() == 1
+    outbox.fake.issue_token(APPID)  # someone forced a refresh: our stored token is dead
+    await outbox.accepted_case()
+    assert await outbox.deliver() == 1
+    assert len(outbox.fake.template_messages) == 2
+    assert outbox.fake.calls["/cgi-bin/stable_token"] == 2
+
+
+async def test_a_permanent_failure_is_written_on_the_case_timeline(outbox: Outbox) -> None:
+    case, notice = await outbox.accepted_case(openid="not-an-openid")
+    assert await outbox.deliver() == 0
+    row = await Notice.get(id=notice.id)
+    assert row.status == NoticeStatus.FAILED and "40003" in row.last_error
+    event = await CaseEvent.get(case_id=case.id, action="notice_failed")
+    assert not event.public and "通知未能送达" in event.note
+    assert event.data["notice"] == notice.id
+    assert await outbox.deliver(NOW + timedelta(days=1)) == 0 and not outbox.fake.template_messages
+
+
+async def test_retries_give_up_after_the_last_attempt_and_say_so(outbox: Outbox) -> None:
+    case, notice = await outbox.accepted_case()
+    outbox.fake.fail_next(SEND, *[45009] * 20)
+    when = NOW
+    for _ in range(8):
+        await outbox.deliver(when)
+        row = await Notice.get(id=notice.id)
+        when = row.next_attempt_at
+    assert row.status == NoticeStatus.FAILED and row.attempts == 8
+    assert await CaseEvent.exists(case_id=case.id, action="notice_failed")
+
+
+async def test_a_worker_killed_between_send_and_mark_does_not_send_twice(
+    outbox: Outbox,
+) -> None:
+    _, notice = await outbox.accepted_case()
+    real = outbox.channels["official_account"]
+
+    class SendsThenDies:
+        async def deliver(self, ctx: NoticeContext) -> str:
+            await real.deliver(ctx)
+            raise RuntimeError("killed before marking the notice sent")
+
+    assert await deliver_due(outbox.rules, {"official_account": SendsThenDies()}, NOW) == 0
+    assert len(outbox.fake.template_messages) == 1
+    row = await Notice.get(id=notice.id)
+    assert row.status == NoticeStatus.SENDING
+    assert await outbox.deliver(NOW + timedelta(seconds=30)) == 0  # the claim still holds
+    assert await outbox.deliver(NOW + CLAIM_LEASE + timedelta(seconds=1)) == 1
+    [message] = outbox.fake.template_messages
+    row = await Notice.get(id=notice.id)
+    assert row.status == NoticeStatus.SENT and row.delivery_id == str(message.msgid)
+
+
+async def test_two_workers_share_the_outbox_without_sending_anything_twice(
+    outbox: Outbox,
+) -> None:
+    notices = [(await outbox.accepted_case())[1] for _ in range(30)]
+    second = OfficialAccountChannel(
+        WeChatClient(
+            outbox.client._session,  # the same fake, a second token cache like another process
+            api_base=outbox.client._api_base,
+            appid=APPID,
+            secret=SECRET,
+            token_store=MemoryTokenStore(),
+            timeout_seconds=2,
+        ),
+        outbox.templates,
+    )
+
+    async def worker(channel: NoticeChannel) -> int:
+        return await deliver_due(outbox.rules, {"official_account": channel}, NOW, batch=4)
+
+    counts = await asyncio.gather(worker(outbox.channels["official_account"]), worker(second))
+    assert sum(counts) == len(notices) and min(counts) > 0  # both took a share
+    sent_ids = [m.client_msg_id for m in outbox.fake.template_messages]
+    assert len(sent_ids) == len(set(sent_ids)) == len(notices)
+    assert await Notice.filter(status=NoticeStatus.SENT).count() == len(notices)
+
+
+async def test_notices_of_every_case_event_render_within_wechat_limits(outbox: Outbox) -> None:
+    long_reason = "该事项属于劳动争议,应向县人力资源和社会保障局劳动监察大队反映"
+    values = {
+        "number": "TS202611230001",
+        "kind": "投诉",
+        "category": "消费维权",
+        "due": "2026年12月7日",
+        "note": long_reason,
+        "reason": long_reason,
+        "referred_to": "县人社局劳动监察大队 0571-12333 转 2",
+        "at": "2026年11月23日 10:00",
+    }
+    for kind in ("accepted", "rejected", "needs_info", "referred", "extended", "replied"):
+        _, data = outbox.templates.render_oa(kind, values)
+        assert all(len(v) <= 20 and "\n" not in v for v in data.values()), kind
+        assert not {"first", "remark"} & set(data)
+    _, data = outbox.templates.render_oa("rejected", values)
+    assert data["thing3"].endswith("…") and data["thing3"].startswith("该事项属于劳动争议")

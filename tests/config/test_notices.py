@@ -1,0 +1,46 @@
+"""Notice templates: every case event has one, WeChat's 2023 rules are enforced at load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cases.workflow import ACTIONS
+from config.notices import load_notice_templates
+from config.settings import ConfigError
+
+
+def test_every_event_that_notifies_the_citizen_has_a_template() -> None:
+    templates = load_notice_templates()
+    kinds = {action.notice for action in ACTIONS.values() if action.notice}
+    assert kinds <= set(templates.oa)
+    assert templates.field_max_chars == 20
+
+
+@pytest.mark.parametrize("retired", ["first", "remark"])
+def test_retired_first_and_remark_lines_are_refused(tmp_path: Path, retired: str) -> None:
+    path = tmp_path / "notices.toml"
+    path.write_text(
+        f'[oa.accepted]\ntemplate_id = "t"\nfields = {{ {retired} = "您好", thing2 = "已受理" }}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_notice_templates(path)
+    assert "oa.accepted" in str(exc.value) and retired in str(exc.value)
+
+
+def test_a_broken_field_text_names_the_notice(tmp_path: Path) -> None:
+    path = tmp_path / "notices.toml"
+    path.write_text('[oa.closed]\ntemplate_id = "t"\nfields = { thing2 = "{{ number" }\n')
+    with pytest.raises(ConfigError) as exc:
+        load_notice_templates(path)
+    assert "oa.closed" in str(exc.value)
+
+
+def test_values_are_flattened_and_cut_to_the_field_limit() -> None:
+    templates = load_notice_templates()
+    values = {"number": "TS1", "note": "第一行\n第二行" + "很长" * 20}
+    _, data = templates.render_oa("needs_info", values)
+    assert "\n" not in data["thing3"] and len(data["thing3"]) == 20
+    assert data["thing3"].startswith("第一行 第二行") and data["thing3"].endswith("…")
