@@ -31,7 +31,7 @@ from bot.dispatch import dispatch
 from bot.handlers.photos import save_photo
 from bot.incoming import Incoming, from_fields
 from bot.texts import Texts
-from cases.citizens import citizen_for_oa_openid
+from cases.citizens import citizen_for_oa_openid, seen_on_oa
 from cases.models import Citizen, PushReceipt
 from complaint_desk.keys import OA_CLIENT, RULES, SETTINGS
 from config.settings import Settings
@@ -44,6 +44,8 @@ SIGNATURE_MAX_SKEW_SECONDS = 300
 # A retry that arrives while the first delivery is still being answered waits this long.
 RETRY_WAIT_SECONDS = 4.0
 REQUIRED_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+# Events the citizen caused; like messages they open WeChat's 48-hour service window.
+USER_ACTION_EVENTS = frozenset({"subscribe", "scan", "click", "view"})
 
 TEXTS = web.AppKey("bot_texts", Texts)
 TASKS = web.AppKey("bot_tasks", set)
@@ -206,6 +208,9 @@ async def _handle(
 ) -> str | None:
     app = request.app
     citizen = await citizen_for_oa_openid(message.openid, message.unionid)
+    now = datetime.now(UTC)
+    if message.type != "event" or message.event in USER_ACTION_EVENTS:
+        await seen_on_oa(citizen, now)
     client = request.config_dict[OA_CLIENT]
     media_dir = request.config_dict[SETTINGS].media_dir
     texts = app[TEXTS]
@@ -218,7 +223,7 @@ async def _handle(
         texts=texts,
         citizen=citizen,
         message=message,
-        now=datetime.now(UTC),
+        now=now,
         spawn=spawn,
         save_photo=photo,
     )

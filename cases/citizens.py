@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from tortoise.exceptions import IntegrityError
 
 from cases.models import Citizen
@@ -27,3 +29,15 @@ async def citizen_for_oa_openid(openid: str, unionid: str = "") -> Citizen:
     except IntegrityError:
         # A concurrent push from the same person created it first.
         return await Citizen.get(oa_openid=openid)
+
+
+# The last-seen time only needs minute precision: skip the write during a quick dialogue.
+SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+async def seen_on_oa(citizen: Citizen, now: datetime) -> None:
+    """The citizen wrote to the official account (opens WeChat's 48-hour service window)."""
+    seen = citizen.oa_last_seen_at
+    if seen is None or now - seen >= SEEN_RESOLUTION:
+        citizen.oa_last_seen_at = now
+        await Citizen.filter(id=citizen.id).update(oa_last_seen_at=now)

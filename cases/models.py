@@ -80,6 +80,9 @@ class Citizen(Model):
     # Digits only (landlines keep their area code); lists show it through privacy.mask_phone.
     phone = fields.CharField(max_length=20, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    # When they last wrote to the official account: customer-service messages are allowed
+    # for 48 hours after it.
+    oa_last_seen_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "citizen"
@@ -262,6 +265,23 @@ class Notice(Model):
     class Meta:
         table = "notice"
         indexes = (("status", "next_attempt_at"),)
+
+
+# Mini-program subscribe-message consents: each "accept" in wx.requestSubscribeMessage allows
+# WeChat to deliver one message of that template, so the ledger counts what is left.
+class SubscribeConsent(Model):
+    id = fields.IntField(primary_key=True)
+    citizen: fields.ForeignKeyRelation[Citizen] = fields.ForeignKeyField(
+        "cases.Citizen", related_name="consents", on_delete=fields.CASCADE
+    )
+    citizen_id: int
+    template_id = fields.CharField(max_length=64)
+    remaining = fields.IntField(default=0)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "subscribe_consent"
+        unique_together = (("citizen", "template_id"),)
 
 
 # Where a citizen is in a chat-bot dialogue; each step is saved so nothing typed is lost.

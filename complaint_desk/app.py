@@ -16,11 +16,11 @@ from cases.accounts import sync_departments
 from cases.outbox import NoticeChannel, deliver_due
 from cases.rules import load_rules
 from cases.sweeps import apply_expired_clocks
-from complaint_desk.keys import DEMO_WECHAT, NOTICE_TEMPLATES, OA_CLIENT, RULES, SETTINGS
+from complaint_desk.keys import DEMO_WECHAT, MP_CLIENT, NOTICE_TEMPLATES, OA_CLIENT, RULES, SETTINGS
 from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings, load_settings
 from wechat.client import WeChatClient
-from wechat.notify import OfficialAccountChannel
+from wechat.notify import MiniProgramChannel, OfficialAccountChannel
 from wechat.simulator import FakeWeChat, create_fake_wechat_app
 from wechat.tokens import DatabaseTokenStore
 
@@ -49,6 +49,8 @@ def create_app(settings: Settings) -> web.Application:
         )
         for spec in app[NOTICE_TEMPLATES].oa.values():
             fake.add_template(wechat.oa.appid, spec.template_id)
+        for spec in app[NOTICE_TEMPLATES].mp.values():
+            fake.add_template(wechat.mp.appid, spec.template_id)
         app[DEMO_WECHAT] = fake
         app.add_subapp(DEMO_SIMULATOR_PATH, create_fake_wechat_app(fake))
     return app
@@ -66,18 +68,18 @@ async def _case_store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _wechat_client(app: web.Application) -> AsyncIterator[None]:
-    """One HTTP session and one official-account client for the whole process."""
+    """One HTTP session and one client per appid (official account, mini-program)."""
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
-        app[OA_CLIENT] = WeChatClient.for_app(
-            session, settings.wechat, settings.wechat.oa, DatabaseTokenStore()
-        )
+        store = DatabaseTokenStore()
+        app[OA_CLIENT] = WeChatClient.for_app(session, settings.wechat, settings.wechat.oa, store)
+        app[MP_CLIENT] = WeChatClient.for_app(session, settings.wechat, settings.wechat.mp, store)
         yield
 
 
 async def _notice_worker(app: web.Application) -> AsyncIterator[None]:
     """Deliver the outbox in this process (at scale: `complaint-desk worker`)."""
-    channels = notice_channels(app[OA_CLIENT], app[NOTICE_TEMPLATES])
+    channels = notice_channels(app[OA_CLIENT], app[MP_CLIENT], app[NOTICE_TEMPLATES])
     interval = app[SETTINGS].worker.notice_interval_seconds
     task = asyncio.create_task(
         run_forever(lambda: deliver_due(app[RULES], channels), interval, "notice delivery"),
@@ -90,10 +92,14 @@ async def _notice_worker(app: web.Application) -> AsyncIterator[None]:
 
 
 def notice_channels(
-    oa_client: WeChatClient, templates: NoticeTemplates
+    oa_client: WeChatClient, mp_client: WeChatClient, templates: NoticeTemplates
 ) -> dict[str, NoticeChannel]:
-    """The outbox's channels by case channel (the mini-program's arrives with its API)."""
-    return {"official_account": OfficialAccountChannel(oa_client, templates)}
+    """The outbox's channels, by the channel the case came in through."""
+    oa = OfficialAccountChannel(oa_client, templates)
+    return {
+        "official_account": oa,
+        "mini_program": MiniProgramChannel(mp_client, templates, fallback=oa),
+    }
 
 
 async def run_forever(work: Callable[[], Awaitable[object]], interval: float, name: str) -> None:

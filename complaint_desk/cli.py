@@ -283,10 +283,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work() -> int:
         async with aiohttp.ClientSession() as session:
-            client = WeChatClient.for_app(
-                session, settings.wechat, settings.wechat.oa, DatabaseTokenStore()
+            store = DatabaseTokenStore()
+            channels = notice_channels(
+                WeChatClient.for_app(session, settings.wechat, settings.wechat.oa, store),
+                WeChatClient.for_app(session, settings.wechat, settings.wechat.mp, store),
+                templates,
             )
-            channels = notice_channels(client, templates)
             if args.once:
                 sent = await deliver_due(rules, channels)
                 changed = await apply_expired_clocks(rules)

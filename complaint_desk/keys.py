@@ -14,5 +14,6 @@ SETTINGS = web.AppKey("settings", Settings)
 RULES = web.AppKey("rules", Rules)
 NOTICE_TEMPLATES = web.AppKey("notice_templates", NoticeTemplates)
 OA_CLIENT = web.AppKey("oa_client", WeChatClient)
+MP_CLIENT = web.AppKey("mp_client", WeChatClient)
 # Demo mode only: the built-in WeChat simulator, to show what citizens received.
 DEMO_WECHAT = web.AppKey("demo_wechat", FakeWeChat)

@@ -30,6 +30,7 @@ PG_URL = os.environ.get(
 TABLES = (
     "push_receipt",
     "wechat_token",
+    "subscribe_consent",
     "notice",
     "case_event",
     "case_clock",

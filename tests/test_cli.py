@@ -50,8 +50,8 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     result = run(tmp_path, "serve")
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
-        "error: the database lacks 3 schema migration(s) (cases.0001_initial, "
-        "cases.0002_push_receipt, cases.0003_notice_delivery): "
+        "error: the database lacks 4 schema migration(s) (cases.0001_initial, "
+        "cases.0002_push_receipt, cases.0003_notice_delivery, cases.0004_consents): "
         "run `complaint-desk migrate` first"
     )
 

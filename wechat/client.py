@@ -14,7 +14,7 @@ import json
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
@@ -94,6 +94,24 @@ class _Answer:
     @property
     def errmsg(self) -> str:
         return str((self.data or {}).get("errmsg", ""))
+
+
+@dataclass(frozen=True)
+class LoginSession:
+    """What jscode2session says about a wx.login code; `session_key` never leaves the server."""
+
+    openid: str
+    session_key: str = field(repr=False)
+    unionid: str = ""
+
+
+@dataclass(frozen=True)
+class TextVerdict:
+    """msgSecCheck v2: `suggest` is pass, review or risky; `label` WeChat's category code."""
+
+    suggest: str
+    label: int
+    trace_id: str
 
 
 class WeChatClient:
@@ -210,6 +228,79 @@ class WeChatClient:
                 UNEXPECTED_RESPONSE, "no msgid", path="/cgi-bin/message/template/send"
             )
         return msgid
+
+    async def send_subscribe(
+        self, openid: str, template_id: str, data: Mapping[str, str], *, page: str = ""
+    ) -> int | None:
+        """Send a mini-program subscribe message (spends one of the citizen's consents);
+        WeChat's msgid when it gives one. 43101: no consent left."""
+        payload: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if page:
+            payload["page"] = page
+        answer = await self._call("POST", "/cgi-bin/message/subscribe/send", json=payload)
+        msgid = answer.get("msgid")
+        return msgid if isinstance(msgid, int) else None
+
+    async def code_to_session(self, js_code: str) -> LoginSession:
+        """Exchange a mini-program wx.login code (valid 5 minutes, once) for the user's ids."""
+        path = "/sns/jscode2session"
+        query = {
+            "appid": self.appid,
+            "secret": self._secret,
+            "js_code": js_code,
+            "grant_type": "authorization_code",
+        }
+        body, _content_type = await self._request("GET", path, query, None, MAX_JSON_BYTES)
+        data = _json_object(body, path)
+        if data.get("errcode"):
+            code = data["errcode"]
+            raise WeChatError(code if isinstance(code, int) else UNEXPECTED_RESPONSE, path=path)
+        openid, session_key = data.get("openid"), data.get("session_key")
+        if not isinstance(openid, str) or not openid or not isinstance(session_key, str):
+            raise WeChatError(UNEXPECTED_RESPONSE, "no openid in answer", path=path)
+        return LoginSession(openid, session_key, str(data.get("unionid") or ""))
+
+    async def msg_sec_check(
+        self, openid: str, content: str, *, scene: int = 1, title: str = ""
+    ) -> TextVerdict:
+        """Check user text (v2; ≤ 2500 characters; the user must have used the mini-program
+        within 2 hours). Judge by the verdict's `suggest`, not by an errcode."""
+        payload: dict[str, Any] = {
+            "content": content,
+            "version": 2,
+            "scene": scene,
+            "openid": openid,
+        }
+        if title:
+            payload["title"] = title
+        answer = await self._call("POST", "/wxa/msg_sec_check", json=payload)
+        result = answer.get("result")
+        if not isinstance(result, dict) or not isinstance(result.get("suggest"), str):
+            raise WeChatError(UNEXPECTED_RESPONSE, "no result", path="/wxa/msg_sec_check")
+        label = result.get("label")
+        return TextVerdict(
+            result["suggest"], label if isinstance(label, int) else 0, str(answer.get("trace_id"))
+        )
+
+    async def media_check_async(self, openid: str, media_url: str, *, scene: int = 1) -> str:
+        """Ask WeChat to check an image at a public https URL (v2); the verdict arrives within
+        30 minutes as a `wxa_media_check` push carrying the returned trace id."""
+        payload = {
+            "media_url": media_url,
+            "media_type": 2,
+            "version": 2,
+            "scene": scene,
+            "openid": openid,
+        }
+        answer = await self._call("POST", "/wxa/media_check_async", json=payload)
+        trace_id = answer.get("trace_id")
+        if not isinstance(trace_id, str) or not trace_id:
+            raise WeChatError(UNEXPECTED_RESPONSE, "no trace_id", path="/wxa/media_check_async")
+        return trace_id
 
     async def create_menu(self, menu: Mapping[str, Any]) -> None:
         """Replace the official account's custom menu (`{"button": [...]}`)."""

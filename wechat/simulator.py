@@ -28,6 +28,11 @@ TOKEN_TTL_SECONDS = 7200
 # stable_token in normal mode hands out a new token when the current one has less left.
 TOKEN_ROTATE_SECONDS = 300
 MEDIA_TTL_SECONDS = 3 * 24 * 3600
+LOGIN_CODE_TTL_SECONDS = 300
+MSG_SEC_CHECK_MAX_CHARS = 2500
+# Content-security labels of v2 verdicts (100 = normal).
+LABEL_NORMAL = 100
+LABEL_ABUSE = 20003
 # Template messages since 2023-05-04: each field at most 20 characters, on one line.
 TEMPLATE_FIELD_MAX_CHARS = 20
 # The same openid + client_msg_id sends one template message within this time.
@@ -43,8 +48,10 @@ ERRMSGS: dict[int, str] = {
     40013: "invalid appid",
     40014: "invalid access_token",
     40016: "invalid button size",
+    40029: "invalid code",
     40037: "invalid template_id",
     40125: "invalid appsecret",
+    40163: "code been used",
     41001: "access_token missing",
     42001: "access_token expired",
     43004: "require subscribe",
@@ -103,6 +110,37 @@ class TemplateMessage:
 
 
 @dataclass(frozen=True)
+class SubscribeMessage:
+    """A mini-program subscribe message the fake accepted."""
+
+    appid: str
+    openid: str
+    template_id: str
+    data: dict[str, str]
+    page: str
+    msgid: int
+
+
+@dataclass
+class _LoginCode:
+    appid: str
+    openid: str
+    unionid: str
+    issued_at: float
+    used: bool = False
+
+
+@dataclass(frozen=True)
+class MediaCheck:
+    """An image handed to mediaCheckAsync; the verdict is pushed later (see media_check_xml)."""
+
+    appid: str
+    openid: str
+    media_url: str
+    trace_id: str
+
+
+@dataclass(frozen=True)
 class RecordedRequest:
     """One request the fake received (the query includes the access token)."""
 
@@ -124,6 +162,9 @@ class FakeWeChat:
         self.menus: dict[str, dict[str, Any]] = {}
         self.outside_48h: set[str] = set()
         self.delay_seconds: dict[str, float] = {}
+        # Act on the request at once but answer this much later (the caller may time out
+        # although WeChat did what was asked).
+        self.late_answer_seconds: dict[str, float] = {}
         self.errcode_queue: defaultdict[str, deque[int]] = defaultdict(deque)
         self.http_status_queue: defaultdict[str, deque[int]] = defaultdict(deque)
         self.calls: Counter[str] = Counter()
@@ -133,12 +174,19 @@ class FakeWeChat:
         self._media: dict[str, _Media] = {}
         self.templates: dict[str, set[str]] = defaultdict(set)  # appid -> template ids
         self.template_messages: list[TemplateMessage] = []
+        self.subscribe_messages: list[SubscribeMessage] = []
+        self._login_codes: dict[str, _LoginCode] = {}
+        # Text containing one of these is "risky" to msgSecCheck; add more in a test.
+        self.risky_words: set[str] = {"赌博网站", "fake-risky-text"}
+        self.media_checks: list[MediaCheck] = []
+        # (appid, openid, template id) -> messages the user allowed (one per "accept").
+        self.consents: Counter[tuple[str, str, str]] = Counter()
         self.unfollowed: set[str] = set()
         # path -> (calls, per seconds): more calls in the window get errcode 45009.
         self.rate_limits: dict[str, tuple[int, float]] = {}
         self._rate_windows: defaultdict[str, deque[float]] = defaultdict(deque)
         self._by_client_msg_id: dict[tuple[str, str, str], tuple[int, float]] = {}
-        self._msgids = itertools.count(2_000_000_001)
+        self.msgids = itertools.count(2_000_000_001)
 
     def register_app(self, appid: str, secret: str) -> None:
         """Accept tokens requests for `appid` with `secret`."""
@@ -154,6 +202,29 @@ class FakeWeChat:
     def add_template(self, appid: str, template_id: str) -> None:
         """Put `template_id` in the official account's template library."""
         self.templates[appid].add(template_id)
+
+    def login_code(self, appid: str, openid: str, unionid: str = "") -> str:
+        """What wx.login gives the mini-program: a code for jscode2session, valid 5 minutes."""
+        code = secrets.token_urlsafe(24)
+        self._login_codes[code] = _LoginCode(appid, openid, unionid, self.clock())
+        return code
+
+    def redeem_login_code(self, appid: str, code: str) -> _LoginCode | int:
+        """The code's user, or WeChat's errcode (40029 unknown/expired/other app, 40163 used)."""
+        login = self._login_codes.get(code)
+        if login is None or login.appid != appid:
+            return 40029
+        if self.clock() - login.issued_at > LOGIN_CODE_TTL_SECONDS:
+            return 40029
+        if login.used:
+            return 40163
+        login.used = True
+        return login
+
+    def grant_consent(self, appid: str, openid: str, template_id: str, times: int = 1) -> None:
+        """The user tapped "accept" for this template `times` times in the mini-program."""
+        self.templates[appid].add(template_id)
+        self.consents[(appid, openid, template_id)] += times
 
     def rate_limited(self, path: str) -> bool:
         """Count a call of `path`; True when it exceeds the path's configured rate."""
@@ -185,7 +256,7 @@ class FakeWeChat:
         seen = self._by_client_msg_id.get(key)
         if client_msg_id and seen is not None and now - seen[1] < CLIENT_MSG_ID_TTL_SECONDS:
             return seen[0]
-        msgid = next(self._msgids)
+        msgid = next(self.msgids)
         if client_msg_id:
             self._by_client_msg_id[key] = (msgid, now)
         self.template_messages.append(
@@ -263,6 +334,10 @@ def create_fake_wechat_app(fake: FakeWeChat) -> web.Application:
     app.router.add_post("/cgi-bin/message/custom/send", _custom_send)
     app.router.add_post("/cgi-bin/menu/create", _menu_create)
     app.router.add_post("/cgi-bin/message/template/send", _template_send)
+    app.router.add_post("/cgi-bin/message/subscribe/send", _subscribe_send)
+    app.router.add_get("/sns/jscode2session", _jscode2session)
+    app.router.add_post("/wxa/msg_sec_check", _msg_sec_check)
+    app.router.add_post("/wxa/media_check_async", _media_check_async)
     return app
 
 
@@ -300,7 +375,11 @@ async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(fake.errcode_queue[path].popleft())
     if fake.rate_limited(path):
         return _error(45009)
-    return await handler(request)
+    response = await handler(request)
+    late = fake.late_answer_seconds.get(path, 0.0)
+    if late:
+        await asyncio.sleep(late)
+    return response
 
 
 async def _json_body(request: web.Request) -> dict[str, Any] | None:
@@ -421,6 +500,117 @@ async def _template_send(request: web.Request) -> web.Response:
     url = payload.get("url") or ""
     msgid = fake.send_template(appid, openid, str(template_id), data, str(client_msg_id), str(url))
     return _json({**_OK, "msgid": msgid})
+
+
+# Subscribe-message field limits by type; time/date fields must look like times/dates.
+SUBSCRIBE_FIELD_LIMITS = {
+    "thing": 20,
+    "character_string": 32,
+    "number": 32,
+    "letter": 32,
+    "symbol": 5,
+    "phrase": 5,
+    "name": 10,
+    "phone_number": 17,
+}
+
+
+def _subscribe_field_ok(key: str, value: str) -> bool:
+    kind = key.rstrip("0123456789")
+    limit = SUBSCRIBE_FIELD_LIMITS.get(kind)
+    if limit is not None and len(value) > limit:
+        return False
+    if kind == "character_string":  # letters, digits and symbols only
+        return value.isascii() and value.isprintable()
+    return "\n" not in value
+
+
+async def _subscribe_send(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_WECHAT]
+    appid, errcode = fake.check_token(request.query.get("access_token"))
+    if errcode:
+        return _error(errcode)
+    assert appid is not None
+    payload = await _json_body(request)
+    if payload is None or not isinstance(payload.get("data"), dict):
+        return _error(47001)
+    openid, template_id = payload.get("touser"), payload.get("template_id")
+    if not isinstance(openid, str) or not openid.startswith("o"):
+        return _error(40003)
+    if template_id not in fake.templates[appid]:
+        return _error(40037)
+    data: dict[str, str] = {}
+    for key, field in payload["data"].items():
+        value = field.get("value") if isinstance(field, dict) else None
+        if not isinstance(value, str) or not _subscribe_field_ok(key, value):
+            return _error(47003)
+        data[key] = value
+    consent = (appid, openid, str(template_id))
+    if fake.consents[consent] <= 0:
+        return _error(43101)
+    fake.consents[consent] -= 1
+    msgid = next(fake.msgids)
+    page = str(payload.get("page") or "")
+    fake.subscribe_messages.append(
+        SubscribeMessage(appid, openid, str(template_id), data, page, msgid)
+    )
+    return _json({**_OK, "msgid": msgid})
+
+
+async def _jscode2session(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_WECHAT]
+    q = request.query
+    if q.get("grant_type") != "authorization_code":
+        return _error(40002)
+    appid = q.get("appid")
+    errcode = _credentials_error(fake, appid, q.get("secret"))
+    if errcode:
+        return _error(errcode)
+    assert appid is not None
+    login = fake.redeem_login_code(appid, q.get("js_code", ""))
+    if isinstance(login, int):
+        return _error(login)
+    answer = {"openid": login.openid, "session_key": secrets.token_urlsafe(16)}
+    if login.unionid:
+        answer["unionid"] = login.unionid
+    return _json(answer)
+
+
+async def _msg_sec_check(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_WECHAT]
+    _appid, errcode = fake.check_token(request.query.get("access_token"))
+    if errcode:
+        return _error(errcode)
+    payload = await _json_body(request)
+    if payload is None or payload.get("version") != 2 or not isinstance(payload.get("openid"), str):
+        return _error(47001)
+    content = payload.get("content")
+    if not isinstance(content, str) or len(content) > MSG_SEC_CHECK_MAX_CHARS:
+        return _error(47001)
+    text = content + str(payload.get("title") or "")
+    risky = any(word in text for word in fake.risky_words)
+    result = {"suggest": "risky", "label": LABEL_ABUSE} if risky else _PASS
+    return _json({**_OK, "result": result, "detail": [], "trace_id": secrets.token_hex(12)})
+
+
+_PASS = {"suggest": "pass", "label": LABEL_NORMAL}
+
+
+async def _media_check_async(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_WECHAT]
+    appid, errcode = fake.check_token(request.query.get("access_token"))
+    if errcode:
+        return _error(errcode)
+    assert appid is not None
+    payload = await _json_body(request)
+    if payload is None or payload.get("version") != 2 or payload.get("media_type") not in (1, 2):
+        return _error(47001)
+    url, openid = payload.get("media_url"), payload.get("openid")
+    if not isinstance(url, str) or not url.startswith("https://") or not isinstance(openid, str):
+        return _error(47001)
+    check = MediaCheck(appid, openid, url, secrets.token_hex(12))
+    fake.media_checks.append(check)
+    return _json({**_OK, "trace_id": check.trace_id})
 
 
 async def _menu_create(request: web.Request) -> web.Response:
@@ -609,3 +799,34 @@ def voice_xml(
         "MsgId": _msg_id(msg_id),
     }
     return _message_xml(from_user, to_user, "voice", create_time, fields)
+
+
+def media_check_xml(
+    check: MediaCheck,
+    to_user: str,
+    suggest: str = "pass",
+    label: int = LABEL_NORMAL,
+    create_time: int | None = None,
+) -> str:
+    """The `wxa_media_check` (v2) push with WeChat's verdict on an image sent to
+    mediaCheckAsync; `suggest` is pass, review or risky."""
+    # The verdict comes from WeChat's own system account, not from the user.
+    xml = event_xml(
+        "oSystemMediaCheck",
+        to_user,
+        "wxa_media_check",
+        create_time=create_time,
+        extra={
+            "appid": check.appid,
+            "trace_id": check.trace_id,
+            "version": 2,
+            "errcode": 0,
+            "errmsg": "ok",
+        },
+    )
+    result = f"<result><suggest>{_cdata(suggest)}</suggest><label>{label}</label></result>"
+    detail = (
+        f"<detail><strategy>{_cdata('content_model')}</strategy><errcode>0</errcode>"
+        f"<suggest>{_cdata(suggest)}</suggest><label>{label}</label></detail>"
+    )
+    return xml.removesuffix("</xml>") + result + detail + "</xml>"

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpClient
 
-from cases.models import Notice, NoticeStatus
+from cases.models import Citizen, Notice, NoticeStatus
 from cases.outbox import deliver_due
 from cases.rules import Rules
 from cases.workflow import perform
 from complaint_desk.app import create_app, notice_channels
-from complaint_desk.keys import NOTICE_TEMPLATES, OA_CLIENT, RULES
+from complaint_desk.keys import MP_CLIENT, NOTICE_TEMPLATES, OA_CLIENT, RULES
 from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings
 from tests.bot.conftest import ACCOUNT, AES_KEY, OA_APPID, OA_SECRET, OA_TOKEN, BotWorld
@@ -37,7 +38,7 @@ async def test_delivery_reports_update_the_notice(bot: BotWorld) -> None:
     citizen = await make_citizen(oa_openid=chat.openid)
     case = await make_case(app[RULES], citizen=citizen)
     _, event = await perform(app[RULES], case.id, "accept", await make_staff("intake", "centre"))
-    channels = notice_channels(app[OA_CLIENT], app[NOTICE_TEMPLATES])
+    channels = notice_channels(app[OA_CLIENT], app[MP_CLIENT], app[NOTICE_TEMPLATES])
     assert await deliver_due(app[RULES], channels) == 1
     [message] = bot.fake.template_messages
     assert message.openid == chat.openid and message.data["character_string1"] == case.number
@@ -110,3 +111,22 @@ async def test_two_worker_processes_deliver_every_notice_exactly_once(
     assert sorted(m.data["character_string1"] for m in fake.template_messages) == sorted(numbers)
     assert await Notice.filter(status=NoticeStatus.SENT).count() == 12
     assert fake.calls["/cgi-bin/stable_token"] <= 2  # the token is shared through the store
+
+
+async def test_messages_open_the_48_hour_window_and_delivery_reports_do_not(
+    bot: BotWorld,
+) -> None:
+    chat = bot.make_chat()
+    report = event_xml(
+        chat.openid,
+        ACCOUNT,
+        "TEMPLATESENDJOBFINISH",
+        create_time=int(time.time()),
+        extra={"MsgID": 1, "Status": "success"},
+    )
+    await chat.push(report)
+    assert (await Citizen.get(oa_openid=chat.openid)).oa_last_seen_at is None
+    before = datetime.now(UTC)
+    await chat.say("帮助")
+    seen = (await Citizen.get(oa_openid=chat.openid)).oa_last_seen_at
+    assert seen is not None and seen >= before - timedelta(seconds=1)

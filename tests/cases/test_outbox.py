@@ -6,16 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from cases.consents import consents_left, record_consents, take_consent
 from cases.models import Case, CaseEvent, Notice, NoticeStatus
 from cases.outbox import CLAIM_LEASE, NoticeChannel, NoticeContext, deliver_due
 from cases.rules import Rules
-from cases.workflow import perform
+from cases.workflow import Actor, perform
+from complaint_desk.app import notice_channels
 from config.notices import NoticeTemplates, load_notice_templates
 from tests.factories import make_case, make_citizen, make_staff
 from wechat.client import MemoryTokenStore, WeChatClient
@@ -25,6 +28,8 @@ from wechat.tokens import DatabaseTokenStore
 
 APPID = "wx00000000000000aa"
 SECRET = "oa-secret-for-outbox-tests"
+MP_APPID = "wx00000000000000bb"
+MP_SECRET = "mp-secret-for-outbox-tests"
 SEND = "/cgi-bin/message/template/send"
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Beijing
 
@@ -36,15 +41,18 @@ class Outbox:
     templates: NoticeTemplates
     client: WeChatClient
     channels: dict[str, NoticeChannel]
+    intake: Actor | None = None
 
     async def deliver(self, now: datetime = NOW) -> int:
         return await deliver_due(self.rules, self.channels, now)
 
-    async def accepted_case(self, openid: str = "") -> tuple[Case, Notice]:
-        citizen = await make_citizen(**({"oa_openid": openid} if openid else {}))
-        case = await make_case(self.rules, citizen=citizen, now=NOW)
-        intake = await make_staff("intake", "centre")
-        case, event = await perform(self.rules, case.id, "accept", intake, now=NOW)
+    async def accepted_case(
+        self, openid: str = "", channel: str = "official_account", **citizen: Any
+    ) -> tuple[Case, Notice]:
+        who = await make_citizen(**({"oa_openid": openid} if openid else {}), **citizen)
+        case = await make_case(self.rules, citizen=who, now=NOW, channel=channel)
+        self.intake = self.intake or await make_staff("intake", "centre")
+        case, event = await perform(self.rules, case.id, "accept", self.intake, now=NOW)
         return case, await Notice.get(event_id=event.id)
 
 
@@ -53,23 +61,27 @@ async def outbox(
     store: Rules,
     aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
 ) -> AsyncIterator[Outbox]:
-    fake = FakeWeChat({APPID: SECRET})
+    fake = FakeWeChat({APPID: SECRET, MP_APPID: MP_SECRET})
     templates = load_notice_templates()
     for spec in templates.oa.values():
         fake.add_template(APPID, spec.template_id)
+    for spec in templates.mp.values():
+        fake.add_template(MP_APPID, spec.template_id)
     server = await aiohttp_server(create_fake_wechat_app(fake))
     async with aiohttp.ClientSession() as session:
-        client = WeChatClient(
-            session,
-            api_base=str(server.make_url("/")),
-            appid=APPID,
-            secret=SECRET,
-            token_store=DatabaseTokenStore(),
-            timeout_seconds=0.5,
-        )
-        channels: dict[str, NoticeChannel] = {
-            "official_account": OfficialAccountChannel(client, templates)
-        }
+
+        def client_of(appid: str, secret: str) -> WeChatClient:
+            return WeChatClient(
+                session,
+                api_base=str(server.make_url("/")),
+                appid=appid,
+                secret=secret,
+                token_store=DatabaseTokenStore(),
+                timeout_seconds=0.5,
+            )
+
+        client = client_of(APPID, SECRET)
+        channels = notice_channels(client, client_of(MP_APPID, MP_SECRET), templates)
         yield Outbox(store, fake, templates, client, channels)
 
 
@@ -104,14 +116,14 @@ async def test_busy_wechat_timeouts_and_5xx_are_retried_with_backoff_until_sent(
         assert row.next_attempt_at > when
         assert await outbox.deliver(when + timedelta(seconds=1)) == 0  # backing off
         when = row.next_attempt_at
-    outbox.fake.delay_seconds[SEND] = 1.0  # longer than the client's timeout
+    outbox.fake.late_answer_seconds[SEND] = 1.0  # sent, but answered after our timeout
     assert await outbox.deliver(when) == 0
     row = await Notice.get(id=notice.id)
     assert "-3" in row.last_error and row.attempts == 3
-    outbox.fake.delay_seconds[SEND] = 0.0
-    await asyncio.sleep(0.6)  # the timed-out send arrives at the fake late
+    assert len(outbox.fake.template_messages) == 1  # the citizen already has it
+    outbox.fake.late_answer_seconds[SEND] = 0.0
     assert await outbox.deliver(row.next_attempt_at) == 1
-    # The late first copy and the retry share a client_msg_id: the citizen sees one message.
+    # The retry carries the same client_msg_id: WeChat does not show it a second time.
     assert outbox.fake.calls[SEND] == 4
     assert len(outbox.fake.template_messages) == 1
     assert (await Notice.get(id=notice.id)).status == NoticeStatus.SENT
@@ -213,8 +225,137 @@ async def test_notices_of_every_case_event_render_within_wechat_limits(outbox: O
         "at": "2026年11月23日 10:00",
     }
     for kind in ("accepted", "rejected", "needs_info", "referred", "extended", "replied"):
-        _, data = outbox.templates.render_oa(kind, values)
+        data = outbox.templates.render_oa(kind, values).data
         assert all(len(v) <= 20 and "\n" not in v for v in data.values()), kind
         assert not {"first", "remark"} & set(data)
-    _, data = outbox.templates.render_oa("rejected", values)
+    data = outbox.templates.render_oa("rejected", values).data
     assert data["thing3"].endswith("…") and data["thing3"].startswith("该事项属于劳动争议")
+
+
+# --- the 48-hour window --------------------------------------------------------------------
+
+
+async def _reply(outbox: Outbox, case: Case, note: str) -> None:
+    handler = await make_staff("handler", "consumer")
+    for action, actor, kw in (
+        ("assign", outbox.intake, {"data": {"department": "consumer"}}),
+        ("start", handler, {}),
+        ("reply", handler, {"note": note}),
+    ):
+        assert actor is not None
+        case, _ = await perform(outbox.rules, case.id, action, actor, now=NOW, **kw)
+
+
+@pytest.mark.parametrize(("seen_hours_ago", "texts"), [(1, 1), (47, 1), (49, 0), (None, 0)])
+async def test_a_long_reply_follows_as_text_only_within_48_hours(
+    outbox: Outbox, seen_hours_ago: int | None, texts: int
+) -> None:
+    seen = None if seen_hours_ago is None else datetime.now(UTC) - timedelta(hours=seen_hours_ago)
+    case, _ = await outbox.accepted_case(oa_last_seen_at=seen)
+    answer = "经核查,该超市确有销售过期牛奶的行为,已责令其为您办理退货并按规定赔偿,并依法立案调查。"
+    await _reply(outbox, case, answer)
+    assert await outbox.deliver() == 2  # accepted + replied
+    replied = outbox.fake.template_messages[-1]
+    assert replied.data["thing3"].endswith("…") and len(replied.data["thing3"]) == 20
+    sent = [p["text"]["content"] for _, p in outbox.fake.sent_messages]
+    assert sent == [f"您的投诉(编号{case.number})答复如下:{answer}"] * texts
+
+
+async def test_a_short_reply_needs_no_extra_text(outbox: Outbox) -> None:
+    case, _ = await outbox.accepted_case(oa_last_seen_at=datetime.now(UTC))
+    await _reply(outbox, case, "已退货。")
+    assert await outbox.deliver() == 2
+    assert outbox.fake.template_messages[-1].data["thing3"] == "已退货。"
+    assert outbox.fake.sent_messages == []
+
+
+# --- mini-program subscribe messages and the consent ledger --------------------------------
+
+
+async def test_a_mini_program_notice_spends_one_consent(outbox: Outbox) -> None:
+    citizen = {"oa_openid": None, "mp_openid": "oMiniUser1"}
+    case, notice = await outbox.accepted_case(channel="mini_program", **citizen)
+    template = outbox.templates.mp["accepted"].template_id
+    await record_consents(case.citizen_id or 0, {template: "accept", "other": "reject"})
+    outbox.fake.grant_consent(MP_APPID, "oMiniUser1", template)
+    assert await outbox.deliver() == 1
+    [message] = outbox.fake.subscribe_messages
+    assert message.page == f"pages/case/detail?number={case.number}"
+    assert message.data["phrase2"] == "已受理" and message.data["character_string1"] == case.number
+    assert await consents_left(case.citizen_id or 0, template) == 0
+    row = await Notice.get(id=notice.id)
+    assert row.status == NoticeStatus.SENT and row.delivery_id == str(message.msgid)
+
+
+async def test_without_consent_the_official_account_carries_the_notice(outbox: Outbox) -> None:
+    await outbox.accepted_case(channel="mini_program", mp_openid="oMiniUser2")
+    assert await outbox.deliver() == 1
+    assert outbox.fake.subscribe_messages == [] and len(outbox.fake.template_messages) == 1
+
+
+async def test_without_consent_or_official_account_staff_are_told(outbox: Outbox) -> None:
+    case, notice = await outbox.accepted_case(
+        channel="mini_program", oa_openid=None, mp_openid="oMiniUser3"
+    )
+    assert await outbox.deliver() == 0
+    assert (await Notice.get(id=notice.id)).status == NoticeStatus.FAILED
+    event = await CaseEvent.get(case_id=case.id, action="notice_failed")
+    assert "no consent left" in event.note
+    assert outbox.fake.calls["/cgi-bin/message/subscribe/send"] == 0  # WeChat never asked
+
+
+async def test_a_consent_withdrawn_in_wechat_is_forgotten(outbox: Outbox) -> None:
+    case, notice = await outbox.accepted_case(
+        channel="mini_program", oa_openid=None, mp_openid="oMiniUser4"
+    )
+    template = outbox.templates.mp["accepted"].template_id
+    await record_consents(case.citizen_id or 0, {template: "accept"})
+    await record_consents(case.citizen_id or 0, {template: "accept"})  # but WeChat has none
+    assert await outbox.deliver() == 0
+    assert "43101" in (await Notice.get(id=notice.id)).last_error
+    assert await consents_left(case.citizen_id or 0, template) == 0
+
+
+async def test_a_busy_wechat_gives_the_consent_back_for_the_retry(outbox: Outbox) -> None:
+    case, notice = await outbox.accepted_case(
+        channel="mini_program", oa_openid=None, mp_openid="oMiniUser5"
+    )
+    template = outbox.templates.mp["accepted"].template_id
+    await record_consents(case.citizen_id or 0, {template: "accept"})
+    outbox.fake.grant_consent(MP_APPID, "oMiniUser5", template)
+    outbox.fake.fail_next("/cgi-bin/message/subscribe/send", 45009)
+    assert await outbox.deliver() == 0
+    assert await consents_left(case.citizen_id or 0, template) == 1
+    row = await Notice.get(id=notice.id)
+    assert await outbox.deliver(row.next_attempt_at) == 1
+    assert len(outbox.fake.subscribe_messages) == 1
+    assert await consents_left(case.citizen_id or 0, template) == 0
+
+
+async def test_a_subscribe_message_cut_off_mid_send_is_not_repeated(outbox: Outbox) -> None:
+    case, notice = await outbox.accepted_case(
+        channel="mini_program", oa_openid=None, mp_openid="oMiniUser6"
+    )
+    template = outbox.templates.mp["accepted"].template_id
+    await record_consents(case.citizen_id or 0, {template: "accept", "x": "accept"})
+    await record_consents(case.citizen_id or 0, {template: "accept"})
+    outbox.fake.grant_consent(MP_APPID, "oMiniUser6", template, times=2)
+    # WeChat delivers it but answers after our timeout.
+    outbox.fake.late_answer_seconds["/cgi-bin/message/subscribe/send"] = 1.0
+    assert await outbox.deliver() == 0
+    assert len(outbox.fake.subscribe_messages) == 1
+    row = await Notice.get(id=notice.id)
+    assert row.status == NoticeStatus.FAILED and "may or may not have arrived" in row.last_error
+    assert await CaseEvent.exists(case_id=case.id, action="notice_failed")
+    assert await outbox.deliver(NOW + timedelta(days=1)) == 0
+    assert len(outbox.fake.subscribe_messages) == 1  # never a second copy
+
+
+async def test_consents_add_up_and_are_spent_one_by_one(store: Rules) -> None:
+    citizen = await make_citizen()
+    left = await record_consents(citizen.id, {"t1": "accept", "t2": "reject", "t3": "ban"})
+    assert left == {"t1": 1, "t2": 0, "t3": 0}
+    await asyncio.gather(*(record_consents(citizen.id, {"t1": "accept"}) for _ in range(4)))
+    assert await consents_left(citizen.id, "t1") == 5
+    spent = await asyncio.gather(*(take_consent(citizen.id, "t1") for _ in range(7)))
+    assert sum(spent) == 5 and await consents_left(citizen.id, "t1") == 0

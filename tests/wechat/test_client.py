@@ -8,11 +8,12 @@ import socket
 
 import aiohttp
 import pytest
+import xmltodict
 
 from tests.wechat.conftest import APPID, MakeClient
 from wechat.client import MemoryTokenStore, WeChatClient
 from wechat.errors import WeChatError, WeChatHTTPError, WeChatTimeout
-from wechat.simulator import FakeWeChat, ManualClock
+from wechat.simulator import FakeWeChat, ManualClock, media_check_xml
 
 STABLE = "/cgi-bin/stable_token"
 SEND = "/cgi-bin/message/custom/send"
@@ -476,3 +477,47 @@ async def test_template_sends_over_the_rate_get_45009_retryable(
     clock.advance(61)
     await client.send_template("oUser", "tpl", {"thing2": "好"}, client_msg_id="2")
     assert len(fake.template_messages) == 3
+
+
+# --- mini-program: login and content security ----------------------------------------------
+
+
+async def test_login_code_gives_openid_and_unionid_once(
+    client: WeChatClient, fake: FakeWeChat, clock: ManualClock
+) -> None:
+    code = fake.login_code(APPID, "oMini1", unionid="uPerson1")
+    session = await client.code_to_session(code)
+    assert (session.openid, session.unionid) == ("oMini1", "uPerson1") and session.session_key
+    assert session.session_key not in repr(session)  # never in a log line
+    with pytest.raises(WeChatError) as used:
+        await client.code_to_session(code)
+    assert used.value.errcode == 40163 and not used.value.retryable
+    late = fake.login_code(APPID, "oMini1")
+    clock.advance(301)
+    with pytest.raises(WeChatError) as expired:
+        await client.code_to_session(late)
+    assert expired.value.errcode == 40029
+
+
+async def test_text_check_judges_by_suggest(client: WeChatClient, fake: FakeWeChat) -> None:
+    ok = await client.msg_sec_check("oMini1", "超市卖过期牛奶")
+    assert (ok.suggest, ok.label) == ("pass", 100) and ok.trace_id
+    bad = await client.msg_sec_check("oMini1", "举报", title="赌博网站")
+    assert bad.suggest == "risky" and bad.label != 100
+    request = json.loads(fake.requests[-1].body)
+    assert request["version"] == 2 and request["openid"] == "oMini1" and request["scene"] == 1
+
+
+async def test_media_check_is_asynchronous_with_a_trace_id(
+    client: WeChatClient, fake: FakeWeChat
+) -> None:
+    trace_id = await client.media_check_async("oMini1", "https://example.org/m/abc.jpg")
+    [check] = fake.media_checks
+    assert check.trace_id == trace_id and check.media_url == "https://example.org/m/abc.jpg"
+    with pytest.raises(WeChatError) as plain_http:
+        await client.media_check_async("oMini1", "http://example.org/m/abc.jpg")
+    assert plain_http.value.errcode == 47001
+    xml = media_check_xml(check, "gh_mini", suggest="risky", label=20002)
+    parsed = xmltodict.parse(xml)["xml"]
+    assert parsed["Event"] == "wxa_media_check" and parsed["trace_id"] == trace_id
+    assert parsed["result"] == {"suggest": "risky", "label": "20002"}
