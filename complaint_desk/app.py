@@ -22,7 +22,7 @@ from config.settings import Settings, load_settings
 from wechat.client import WeChatClient
 from wechat.notify import MiniProgramChannel, OfficialAccountChannel
 from wechat.simulator import FakeWeChat, create_fake_wechat_app
-from wechat.tokens import DatabaseTokenStore
+from wechat.tokens import shared_token_store
 
 log = logging.getLogger(__name__)
 DEMO_SIMULATOR_PATH = "/_wechat-simulator/"
@@ -70,8 +70,10 @@ async def _case_store(app: web.Application) -> AsyncIterator[None]:
 async def _wechat_client(app: web.Application) -> AsyncIterator[None]:
     """One HTTP session and one client per appid (official account, mini-program)."""
     settings = app[SETTINGS]
-    async with aiohttp.ClientSession() as session:
-        store = DatabaseTokenStore()
+    async with (
+        aiohttp.ClientSession() as session,
+        shared_token_store(settings.redis_url) as store,
+    ):
         app[OA_CLIENT] = WeChatClient.for_app(session, settings.wechat, settings.wechat.oa, store)
         app[MP_CLIENT] = WeChatClient.for_app(session, settings.wechat, settings.wechat.mp, store)
         yield

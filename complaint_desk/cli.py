@@ -33,7 +33,7 @@ from config.notices import load_notice_templates
 from config.settings import CONFIG_DIR, ConfigError, Settings, load_settings
 from wechat.client import MemoryTokenStore, WeChatClient
 from wechat.errors import WeChatError
-from wechat.tokens import DatabaseTokenStore
+from wechat.tokens import shared_token_store
 
 log = logging.getLogger("complaint_desk")
 T = TypeVar("T")
@@ -282,8 +282,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     templates = load_notice_templates(settings.notices_file)
 
     async def work() -> int:
-        async with aiohttp.ClientSession() as session:
-            store = DatabaseTokenStore()
+        async with (
+            aiohttp.ClientSession() as session,
+            shared_token_store(settings.redis_url) as store,
+        ):
             channels = notice_channels(
                 WeChatClient.for_app(session, settings.wechat, settings.wechat.oa, store),
                 WeChatClient.for_app(session, settings.wechat, settings.wechat.mp, store),

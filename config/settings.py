@@ -77,6 +77,7 @@ class Settings:
     wechat: WeChatSettings
     worker: WorkerSettings
     notices_file: Path | None
+    redis_url: str
     demo: bool
 
     @property
@@ -228,6 +229,9 @@ def _build(raw: dict[str, Any]) -> Settings:
     if notice_interval <= 0:
         raise ConfigError("worker.notice_interval_seconds", "must be greater than 0")
     notices = _expect(raw, "notices.file", str)
+    redis_url = _expect(raw, "redis.url", str)
+    if redis_url and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
+        raise ConfigError("redis.url", "must be a redis:// URL")  # no echo: it may hold a password
     return Settings(
         server=ServerSettings(host=_expect(raw, "server.host", str), port=port),
         database_url=url,
@@ -248,6 +252,7 @@ def _build(raw: dict[str, Any]) -> Settings:
             notice_interval_seconds=float(notice_interval),
         ),
         notices_file=Path(notices) if notices else None,
+        redis_url=Secret(redis_url),
         demo=demo,
     )
 

@@ -60,6 +60,7 @@ def test_secrets_never_show_in_repr() -> None:
         ({"COMPLAINT_DESK_SERVER_PORT": "70000"}, "server.port", "between 0 and 65535"),
         ({"COMPLAINT_DESK_DATABASE_URL": "mysql://x"}, "database.url", "sqlite:// or postgres://"),
         ({"COMPLAINT_DESK_WECHAT_API_BASE": "ftp://x"}, "wechat.api_base", "http(s) URL"),
+        ({"COMPLAINT_DESK_REDIS_URL": "http://cache:6379"}, "redis.url", "redis:// URL"),
         (
             {"COMPLAINT_DESK_WECHAT_TIMEOUT_SECONDS": "-1"},
             "wechat.timeout_seconds",
