@@ -9,22 +9,16 @@ commit.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
-from xml.parsers.expat import ExpatError
 
-import xmltodict
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
-from wechatpy.crypto import WeChatCrypto
-from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
-from wechatpy.utils import WeChatSigner
 
 from bot.context import BotContext
 from bot.dispatch import dispatch
@@ -35,15 +29,12 @@ from cases.citizens import citizen_for_oa_openid, seen_on_oa
 from cases.models import Citizen, PushReceipt
 from complaint_desk.keys import OA_CLIENT, RULES, SETTINGS
 from config.settings import Settings
+from wechat import push
 
 log = logging.getLogger(__name__)
 
-MAX_PUSH_BYTES = 64 * 1024
-# Plain-mode signatures do not cover the body: refuse pushes whose timestamp is far off.
-SIGNATURE_MAX_SKEW_SECONDS = 300
 # A retry that arrives while the first delivery is still being answered waits this long.
 RETRY_WAIT_SECONDS = 4.0
-REQUIRED_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
 # Events the citizen caused; like messages they open WeChat's 48-hour service window.
 USER_ACTION_EVENTS = frozenset({"subscribe", "scan", "click", "view"})
 
@@ -71,83 +62,19 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait(tasks, timeout=10)
 
 
-def _forbidden() -> web.Response:
-    return web.Response(status=403, text="invalid signature")
-
-
-def _signed(request: web.Request) -> bool:
-    """WeChat's SHA-1 signature over (token, timestamp, nonce), compared in constant time."""
-    token = str(request.config_dict[SETTINGS].wechat.oa.token)
-    q = request.query
-    signer = WeChatSigner()
-    signer.add_data(token, q.get("timestamp", ""), q.get("nonce", ""))
-    return bool(token) and hmac.compare_digest(signer.signature, q.get("signature", ""))
-
-
-def _fresh(request: web.Request) -> bool:
-    try:
-        stamp = int(request.query.get("timestamp", ""))
-    except ValueError:
-        return False
-    return abs(time.time() - stamp) <= SIGNATURE_MAX_SKEW_SECONDS
-
-
 async def verify_url(request: web.Request) -> web.Response:
-    """WeChat's server check: echo `echostr` when the signature is ours (both modes)."""
-    if not _signed(request):
-        return _forbidden()
-    return web.Response(text=request.query.get("echostr", ""))
+    return push.verify_url(request, request.config_dict[SETTINGS].wechat.oa)
 
 
 async def receive_push(request: web.Request) -> web.Response:
-    if not _signed(request) or not _fresh(request):
-        return _forbidden()
-    if request.content_length is not None and request.content_length > MAX_PUSH_BYTES:
-        return web.Response(status=413, text="too large")
-    body = await request.content.read(MAX_PUSH_BYTES + 1)
-    if len(body) > MAX_PUSH_BYTES:
-        return web.Response(status=413, text="too large")
-
-    settings = request.config_dict[SETTINGS].wechat.oa
-    crypto = None
-    xml = body.decode("utf-8", errors="replace")
-    if request.query.get("encrypt_type") == "aes":
-        if not settings.aes_key:
-            return web.Response(status=400, text="safe mode is not configured")
-        crypto = WeChatCrypto(str(settings.token), str(settings.aes_key), settings.appid)
-        try:
-            xml = crypto.decrypt_message(
-                xml,
-                request.query.get("msg_signature", ""),
-                request.query.get("timestamp", ""),
-                request.query.get("nonce", ""),
-            )
-        except (InvalidSignatureException, InvalidAppIdException):
-            return _forbidden()
-        except (ValueError, KeyError, TypeError, ExpatError):
-            return web.Response(status=400, text="malformed message")
     try:
-        message = _parse(xml)
-    except (ValueError, KeyError, TypeError, ExpatError):
+        opened = await push.open_push(request, request.config_dict[SETTINGS].wechat.oa)
+        message = from_fields(opened.fields)
+    except push.PushRefused as refused:
+        return refused.response
+    except (ValueError, KeyError, TypeError):
         return web.Response(status=400, text="malformed message")
-
-    reply_xml = await _answer_once(request, message)
-    if not reply_xml:
-        return web.Response(text="success")
-    if crypto is not None:
-        reply_xml = crypto.encrypt_message(
-            reply_xml, request.query.get("nonce", ""), request.query.get("timestamp", "")
-        )
-    return web.Response(text=reply_xml, content_type="application/xml")
-
-
-def _parse(xml: str) -> Incoming:
-    """Only WeChat's flat <xml> shape; xmltodict refuses entities and DTDs (ValueError)."""
-    root = xmltodict.parse(xml, disable_entities=True)
-    fields = root["xml"]
-    if not isinstance(fields, dict) or any(not fields.get(k) for k in REQUIRED_FIELDS):
-        raise ValueError("not a WeChat push")
-    return from_fields(fields)
+    return push.reply(request, opened, await _answer_once(request, message))
 
 
 async def _answer_once(request: web.Request, message: Incoming) -> str:

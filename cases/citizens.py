@@ -41,3 +41,24 @@ async def seen_on_oa(citizen: Citizen, now: datetime) -> None:
     if seen is None or now - seen >= SEEN_RESOLUTION:
         citizen.oa_last_seen_at = now
         await Citizen.filter(id=citizen.id).update(oa_last_seen_at=now)
+
+
+async def citizen_for_mp_openid(openid: str, unionid: str = "") -> Citizen:
+    """The citizen behind a mini-program openid, created on first sign-in; with a UnionID the
+    same person's official-account record is reused, so both channels see the same cases."""
+    citizen = await Citizen.get_or_none(mp_openid=openid)
+    if citizen is not None:
+        if unionid and not citizen.unionid:
+            citizen.unionid = unionid
+            await citizen.save(update_fields=["unionid"])
+        return citizen
+    if unionid:
+        linked = await Citizen.get_or_none(unionid=unionid)
+        if linked is not None:
+            linked.mp_openid = openid
+            await linked.save(update_fields=["mp_openid"])
+            return linked
+    try:
+        return await Citizen.create(mp_openid=openid, unionid=unionid or None)
+    except IntegrityError:
+        return await Citizen.get(mp_openid=openid)

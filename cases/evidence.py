@@ -36,7 +36,7 @@ JPEG_QUALITY = 85
 # vulnerable) Pillow plugins such as FITS away from citizens' bytes. MPO (multi-picture JPEG
 # from phones) is reached through the JPEG factory.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
-CONTENT_CHECKS = frozenset({"pending", "pass", "risky", "skipped"})
+CONTENT_CHECKS = frozenset({"pending", "pass", "risky", "review", "skipped"})
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 _WHITE = (255, 255, 255)

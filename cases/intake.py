@@ -198,10 +198,14 @@ def _incident_time(rules: Rules, value: Any, now: datetime) -> datetime | None:
             ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=rules.timezone)
+    try:
+        when = when.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted out of range
+        raise ValidationError("发生时间不在有效范围内。", field="incident_at") from None
     skew = timedelta(minutes=rules.catalog.limits.incident_future_skew_minutes)
     if when > now + skew:
         raise ValidationError("发生时间不能晚于现在。", field="incident_at")
-    return when.astimezone(UTC)
+    return when
 
 
 def _coordinate(value: Any, name: str, bound: float) -> float | None:

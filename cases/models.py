@@ -229,8 +229,10 @@ class EvidenceFile(Model):
     height = fields.IntField()
     storage_key = fields.CharField(max_length=128)
     thumb_key = fields.CharField(max_length=128, default="")
-    # pending / pass / risky / skipped: risky images are shown to staff only.
+    # pending / pass / risky / review / skipped: risky and review images: staff only.
     content_check = fields.CharField(max_length=16, default="pending")
+    # mediaCheckAsync's trace id: the verdict push names it.
+    check_trace_id = fields.CharField(max_length=64, default="", db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -265,6 +267,58 @@ class Notice(Model):
     class Meta:
         table = "notice"
         indexes = (("status", "next_attempt_at"),)
+
+
+# Mini-program sign-in: the citizen's bearer token, stored only as its SHA-256.
+class MpSession(Model):
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    citizen: fields.ForeignKeyRelation[Citizen] = fields.ForeignKeyField(
+        "cases.Citizen", related_name="mp_sessions", on_delete=fields.CASCADE
+    )
+    citizen_id: int
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "mp_session"
+
+
+# A submission's answer kept under the client's Idempotency-Key: a retry gets it again.
+class IdempotencyRecord(Model):
+    id = fields.IntField(primary_key=True)
+    citizen: fields.ForeignKeyRelation[Citizen] = fields.ForeignKeyField(
+        "cases.Citizen", related_name="idempotency_records", on_delete=fields.CASCADE
+    )
+    citizen_id: int
+    key = fields.CharField(max_length=64)
+    request_hash = fields.CharField(max_length=64)
+    status = fields.IntField()
+    body: Any = fields.JSONField()
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "idempotency_record"
+        unique_together = (("citizen", "key"),)
+
+
+# The citizen's verdict on a closed case; one per closure (a reopened case is rated again).
+class Rating(Model):
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "cases.Case", related_name="ratings", on_delete=fields.RESTRICT
+    )
+    case_id: int
+    closure = fields.IntField(default=1)
+    overall = fields.CharField(max_length=16)
+    scores: Any = fields.JSONField(default=dict)  # dimension -> level
+    comment = fields.TextField(default="")
+    source = fields.CharField(max_length=32)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "rating"
+        unique_together = (("case", "closure"),)
 
 
 # Mini-program subscribe-message consents: each "accept" in wx.requestSubscribeMessage allows

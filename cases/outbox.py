@@ -94,12 +94,19 @@ async def notice_context(rules: Rules, notice: Notice) -> NoticeContext:
     case = await Case.get(id=notice.case_id)
     event = await CaseEvent.get(id=notice.event_id)
     catalog = rules.catalog
-    clock = (
-        await CaseClock.filter(case_id=case.id, stopped_at__isnull=True).order_by("due_at").first()
-    )
+    due_at = None
+    if notice.payload.get("due_at"):  # the deadline when the event happened
+        due_at = datetime.fromisoformat(notice.payload["due_at"])
+    else:
+        clock = (
+            await CaseClock.filter(case_id=case.id, stopped_at__isnull=True)
+            .order_by("due_at")
+            .first()
+        )
+        due_at = clock.due_at if clock is not None else None
     due = ""
-    if clock is not None:
-        last = (clock.due_at - timedelta(microseconds=1)).astimezone(rules.timezone)
+    if due_at is not None:
+        last = (due_at - timedelta(microseconds=1)).astimezone(rules.timezone)
         due = f"{last.year}年{last.month}月{last.day}日"
     values = {
         "number": case.number,

@@ -8,13 +8,14 @@ from datetime import datetime
 
 from cases.clocks import Deadline, deadlines_of
 from cases.errors import NotFound
-from cases.models import Case, CaseEvent, Citizen, Department
+from cases.models import Case, CaseEvent, Citizen, Department, EvidenceFile
 from cases.rules import Rules
-from cases.workflow import STATUS_LABELS
+from cases.workflow import ACTIONS, STATUS_LABELS
 
 # Events whose note is the answer the citizen is waiting for.
 REPLY_ACTIONS = ("reply", "answer")
 _NUMBER_NOISE = re.compile(r"[\s\-_]+")
+MAX_NUMBER_CHARS = 32  # the column's width
 
 
 def normalize_number(text: str) -> str:
@@ -24,7 +25,10 @@ def normalize_number(text: str) -> str:
 
 async def case_for_citizen(citizen: Citizen, number: str) -> Case:
     """The citizen's own case by number; anyone else's is 'not found', exactly like a typo."""
-    case = await Case.get_or_none(number=normalize_number(number), citizen_id=citizen.id)
+    number = normalize_number(number)
+    case = None
+    if 0 < len(number) <= MAX_NUMBER_CHARS and number.isalnum():
+        case = await Case.get_or_none(number=number, citizen_id=citizen.id)
     if case is None:
         raise NotFound("没有找到这个编号的案件,请核对后再试。", field="number")
     return case
@@ -71,3 +75,40 @@ async def view_for_citizen(rules: Rules, case: Case, now: datetime) -> CaseView:
         latest_reply=reply.note if reply else "",
         filed_at=case.created_at.astimezone(rules.timezone),
     )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    action: str
+    label: str
+    note: str
+
+
+# Events outside the workflow table that a citizen sees on the timeline.
+_EXTRA_LABELS = {"file": "提交"}
+
+
+async def public_timeline(rules: Rules, case: Case) -> list[TimelineEntry]:
+    """The events a citizen may see (never internal notes), oldest first, in local time."""
+    events = await CaseEvent.filter(case_id=case.id, public=True).order_by("at", "id")
+    return [
+        TimelineEntry(
+            at=e.at.astimezone(rules.timezone),
+            action=e.action,
+            label=ACTIONS[e.action].label
+            if e.action in ACTIONS
+            else _EXTRA_LABELS.get(e.action, e.action),
+            note=e.note,
+        )
+        for e in events
+    ]
+
+
+# What the citizen is told about a photo they may not see (content check said risky).
+WITHHELD_NOTE = "这张照片未通过内容安全检查,仅工作人员可见。"
+VISIBLE_CHECKS = frozenset({"pass", "pending", "skipped"})
+
+
+async def evidence_for_citizen(case: Case) -> list[EvidenceFile]:
+    return await EvidenceFile.filter(case_id=case.id).order_by("id")

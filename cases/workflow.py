@@ -24,7 +24,7 @@ from cases.errors import (
     TransitionNotAllowed,
     ValidationError,
 )
-from cases.models import Case, CaseClock, CaseEvent, Department, Notice, Role, Status
+from cases.models import Case, CaseClock, CaseEvent, Citizen, Department, Notice, Role, Status
 from cases.rules import Rules
 
 CITIZEN = "citizen"
@@ -66,6 +66,10 @@ class Actor:
     @classmethod
     def system(cls) -> Actor:
         return cls(kind=SYSTEM, id=None, name="系统", role=SYSTEM)
+
+    @classmethod
+    def of_citizen(cls, citizen: Citizen) -> Actor:
+        return cls(kind=CITIZEN, id=citizen.id, name=citizen.name, role=CITIZEN)
 
 
 @dataclass(frozen=True)
@@ -292,6 +296,10 @@ async def perform(
         raise NotFound("案件不存在。", field="number")
     if actor.role not in action.roles:
         raise PermissionDenied(f"您的角色不能执行“{action.label}”。", field="action")
+    # The actor decided on a version someone has since changed: say so before judging the
+    # action against a state they have not seen.
+    if expected_version is not None and expected_version != case.version:
+        raise ConcurrentChange("案件已被他人更新,请刷新后重试。")
     if case.status not in action.sources:
         raise TransitionNotAllowed(
             f"案件当前状态为“{STATUS_LABELS[case.status]}”,不能执行“{action.label}”。",
@@ -301,9 +309,7 @@ async def perform(
         raise PermissionDenied(f"只有承办单位的人员才能执行“{action.label}”。", field="action")
     if action.needs_note and not note:
         raise ValidationError(f"“{action.label}”需要填写说明。", field="note")
-    version = case.version if expected_version is None else expected_version
-    if version != case.version:
-        raise ConcurrentChange("案件已被他人更新,请刷新后重试。")
+    version = case.version
 
     from_status = case.status
     async with in_transaction() as conn:
@@ -520,12 +526,22 @@ async def queue_notice(
     """
     if case.citizen_id is None:
         return None
+    payload = {"number": case.number, "status": str(case.status), "event": event.action}
+    # The deadline as it stands now: by the time the notice goes out the case may have moved on.
+    clock = (
+        await CaseClock.filter(case_id=case.id, stopped_at__isnull=True)
+        .using_db(conn)
+        .order_by("due_at")
+        .first()
+    )
+    if clock is not None:
+        payload["due_at"] = clock.due_at.isoformat()
     return await Notice.create(
         case_id=case.id,
         event_id=event.id,
         kind=kind,
         channel=case.channel,
-        payload={"number": case.number, "status": str(case.status), "event": event.action},
+        payload=payload,
         next_attempt_at=now,
         using_db=conn,
     )

@@ -17,8 +17,11 @@ from cases.outbox import NoticeChannel, deliver_due
 from cases.rules import load_rules
 from cases.sweeps import apply_expired_clocks
 from complaint_desk.keys import DEMO_WECHAT, MP_CLIENT, NOTICE_TEMPLATES, OA_CLIENT, RULES, SETTINGS
+from complaint_desk.simulator_page import add_simulator_page
 from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings, load_settings
+from miniprogram_api import push as mp_push
+from miniprogram_api.app import create_mp_app
 from wechat.client import WeChatClient
 from wechat.notify import MiniProgramChannel, OfficialAccountChannel
 from wechat.simulator import FakeWeChat, create_fake_wechat_app
@@ -40,7 +43,11 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(_clock_sweeper)
         app.cleanup_ctx.append(_notice_worker)
     app.router.add_get("/healthz", healthz, name="healthz")
-    app.add_subapp("/wechat/", create_bot_app(settings))
+    wechat_pushes = create_bot_app(settings)
+    wechat_pushes.router.add_get("/mp", mp_push.verify_url, name="mp_verify")
+    wechat_pushes.router.add_post("/mp", mp_push.receive_push, name="mp_push")
+    app.add_subapp("/wechat/", wechat_pushes)
+    app.add_subapp("/api/mp/v1/", create_mp_app())
     if settings.demo:
         # Demo mode brings its own WeChat: the bot's outbound calls go to this simulator.
         wechat = settings.wechat
@@ -53,6 +60,7 @@ def create_app(settings: Settings) -> web.Application:
             fake.add_template(wechat.mp.appid, spec.template_id)
         app[DEMO_WECHAT] = fake
         app.add_subapp(DEMO_SIMULATOR_PATH, create_fake_wechat_app(fake))
+        add_simulator_page(app)  # the citizen's side of the demo, in a browser
     return app
 
 

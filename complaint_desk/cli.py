@@ -212,7 +212,7 @@ async def _seed_demo(settings: Settings) -> None:
     if await transfer.count_cases():
         return
     citizen = await Citizen.create(
-        oa_openid="demo-openid-citizen", name="张女士", phone="13800000000"
+        oa_openid="oDemoSeedCitizen01", name="张女士", phone="13800000000"
     )
     intake = accounts.staff_actor(await StaffUser.get(username="intake"))
     citizen_actor = Actor(kind="citizen", id=citizen.id, name=citizen.name, role="citizen")

@@ -59,6 +59,14 @@ class WeChatSettings:
 
 
 @dataclass(frozen=True)
+class MiniProgramSettings:
+    session_hours: float
+    cases_per_day: int
+    uploads_per_hour: int
+    public_url: str
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     in_process: bool
     sweep_interval_seconds: float
@@ -78,6 +86,7 @@ class Settings:
     worker: WorkerSettings
     notices_file: Path | None
     redis_url: str
+    miniprogram: MiniProgramSettings
     demo: bool
 
     @property
@@ -253,7 +262,28 @@ def _build(raw: dict[str, Any]) -> Settings:
         ),
         notices_file=Path(notices) if notices else None,
         redis_url=Secret(redis_url),
+        miniprogram=_build_miniprogram(raw),
         demo=demo,
+    )
+
+
+def _build_miniprogram(raw: dict[str, Any]) -> MiniProgramSettings:
+    hours = _expect(raw, "miniprogram.session_hours", (int, float))
+    if hours <= 0:
+        raise ConfigError("miniprogram.session_hours", "must be greater than 0")
+    limits = {}
+    for key in ("cases_per_day", "uploads_per_hour"):
+        limits[key] = _expect(raw, f"miniprogram.{key}", int)
+        if limits[key] < 1:
+            raise ConfigError(f"miniprogram.{key}", "must be at least 1")
+    public_url = _expect(raw, "miniprogram.public_url", str).rstrip("/")
+    if public_url and urlsplit(public_url).scheme != "https":
+        raise ConfigError("miniprogram.public_url", "must be an https:// URL (WeChat fetches it)")
+    return MiniProgramSettings(
+        session_hours=float(hours),
+        cases_per_day=limits["cases_per_day"],
+        uploads_per_hour=limits["uploads_per_hour"],
+        public_url=public_url,
     )
 
 

@@ -50,8 +50,9 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     result = run(tmp_path, "serve")
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
-        "error: the database lacks 4 schema migration(s) (cases.0001_initial, "
-        "cases.0002_push_receipt, cases.0003_notice_delivery, cases.0004_consents): "
+        "error: the database lacks 5 schema migration(s) (cases.0001_initial, "
+        "cases.0002_push_receipt, cases.0003_notice_delivery, cases.0004_consents, "
+        "cases.0005_miniprogram): "
         "run `complaint-desk migrate` first"
     )
 

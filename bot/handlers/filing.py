@@ -17,7 +17,7 @@ from cases.errors import ValidationError
 from cases.evidence import attach_evidence
 from cases.intake import file_case, normalize_phone
 from cases.models import CaseClock, EvidenceFile
-from cases.workflow import CITIZEN, Actor
+from cases.workflow import Actor
 from config.catalog import Kind
 
 STATE = "filing"
@@ -280,7 +280,7 @@ def _summary(ctx: BotContext, data: dict[str, Any], kind: Kind) -> dict[str, Any
 async def _submit(ctx: BotContext, data: dict[str, Any]) -> str:
     citizen = ctx.citizen
     form = {"kind": data["kind"], **data["answers"]}
-    actor = Actor(kind=CITIZEN, id=citizen.id, name=citizen.name, role=CITIZEN)
+    actor = Actor.of_citizen(citizen)
     try:
         case = await file_case(
             ctx.rules, form, actor, channel="official_account", citizen=citizen, now=ctx.now

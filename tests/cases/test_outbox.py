@@ -255,7 +255,8 @@ async def test_a_long_reply_follows_as_text_only_within_48_hours(
     answer = "经核查,该超市确有销售过期牛奶的行为,已责令其为您办理退货并按规定赔偿,并依法立案调查。"
     await _reply(outbox, case, answer)
     assert await outbox.deliver() == 2  # accepted + replied
-    replied = outbox.fake.template_messages[-1]
+    replied_id = outbox.templates.oa["replied"].template_id
+    [replied] = [m for m in outbox.fake.template_messages if m.template_id == replied_id]
     assert replied.data["thing3"].endswith("…") and len(replied.data["thing3"]) == 20
     sent = [p["text"]["content"] for _, p in outbox.fake.sent_messages]
     assert sent == [f"您的投诉(编号{case.number})答复如下:{answer}"] * texts
@@ -265,7 +266,9 @@ async def test_a_short_reply_needs_no_extra_text(outbox: Outbox) -> None:
     case, _ = await outbox.accepted_case(oa_last_seen_at=datetime.now(UTC))
     await _reply(outbox, case, "已退货。")
     assert await outbox.deliver() == 2
-    assert outbox.fake.template_messages[-1].data["thing3"] == "已退货。"
+    replied_id = outbox.templates.oa["replied"].template_id
+    [replied] = [m for m in outbox.fake.template_messages if m.template_id == replied_id]
+    assert replied.data["thing3"] == "已退货。"
     assert outbox.fake.sent_messages == []
 
 
@@ -359,3 +362,16 @@ async def test_consents_add_up_and_are_spent_one_by_one(store: Rules) -> None:
     assert await consents_left(citizen.id, "t1") == 5
     spent = await asyncio.gather(*(take_consent(citizen.id, "t1") for _ in range(7)))
     assert sum(spent) == 5 and await consents_left(citizen.id, "t1") == 0
+
+
+async def test_a_notice_keeps_the_deadline_of_its_moment(outbox: Outbox) -> None:
+    """Sent after the case has moved on, 'accepted' still names the due date it announced."""
+    case, notice = await outbox.accepted_case()
+    assert notice.payload["due_at"]
+    await _reply(outbox, case, "已退货。")  # the handling clock stops with the reply
+    assert await outbox.deliver() == 2  # accepted, replied
+    accepted_id = outbox.templates.oa["accepted"].template_id
+    [accepted] = [m for m in outbox.fake.template_messages if m.template_id == accepted_id]
+    assert accepted.data["thing3"].startswith("2026年") and accepted.data["thing3"].endswith(
+        "前办理"
+    )

@@ -1,0 +1,91 @@
+"""What a citizen does to their own case: supplement, withdraw, rate; and notice consents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+from tortoise.transactions import in_transaction
+
+from cases.consents import RESULTS, record_consents
+from cases.errors import ValidationError
+from cases.evidence import attach_evidence
+from cases.ratings import rate_case
+from cases.tracking import case_for_citizen
+from cases.workflow import Actor, perform
+from miniprogram_api.common import citizen_of, id_list, ok, read_json, rules_of
+from miniprogram_api.views import case_summary
+
+MAX_TEMPLATES_PER_REPORT = 20
+
+
+def _note(data: dict[str, object], name: str, *, required: bool, most: int = 1000) -> str:
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise ValidationError("请填写文字说明。", field=name)
+    value = value.strip()
+    if required and not value:
+        raise ValidationError("请填写补充说明。", field=name)
+    if len(value) > most:
+        raise ValidationError(f"说明最多 {most} 个字。", field=name)
+    return value
+
+
+async def supplement(request: web.Request) -> web.Response:
+    """More text and photos when the office asked for information (status needs_info)."""
+    citizen = citizen_of(request)
+    rules = rules_of(request)
+    case = await case_for_citizen(citizen, request.match_info["number"])
+    data = await read_json(request)
+    text = _note(data, "text", required=True)
+    upload_ids = id_list(data, "upload_ids", rules.catalog.limits.max_photos)
+    async with in_transaction() as conn:
+        case, _ = await perform(rules, case.id, "supplement", Actor.of_citizen(citizen), note=text)
+        attached = await attach_evidence(upload_ids, case.id, conn, citizen_id=citizen.id)
+        if attached != len(upload_ids):
+            raise ValidationError("有照片已失效或不属于您,请重新上传。", field="upload_ids")
+    return ok(case_summary(rules, case))
+
+
+async def withdraw(request: web.Request) -> web.Response:
+    citizen = citizen_of(request)
+    rules = rules_of(request)
+    case = await case_for_citizen(citizen, request.match_info["number"])
+    data = await read_json(request)
+    reason = _note(data, "reason", required=False, most=500)
+    case, _ = await perform(rules, case.id, "withdraw", Actor.of_citizen(citizen), note=reason)
+    return ok(case_summary(rules, case))
+
+
+async def rate(request: web.Request) -> web.Response:
+    citizen = citizen_of(request)
+    case = await case_for_citizen(citizen, request.match_info["number"])
+    rating = await rate_case(case, await read_json(request), source="mini_program")
+    return ok(
+        {
+            "number": case.number,
+            "overall": rating.overall,
+            "scores": rating.scores,
+            "comment": rating.comment,
+            "rated_at": rating.created_at.astimezone(UTC).isoformat(),
+        },
+        status=201,
+    )
+
+
+async def subscriptions(request: web.Request) -> web.Response:
+    """The result of wx.requestSubscribeMessage: {"results": {template_id: "accept"|…}}."""
+    data = await read_json(request)
+    results = data.get("results")
+    if isinstance(results, dict):  # the callback's own status field is not a template
+        results = {k: v for k, v in results.items() if k != "errMsg"}
+    if (
+        not isinstance(results, dict)
+        or not results
+        or len(results) > MAX_TEMPLATES_PER_REPORT
+        or not all(isinstance(k, str) and 0 < len(k) <= 64 for k in results)
+        or not all(isinstance(v, str) and v in RESULTS for v in results.values())
+    ):
+        raise ValidationError("results 应为 {模板ID: accept/reject/ban/filter}。", field="results")
+    left = await record_consents(citizen_of(request).id, results)
+    return ok({"remaining": left, "recorded_at": datetime.now(UTC).isoformat()})

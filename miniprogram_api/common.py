@@ -1,0 +1,84 @@
+"""Helpers every mini-program handler uses: the error shape, the citizen, JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from cases.errors import CaseError, ValidationError
+from cases.models import Citizen
+from cases.rules import Rules
+from complaint_desk.keys import RULES, SETTINGS
+from config.settings import Settings
+from miniprogram_api.keys import CITIZEN
+
+MAX_JSON_BYTES = 64 * 1024
+
+
+class BadRequest(CaseError):
+    code = "bad_request"
+    status = 400
+
+
+class UnsupportedMedia(CaseError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+def error_response(
+    status: int, code: str, message: str, field: str = "", headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {"error": {"code": code, "message": message, "field": field}}
+    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
+
+
+def ok(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def citizen_of(request: web.Request) -> Citizen:
+    return request[CITIZEN]
+
+
+def rules_of(request: web.Request) -> Rules:
+    return request.config_dict[RULES]
+
+
+def settings_of(request: web.Request) -> Settings:
+    return request.config_dict[SETTINGS]
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; 415 for another type, 400 for bad or oversized JSON."""
+    if request.content_type != "application/json":
+        raise UnsupportedMedia("请以 JSON 格式提交(Content-Type: application/json)。")
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise BadRequest("提交的内容太长了。")
+    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise BadRequest("提交的内容太长了。")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("提交的内容不是有效的 JSON。") from None
+    if not isinstance(data, dict):
+        raise BadRequest("提交的内容应为 JSON 对象。")
+    return data
+
+
+def id_list(data: dict[str, Any], name: str, most: int) -> list[int]:
+    """A list of positive integer ids from the body (uploads, …)."""
+    value = data.get(name) or []
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**31 for v in value
+    ):
+        raise ValidationError("照片编号格式不正确。", field=name)
+    if len(value) > most:
+        raise ValidationError(f"最多 {most} 张照片。", field=name)
+    return list(dict.fromkeys(value))

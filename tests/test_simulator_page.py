@@ -1,0 +1,447 @@
+"""The demo's simulator page: its JSON API, and a citizen filing in headless Chromium.
+
+The demo app runs on a real port, as `complaint-desk demo` does: the page posts signed pushes
+to the app's own webhook and the bot's WeChat calls go to the simulator mounted in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import io
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
+from pytest_aiohttp import AiohttpClient, AiohttpServer
+
+from bot.webhook import TASKS
+from cases.models import Case, EvidenceFile, Status
+from cases.workflow import perform
+from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app
+from complaint_desk.keys import DEMO_WECHAT, RULES
+from config.settings import Settings, load_settings
+from tests.factories import make_staff
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+REPLY_NOTE = "经核查,商家已同意退货。"
+INTERNAL_NOTE = "需要抽样检测,内部商议"
+NUMBER = re.compile(r"编号 ([A-Z0-9]+)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def demo_settings(database_url: str, data_dir: Path, port: int) -> Settings:
+    """What `complaint-desk demo --port` builds, on the test's database, notices every 0.1 s."""
+    simulator = f"http://127.0.0.1:{port}{DEMO_SIMULATOR_PATH}".rstrip("/")
+    return load_settings(
+        env={},
+        demo=True,
+        overrides={
+            "database.url": database_url,
+            "storage.data_dir": str(data_dir),
+            "server.port": port,
+            "wechat.api_base": simulator,
+            "worker.notice_interval_seconds": 0.1,
+        },
+    )
+
+
+@pytest.fixture
+async def demo(aiohttp_server: AiohttpServer, database_url: str, tmp_path: Path) -> TestServer:
+    port = _free_port()
+    app = create_app(demo_settings(database_url, tmp_path / "data", port))
+    return await aiohttp_server(app, port=port)
+
+
+@pytest.fixture
+async def client(aiohttp_client: AiohttpClient, demo: TestServer) -> TestClient[Any, Any]:
+    return await aiohttp_client(demo)
+
+
+def jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(buf, "JPEG")
+    return buf.getvalue()
+
+
+async def staff_reply(demo: TestServer, number: str) -> None:
+    """The case goes the staff's way: accepted, assigned, started, answered."""
+    assert demo.app is not None
+    rules = demo.app[RULES]
+    case = await Case.get(number=number)
+    intake = await make_staff("intake", "centre")
+    handler = await make_staff("handler", "consumer")
+    await perform(rules, case.id, "accept", intake)
+    await perform(rules, case.id, "assign", intake, data={"department": "consumer"})
+    await perform(rules, case.id, "start", handler)
+    # Internal: the citizen must not see this note.
+    await perform(
+        rules, case.id, "request_extension", handler, note=INTERNAL_NOTE, data={"amount": 10}
+    )
+    await perform(rules, case.id, "reply", handler, note=REPLY_NOTE)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+# --- the JSON API -------------------------------------------------------------------------
+
+
+async def test_page_and_its_assets_are_served(client: TestClient[Any, Any]) -> None:
+    resp = await client.get("/simulator/")
+    assert resp.status == 200 and resp.content_type == "text/html"
+    html = await resp.text()
+    assert "公众号模拟器" in html and 'value="oDemoCitizen"' in html
+    assert 'data-key="FILE_complaint">我要投诉</button>' in html
+    assert 'data-key="STATUS">查询进度</button>' in html  # from a sub-menu
+    for name, kind in (("simulator.js", "application/javascript"), ("simulator.css", "text/css")):
+        resp = await client.get(f"/simulator/static/{name}")
+        assert (resp.status, resp.content_type) == (200, kind)
+    # Only the two assets: the template itself is not a static file.
+    assert (await client.get("/simulator/static/page.html")).status == 404
+    resp = await client.get("/simulator", allow_redirects=False)
+    assert (resp.status, resp.headers["Location"]) == (302, "/simulator/")
+
+
+async def test_no_simulator_page_outside_demo_mode(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    client = await aiohttp_client(create_app(settings))
+    assert (await client.get("/simulator/")).status == 404
+    assert (await client.post("/simulator/api/push", json={})).status == 404
+
+
+async def test_a_filing_by_chat_with_a_photo_and_a_location_then_the_reply_arrives(
+    client: TestClient[Any, Any], demo: TestServer
+) -> None:
+    openid = "oApiCitizen"
+
+    async def push(**payload: Any) -> str:
+        resp = await client.post("/simulator/api/push", json={"openid": openid, **payload})
+        assert resp.status == 200, await resp.text()
+        return str((await resp.json())["reply"])
+
+    async def say(text: str) -> str:
+        return await push(type="text", content=text)
+
+    assert "欢迎关注" in await push(type="subscribe")
+    assert "哪一类" in await push(type="click", key="FILE_complaint")
+    assert "对象" in await say("1")
+    assert "什么时候" in await say("城东便民超市")
+    assert "在哪里" in await say("昨天")
+    reply = await push(type="location", latitude=30.27, longitude=120.15, label="东大街12号")
+    assert "事情经过" in reply
+    assert "怎样处理" in await say("买到的牛奶已经过期了,店员拒绝退货。")
+    assert "照片" in await say("退货并赔偿")
+    resp = await client.post(f"/simulator/api/photo?openid={openid}", data=jpeg())
+    assert resp.status == 200 and "已收到第 1 张" in (await resp.json())["reply"]
+    assert "手机号" in await say("完成")
+    assert "请核对" in await say("13800000000")
+    done = await say("确认")
+    match = NUMBER.search(done)
+    assert done.startswith("已提交") and match, done
+    number = match.group(1)
+
+    assert demo.app is not None
+    for sub in demo.app._subapps:  # the photo is fetched in the background
+        await asyncio.gather(*sub.get(TASKS, ()), return_exceptions=True)
+    case = await Case.get(number=number)
+    assert (case.latitude, case.longitude, case.incident_place) == (30.27, 120.15, "东大街12号")
+    assert await EvidenceFile.filter(case_id=case.id).count() == 1
+
+    await staff_reply(demo, number)
+
+    async def replied_notice() -> bool:
+        inbox = await (await client.get(f"/simulator/api/inbox?openid={openid}")).json()
+        return any(n["data"].get("thing2") == "已答复" for n in inbox["notices"])
+
+    await eventually(replied_notice)
+    inbox = await (await client.get(f"/simulator/api/inbox?openid={openid}")).json()
+    # Both notices may leave in one worker round, in either order.
+    sent = {n["template_id"]: n for n in inbox["notices"]}
+    assert len(inbox["notices"]) == 2 and sorted(sent) == [
+        "demo-case-accepted",
+        "demo-case-replied",
+    ]
+    assert {n["type"] for n in inbox["notices"]} == {"template"}
+    assert sent["demo-case-accepted"]["data"]["character_string1"] == number
+    assert sent["demo-case-accepted"]["data"]["thing2"] == "您的投诉已受理"
+    assert sent["demo-case-replied"]["data"] == {
+        "character_string1": number,
+        "thing2": "已答复",
+        "thing3": REPLY_NOTE,
+    }
+    assert inbox["texts"] == []
+    # Someone else's inbox stays empty.
+    other = await (await client.get("/simulator/api/inbox?openid=oSomeoneElse")).json()
+    assert other == {"notices": [], "texts": []}
+
+    mine = await (await client.get(f"/simulator/api/cases?openid={openid}")).json()
+    [shown] = mine["cases"]
+    assert (shown["number"], shown["kind"], shown["status"]) == (number, "投诉", "已答复")
+    assert [(e["action"], e["label"]) for e in shown["events"]] == [
+        ("file", "提交"),
+        ("accept", "受理"),
+        ("assign", "交办"),
+        ("start", "开始办理"),
+        ("reply", "答复"),
+    ]
+    assert shown["events"][-1]["note"] == REPLY_NOTE
+    assert INTERNAL_NOTE not in str(mine)
+    assert (await Case.get(number=number)).status == Status.REPLIED
+
+
+async def test_customer_service_texts_reach_the_inbox(
+    client: TestClient[Any, Any], demo: TestServer
+) -> None:
+    """A photo the bot cannot keep: it says so in a customer-service message."""
+    openid = "oPhotoCitizen"
+    await client.post(
+        "/simulator/api/push", json={"openid": openid, "type": "text", "content": "投诉"}
+    )
+    for answer in (
+        "1",
+        "城东便民超市",
+        "跳过",
+        "跳过",
+        "买到的牛奶已经过期了,店员拒绝退货。",
+        "退货",
+    ):
+        await client.post(
+            "/simulator/api/push", json={"openid": openid, "type": "text", "content": answer}
+        )
+    resp = await client.post(f"/simulator/api/photo?openid={openid}", data=b"not an image")
+    assert resp.status == 200 and "已收到第 1 张" in (await resp.json())["reply"]
+
+    async def told() -> bool:
+        inbox = await (await client.get(f"/simulator/api/inbox?openid={openid}")).json()
+        return bool(inbox["texts"])
+
+    await eventually(told)
+    inbox = await (await client.get(f"/simulator/api/inbox?openid={openid}")).json()
+    [text] = inbox["texts"]
+    assert text.startswith("抱歉,您发送的一张照片没能保存")
+    assert demo.app is not None and demo.app[DEMO_WECHAT].template_messages == []
+
+
+def _invalid(message: str, field: str = "") -> dict[str, Any]:
+    return {"error": {"code": "invalid", "message": message, "field": field}}
+
+
+OPENID_RULE = "openid 须以 o 开头,只含字母、数字、- 和 _。"
+TEXT = {"openid": "oCitizen1", "type": "text", "content": "你好"}
+PLACE = {"openid": "oCitizen1", "type": "location", "latitude": 30, "longitude": 120, "label": ""}
+# Each refused push, and the same push changed just enough to be accepted.
+REFUSED_AND_ACCEPTED = [
+    ({**TEXT, "openid": "citizen1"}, {**TEXT, "openid": "oCitizen1"}, OPENID_RULE, "openid"),
+    ({**TEXT, "openid": "o<b>"}, {**TEXT, "openid": "o-b_1"}, OPENID_RULE, "openid"),
+    ({**TEXT, "content": "  "}, {**TEXT, "content": "帮助"}, "请输入内容。", "content"),
+    (
+        {**TEXT, "content": "字" * 2001},
+        {**TEXT, "content": "字" * 2000},
+        "最多 2000 个字。",
+        "content",
+    ),
+    (
+        {"openid": "oCitizen1", "type": "click", "key": "DELETE_ALL"},
+        {"openid": "oCitizen1", "type": "click", "key": "GUIDE"},
+        "菜单里没有这一项。",
+        "key",
+    ),
+    ({**PLACE, "latitude": 91}, {**PLACE, "latitude": 90}, "经纬度不正确。", "latitude"),
+    ({**PLACE, "latitude": True}, {**PLACE, "latitude": 1}, "经纬度不正确。", "latitude"),
+    ({**PLACE, "longitude": "120"}, {**PLACE, "longitude": -180}, "经纬度不正确。", "longitude"),
+    (
+        {**PLACE, "label": "地" * 101},
+        {**PLACE, "label": "地" * 100},
+        "地点名称最多 100 个字。",
+        "label",
+    ),
+    (
+        {"openid": "oCitizen1", "type": "voice"},
+        {"openid": "oCitizen1", "type": "subscribe"},
+        "type 须为 text、location、click 或 subscribe。",
+        "type",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("refused", "accepted", "message", "field"),
+    REFUSED_AND_ACCEPTED,
+    ids=[f"{case[3]}{n}" for n, case in enumerate(REFUSED_AND_ACCEPTED)],
+)
+async def test_refused_pushes_say_why(
+    client: TestClient[Any, Any],
+    refused: dict[str, Any],
+    accepted: dict[str, Any],
+    message: str,
+    field: str,
+) -> None:
+    resp = await client.post("/simulator/api/push", json=refused)
+    assert (resp.status, await resp.json()) == (400, _invalid(message, field))
+    resp = await client.post("/simulator/api/push", json=accepted)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["reply"]  # the bot answered each of them
+
+
+async def test_bad_bodies_and_photos_are_refused(client: TestClient[Any, Any]) -> None:
+    resp = await client.post("/simulator/api/push", data=b"not json")
+    assert (resp.status, await resp.json()) == (400, _invalid("请求体须为 JSON。"))
+    resp = await client.post("/simulator/api/push", json=["text"])
+    assert (resp.status, await resp.json()) == (400, _invalid("请求体须为 JSON 对象。"))
+
+    resp = await client.post("/simulator/api/photo?openid=oCitizen1", data=b"")
+    assert (resp.status, await resp.json()) == (400, _invalid("请选择一张照片。", "photo"))
+    resp = await client.post("/simulator/api/photo?openid=bad", data=jpeg())
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "openid"
+    too_large = b"\xff" * (10 * 1024 * 1024 + 1)
+    for body in (io.BytesIO(too_large), _chunks(too_large)):  # with, without Content-Length
+        resp = await client.post("/simulator/api/photo?openid=oCitizen1", data=body)
+        assert resp.status == 413
+        assert await resp.json() == {
+            "error": {
+                "code": "photo_too_large",
+                "message": "照片太大了,请选择 10MB 以内的照片。",
+                "field": "",
+            }
+        }
+    resp = await client.post("/simulator/api/photo?openid=oCitizen1", data=_chunks(jpeg()))
+    assert resp.status == 200  # a chunked photo within the limit goes through
+
+    for path in ("/simulator/api/inbox", "/simulator/api/cases"):
+        resp = await client.get(path, params={"openid": "x"})
+        assert resp.status == 400 and (await resp.json())["error"]["field"] == "openid"
+        resp = await client.get(path, params={"openid": "oNobody"})
+        assert resp.status == 200
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 1024 * 1024):
+        yield data[start : start + 1024 * 1024]
+
+
+# --- in a browser -------------------------------------------------------------------------
+
+
+def _browser_problem() -> str:
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)"
+    return ""
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    problem = _browser_problem()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem + " — CI must run the browser test", pytrace=False)
+        pytest.skip(problem)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def test_a_citizen_files_in_the_browser_and_sees_the_staff_reply_arrive(
+    demo: TestServer, browser: Browser, tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    photo = tmp_path / "超市小票.jpg"
+    photo.write_bytes(jpeg())
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(str(demo.make_url("/simulator/")))
+    await page.fill("#openid", "oBrowserCitizen")
+    replies = page.locator("#chat .msg.reply")
+
+    async def answered(act: Callable[[], Awaitable[None]], expected: str) -> str:
+        """Do something as the citizen; the bot's next reply contains `expected`."""
+        count = await replies.count()
+        await act()
+        await expect(replies).to_have_count(count + 1)
+        await expect(replies.nth(count)).to_contain_text(expected)
+        return await replies.nth(count).inner_text()
+
+    async def say(text: str, expected: str) -> str:
+        async def type_it() -> None:
+            await page.fill("#text", text)
+            await page.press("#text", "Enter")
+
+        return await answered(type_it, expected)
+
+    await answered(page.get_by_role("button", name="我要投诉").click, "哪一类")
+    await say("1", "对象")
+    await say("城东便民超市", "什么时候")
+    await say("昨天 下午3点", "在哪里")
+
+    async def send_location() -> None:
+        await page.get_by_text("位置", exact=True).click()
+        await page.get_by_role("button", name="发送位置").click()
+
+    await answered(send_location, "事情经过")
+    await say("买到的牛奶已经过期了,店员拒绝退货。", "怎样处理")
+    await say("退货并赔偿", "照片")
+    await answered(lambda: page.set_input_files("#photo", photo), "已收到第 1 张")
+    await expect(page.locator("#chat .msg.me").last).to_have_text("[照片] 超市小票.jpg")
+    await say("完成", "手机号")
+    await say("13800000000", "请核对")
+    done = await say("确认", "已提交")
+    match = NUMBER.search(done)
+    assert match, done
+    number = match.group(1)
+
+    # The case is on the page at once, before any staff action.
+    case_card = page.locator("#cases .case").filter(has_text=number)
+    await expect(case_card.locator(".status")).to_have_text("待受理")
+
+    await staff_reply(demo, number)
+
+    notices = page.locator("#notices .notice")
+    replied = notices.filter(has_text="demo-case-replied")
+    await expect(replied).to_contain_text(number, timeout=10_000)
+    await expect(replied).to_contain_text(REPLY_NOTE)
+    await expect(notices.filter(has_text="demo-case-accepted")).to_contain_text(number)
+    await expect(case_card.locator(".status")).to_have_text("已答复")
+    await expect(case_card.locator(".event-label")).to_have_text(
+        ["提交", "受理", "交办", "开始办理", "答复"]
+    )
+    await expect(case_card.locator(".event-note")).to_have_text([REPLY_NOTE])
+    await expect(page.locator("#cases")).not_to_contain_text(INTERNAL_NOTE)
+    await expect(page.locator("#chat .msg.error")).to_have_count(0)
+    assert errors == []
