@@ -78,34 +78,42 @@ async def receive_push(request: web.Request) -> web.Response:
 
 
 async def _answer_once(request: web.Request, message: Incoming) -> str:
-    """Dispatch the push unless it was seen before; either way return the stored answer.
+    """Act on the push once and return its answer; a repeat gets the first answer.
 
-    The receipt, the push's effects and its answer commit together in one transaction: a
-    crash leaves either all of them or none (WeChat's retry then acts once), and one commit
-    per push instead of one per query keeps the bot fast on SQLite. Background work the
-    handler asks for starts only after the commit.
+    The push's effects and its receipt (key + answer) commit in one transaction, the receipt
+    written last: a crash leaves all or nothing, and a repeat of the same push, sequential or
+    concurrent, fails on the receipt's unique key, rolls its own effects back and returns the
+    stored answer. One commit and no extra round trips per push keep the bot fast on SQLite.
+    Background work the handler asks for starts only after the commit.
     """
+    key = message.dedupe_key
     later: list[Coroutine[Any, Any, None]] = []
     try:
         async with in_transaction():
-            receipt = await PushReceipt.create(key=message.dedupe_key)
-            try:
-                async with in_transaction():  # a savepoint: a failed handler leaves nothing
-                    text = await _handle(request, message, later.append)
-            except Exception:  # the citizen gets a polite answer and may send it again
-                log.exception("push %s failed", message.dedupe_key)
-                later.clear()
-                text = request.app[TEXTS].render("failed")
-            receipt.reply = _reply_xml(message, text) if text else ""
-            receipt.done = True
-            await receipt.save(update_fields=["reply", "done"])
+            text = await _handle(request, message, later.append)
+            reply = _reply_xml(message, text) if text else ""
+            await PushReceipt.create(key=key, reply=reply, done=True)
     except IntegrityError:
-        for coro in later:
-            coro.close()
-        return await _stored_answer(message.dedupe_key)
+        _discard(later)
+        return await _stored_answer(key)
+    except Exception:  # nothing of this push was kept; the citizen may simply send it again
+        log.exception("push %s failed", key)
+        _discard(later)
+        reply = _reply_xml(message, request.app[TEXTS].render("failed"))
+        try:
+            await PushReceipt.create(key=key, reply=reply, done=True)
+        except IntegrityError:
+            return await _stored_answer(key)
+        return reply
     for coro in later:
         _spawn(request.app, coro)
-    return receipt.reply
+    return reply
+
+
+def _discard(coros: list[Coroutine[Any, Any, None]]) -> None:
+    for coro in coros:
+        coro.close()
+    coros.clear()
 
 
 def _spawn(app: web.Application, coro: Coroutine[Any, Any, None]) -> None:
