@@ -106,7 +106,7 @@ class Case(Model):
     citizen_id: int | None
     anonymous = fields.BooleanField(default=False)
     contact_name = fields.CharField(max_length=50, default="")
-    contact_phone = fields.CharField(max_length=20, default="")
+    contact_phone = fields.CharField(max_length=20, default="", db_index=True)  # intake search
     contact_address = fields.CharField(max_length=200, default="")
 
     respondent_name = fields.CharField(max_length=100, default="")
@@ -204,6 +204,8 @@ class CaseEvent(Model):
 
     class Meta:
         table = "case_event"
+        # Timelines read by case; the leader's list finds pending extensions by action.
+        indexes = (("case_id", "at"), ("action", "case_id"))
 
     async def save(self, *args: Any, **kwargs: Any) -> None:
         if self._saved_in_db:
@@ -267,6 +269,23 @@ class Notice(Model):
     class Meta:
         table = "notice"
         indexes = (("status", "next_attempt_at"),)
+
+
+# A staff member's console or API session: the cookie/bearer token is stored as its SHA-256.
+class StaffSession(Model):
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user: fields.ForeignKeyRelation[StaffUser] = fields.ForeignKeyField(
+        "cases.StaffUser", related_name="sessions", on_delete=fields.CASCADE
+    )
+    user_id: int
+    # Per-session secret that every form must echo (CSRF).
+    csrf_token = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "staff_session"
 
 
 # Mini-program sign-in: the citizen's bearer token, stored only as its SHA-256.

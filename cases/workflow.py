@@ -490,7 +490,7 @@ async def record_event(
     action: str,
     actor: Actor,
     now: datetime,
-    conn: BaseDBAsyncClient,
+    conn: BaseDBAsyncClient | None,
     *,
     from_status: str = "",
     to_status: str = "",

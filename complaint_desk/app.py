@@ -22,6 +22,8 @@ from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings, load_settings
 from miniprogram_api import push as mp_push
 from miniprogram_api.app import create_mp_app
+from staff.api import create_staff_api
+from staff.app import create_staff_app
 from wechat.client import WeChatClient
 from wechat.notify import MiniProgramChannel, OfficialAccountChannel
 from wechat.simulator import FakeWeChat, create_fake_wechat_app
@@ -48,6 +50,8 @@ def create_app(settings: Settings) -> web.Application:
     wechat_pushes.router.add_post("/mp", mp_push.receive_push, name="mp_push")
     app.add_subapp("/wechat/", wechat_pushes)
     app.add_subapp("/api/mp/v1/", create_mp_app())
+    app.add_subapp("/staff/", create_staff_app())
+    app.add_subapp("/api/staff/v1/", create_staff_api())
     if settings.demo:
         # Demo mode brings its own WeChat: the bot's outbound calls go to this simulator.
         wechat = settings.wechat

@@ -37,6 +37,8 @@ class Kind:
     name: str
     number_prefix: str
     anonymous_allowed: bool
+    # The person who filed it is shown to the intake centre only (reports / 举报).
+    confidential: bool
     answer_at_intake: bool
     required_fields: tuple[str, ...]
     # The chat-bot's questions for this kind, in order (see bot/handlers/filing.py).
@@ -177,6 +179,7 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
             name=v["name"],
             number_prefix=v["number_prefix"],
             anonymous_allowed=bool(v.get("anonymous_allowed", False)),
+            confidential=bool(v.get("confidential", False)),
             answer_at_intake=bool(v.get("answer_at_intake", False)),
             required_fields=tuple(v.get("required_fields", ())),
             dialogue=tuple(v.get("dialogue", DEFAULT_DIALOGUE)),

@@ -59,6 +59,14 @@ class WeChatSettings:
 
 
 @dataclass(frozen=True)
+class StaffSettings:
+    session_hours: float
+    lockout_failures: int
+    lockout_minutes: float
+    secure_cookies: bool
+
+
+@dataclass(frozen=True)
 class MiniProgramSettings:
     session_hours: float
     cases_per_day: int
@@ -87,6 +95,7 @@ class Settings:
     notices_file: Path | None
     redis_url: str
     miniprogram: MiniProgramSettings
+    staff: StaffSettings
     demo: bool
 
     @property
@@ -263,7 +272,27 @@ def _build(raw: dict[str, Any]) -> Settings:
         notices_file=Path(notices) if notices else None,
         redis_url=Secret(redis_url),
         miniprogram=_build_miniprogram(raw),
+        staff=_build_staff(raw),
         demo=demo,
+    )
+
+
+def _build_staff(raw: dict[str, Any]) -> StaffSettings:
+    kinds: dict[str, Any] = {
+        "session_hours": (int, float),
+        "lockout_failures": int,
+        "lockout_minutes": (int, float),
+    }
+    numbers = {}
+    for key, kind in kinds.items():
+        numbers[key] = _expect(raw, f"staff.{key}", kind)
+        if numbers[key] <= 0:
+            raise ConfigError(f"staff.{key}", "must be greater than 0")
+    return StaffSettings(
+        session_hours=float(numbers["session_hours"]),
+        lockout_failures=int(numbers["lockout_failures"]),
+        lockout_minutes=float(numbers["lockout_minutes"]),
+        secure_cookies=_expect(raw, "staff.secure_cookies", bool),
     )
 
 

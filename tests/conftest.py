@@ -9,12 +9,14 @@ on a developer machine.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -24,6 +26,9 @@ from cases import db
 from cases.rules import Rules, load_rules
 from config.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
 PG_URL = os.environ.get(
     "COMPLAINT_DESK_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
 )
@@ -32,6 +37,7 @@ TABLES = (
     "wechat_token",
     "subscribe_consent",
     "mp_session",
+    "staff_session",
     "idempotency_record",
     "rating",
     "notice",
@@ -146,3 +152,66 @@ async def store(settings: Settings, rules: Rules) -> AsyncIterator[Rules]:
     await sync_departments(rules.catalog)
     yield rules
     await db.close_store()
+
+
+# --- a real browser: Debian's chromium driven by Playwright (never `playwright install`) ---
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTEFACTS = Path(__file__).resolve().parent / "artefacts"
+
+
+def _browser_problem() -> str:
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)"
+    return ""
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    problem = _browser_problem()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem + " — CI must run the browser tests", pytrace=False)
+        pytest.skip(problem)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture
+async def screenshots(request: pytest.FixtureRequest, browser: Browser) -> AsyncIterator[Browser]:
+    """The browser; when the test fails, every open page is saved under tests/artefacts/."""
+    yield browser
+    if not request.node.stash.get(_FAILED, False):
+        return
+    ARTEFACTS.mkdir(exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    for c, context in enumerate(browser.contexts):
+        for p, page in enumerate(context.pages):
+            await page.screenshot(path=str(ARTEFACTS / f"{name}-{c}-{p}.png"), full_page=True)

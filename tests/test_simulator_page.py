@@ -7,9 +7,7 @@ to the app's own webhook and the bot's WeChat calls go to the simulator mounted 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
-import os
 import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,15 +30,6 @@ from tests.factories import make_staff
 if TYPE_CHECKING:
     from playwright.async_api import Browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 REPLY_NOTE = "经核查,商家已同意退货。"
 INTERNAL_NOTE = "需要抽样检测,内部商议"
 NUMBER = re.compile(r"编号 ([A-Z0-9]+)")
@@ -349,31 +338,6 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
 
 
 # --- in a browser -------------------------------------------------------------------------
-
-
-def _browser_problem() -> str:
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install -e '.[test]')"
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)"
-    return ""
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    problem = _browser_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem + " — CI must run the browser test", pytrace=False)
-        pytest.skip(problem)
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def test_a_citizen_files_in_the_browser_and_sees_the_staff_reply_arrive(

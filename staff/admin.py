@@ -1,0 +1,81 @@
+"""Admin pages: units, staff accounts (create, disable), and the profile's categories,
+reasons and deadline policies shown with the rule each comes from. The catalogue itself is
+configuration (config/profiles/): it is read here, changed there."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cases.accounts import create_staff
+from cases.errors import CaseError, NotFound, PermissionDenied
+from cases.models import Department, Role, StaffUser
+from cases.staff_auth import disable_account
+from staff.web import actor_of, checked_form, render, rules_of, text
+
+UNIT_ROLES = {"intake": "受理", "handling": "承办", "leadership": "领导"}
+UNIT_LABELS = {
+    "minutes": "分钟",
+    "hours": "小时",
+    "natural_days": "自然日",
+    "working_days": "工作日",
+}
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/admin", overview, name="staff_admin")
+    router.add_post("/admin/staff", add_staff, name="staff_admin_add")
+    router.add_post("/admin/staff/{id}/disable", disable_staff, name="staff_admin_disable")
+
+
+def _admin_only(request: web.Request) -> None:
+    if actor_of(request).role != Role.ADMIN:
+        raise PermissionDenied("只有管理员可以打开管理页面。")
+
+
+async def overview(request: web.Request, *, error: str = "", notice: str = "") -> web.Response:
+    _admin_only(request)
+    catalog = rules_of(request).catalog
+    units = await Department.all().order_by("id")
+    people = await StaffUser.all().order_by("username").prefetch_related("department")
+    return render(
+        request,
+        "admin.html",
+        status=422 if error else 200,
+        catalog=catalog,
+        units=units,
+        people=people,
+        roles=[r.value for r in Role],
+        unit_roles=UNIT_ROLES,
+        unit_labels=UNIT_LABELS,
+        error=error,
+        notice=notice or request.query.get("done", ""),
+    )
+
+
+async def add_staff(request: web.Request) -> web.Response:
+    _admin_only(request)
+    form = await checked_form(request)
+    try:
+        user = await create_staff(
+            text(form, "username"),
+            text(form, "password"),
+            text(form, "role"),
+            text(form, "department"),
+            text(form, "display_name"),
+        )
+    except CaseError as exc:
+        return await overview(request, error=exc.message)
+    raise web.HTTPFound(f"/staff/admin?done=已创建账号 {user.username}")
+
+
+async def disable_staff(request: web.Request) -> web.Response:
+    _admin_only(request)
+    await checked_form(request)
+    raw = request.match_info["id"]
+    user = await StaffUser.get_or_none(id=int(raw)) if raw.isdigit() else None
+    if user is None:
+        raise NotFound("没有这个账号。")
+    if user.id == actor_of(request).id:
+        return await overview(request, error="不能停用自己的账号。")
+    await disable_account(user)
+    raise web.HTTPFound(f"/staff/admin?done=已停用账号 {user.username},其登录已失效")

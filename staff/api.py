@@ -1,0 +1,108 @@
+"""The staff JSON API (/api/staff/v1/): the console's actions for other systems.
+
+Sign in with POST auth/login {username, password} and send `Authorization: Bearer <token>`;
+the same roles, units and confidentiality rules as the console apply. Errors are
+`{"error": {"code", "message", "field"}}`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from cases.errors import CaseError, ValidationError
+from cases.staff_auth import AccountLocked, sign_in, sign_out, signed_in
+from staff import case_page, worklist
+from staff.keys import STAFF
+from staff.web import settings_of
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC_ROUTES = frozenset({"staff_api_login"})
+MAX_JSON_BYTES = 256 * 1024
+
+
+def create_staff_api() -> web.Application:
+    app = web.Application(middlewares=[_errors, _bearer])
+    app.router.add_post("/auth/login", login, name="staff_api_login")
+    app.router.add_post("/auth/logout", logout, name="staff_api_logout")
+    for module in (worklist, case_page):
+        module.add_api_routes(app.router)
+    return app
+
+
+def ok(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def error(status: int, code: str, message: str, field: str = "") -> web.Response:
+    return ok({"error": {"code": code, "message": message, "field": field}}, status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except AccountLocked as exc:
+        response = error(exc.status, exc.code, exc.message, exc.field)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except CaseError as exc:
+        return error(exc.status, exc.code, exc.message, exc.field)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error(exc.status, "http_error", exc.reason)
+    except Exception:
+        log.exception("staff API %s %s failed", request.method, request.path)
+        return error(500, "server_error", "系统出错了,请稍后再试。")
+
+
+@web.middleware
+async def _bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.match_info.route.name in PUBLIC_ROUTES:
+        return await handler(request)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    who = None
+    if scheme.lower() == "bearer":
+        who = await signed_in(token.strip(), datetime.now(UTC))
+    if who is None:
+        response = error(401, "unauthorized", "请先登录。")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    request[STAFF] = who
+    return await handler(request)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise ValidationError("请以 JSON 格式提交。", code="unsupported_media_type")
+    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    try:
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_JSON_BYTES else None
+    except (UnicodeDecodeError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        raise ValidationError("请求内容应为 JSON 对象。", code="bad_request")
+    return data
+
+
+async def login(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise ValidationError("请提供 username 和 password。", field="username")
+    settings = settings_of(request)
+    user, token = await sign_in(username, password, datetime.now(UTC), settings.staff)
+    return ok({"token": token, "role": str(user.role), "name": user.display_name})
+
+
+async def logout(request: web.Request) -> web.Response:
+    _, _, token = request.headers.get("Authorization", "").partition(" ")
+    await sign_out(token.strip())
+    return ok({"ok": True})

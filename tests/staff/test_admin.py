@@ -1,0 +1,70 @@
+"""Admin pages: only admins; accounts created and disabled (sessions end); config shown with
+its sources."""
+
+from __future__ import annotations
+
+from cases.models import StaffSession, StaffUser
+from tests.staff.conftest import StaffWorld, sign_in
+
+
+async def test_only_admins_open_the_admin_page(staff_world: StaffWorld) -> None:
+    for role, department in (("intake", "centre"), ("handler", "consumer"), ("leader", "leaders")):
+        console = await staff_world.console(role, department)
+        status, body = await console.get("/staff/admin")
+        assert status == 403 and "只有管理员" in body
+
+
+async def test_the_admin_page_shows_policies_with_their_source(staff_world: StaffWorld) -> None:
+    admin = await staff_world.console("admin")
+    status, body = await admin.get("/staff/admin")
+    assert status == 200
+    catalog = staff_world.rules.catalog
+    policy = catalog.policies[0]
+    assert policy.name in body and policy.clocks[0].label in body
+    for reason in catalog.reasons.values():
+        assert reason.text in body
+    assert any(c.source and c.source[:12] in body for p in catalog.policies for c in p.clocks)
+    assert "消费者权益保护科" in body
+
+
+async def test_admin_creates_and_disables_an_account(staff_world: StaffWorld) -> None:
+    admin = await staff_world.console("admin")
+    await admin.get("/staff/admin")
+    status, _ = await admin.post(
+        "/staff/admin/staff",
+        {
+            "username": "wang.handler",
+            "display_name": "王科员",
+            "role": "handler",
+            "department": "food",
+            "password": "a-long-enough-password",
+        },
+    )
+    assert status == 302
+    user = await StaffUser.get(username="wang.handler")
+    assert user.role == "handler" and user.password_hash.startswith("$argon2")
+
+    theirs = await staff_world.new_client()
+    assert (await sign_in(theirs, "wang.handler", "a-long-enough-password")).status == 302
+    assert await StaffSession.exists(user_id=user.id)
+    status, _ = await admin.post(f"/staff/admin/staff/{user.id}/disable", {})
+    assert status == 302
+    assert not await StaffSession.exists(user_id=user.id)
+    assert (await theirs.get("/staff/worklist", allow_redirects=False)).status == 302
+
+
+async def test_bad_accounts_are_refused_with_the_reason(staff_world: StaffWorld) -> None:
+    admin = await staff_world.console("admin")
+    await admin.get("/staff/admin")
+    status, body = await admin.post(
+        "/staff/admin/staff",
+        {"username": "x", "role": "handler", "department": "", "password": "short"},
+    )
+    assert status == 422 and "password" in body
+    assert not await StaffUser.exists(username="x")
+    forged = await admin.client.post(
+        "/staff/admin/staff",
+        data={"csrf": "nope", "username": "y", "role": "intake", "password": "p" * 12},
+        allow_redirects=False,
+    )
+    assert forged.status == 403 and not await StaffUser.exists(username="y")
