@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.context import BotContext
-from bot.handlers import filing, follow, help, menu, status
+from bot.handlers import filing, follow, help, menu, status, survey
 from cases.outbox import record_delivery_report
 
 STATUS_WORD = "查询"
@@ -36,6 +36,9 @@ async def dispatch(ctx: BotContext) -> str | None:
         return await status.handle(ctx, text.removeprefix(STATUS_WORD).strip())
     if draft is not None:
         return await filing.handle(ctx, draft)
+    verdict = survey.verdict_of(text) if text else None
+    if verdict is not None and (case := await survey.invited_case(ctx)) is not None:
+        return await survey.handle(ctx, case, verdict)
     if msg.type == "text":
         kind = filing.kind_by_word(ctx, text)
         if kind is not None:

@@ -321,6 +321,34 @@ class IdempotencyRecord(Model):
         unique_together = (("citizen", "key"),)
 
 
+class SurveyStatus(StrEnum):
+    SCHEDULED = "scheduled"  # the invitation notice waits for its send time
+    ANSWERED = "answered"
+    UNANSWERED = "unanswered"  # the window closed without an answer (not "satisfied")
+    CANCELLED = "cancelled"  # the case was reopened before an answer came
+
+
+# The satisfaction survey of one closure: invitation time, answer window, outcome.
+class Survey(Model):
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "cases.Case", related_name="surveys", on_delete=fields.RESTRICT
+    )
+    case_id: int
+    closure = fields.IntField()
+    status = fields.CharEnumField(SurveyStatus, max_length=16, default=SurveyStatus.SCHEDULED)
+    invite_at = fields.DatetimeField()
+    closes_at = fields.DatetimeField(db_index=True)
+    answered_at = fields.DatetimeField(null=True)
+    # 不满意 with the result: waits for a leader to reopen the case or uphold the closure.
+    needs_review = fields.BooleanField(default=False, db_index=True)
+    reviewed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "survey"
+        unique_together = (("case", "closure"),)
+
+
 # The citizen's verdict on a closed case; one per closure (a reopened case is rated again).
 class Rating(Model):
     id = fields.IntField(primary_key=True)

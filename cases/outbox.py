@@ -63,6 +63,8 @@ def backoff(attempts: int) -> timedelta:
 
 async def claim_due(channels: list[str], now: datetime, limit: int = CLAIM_BATCH) -> list[int]:
     """Take up to `limit` due notices of these channels for this worker; returns their ids."""
+    if not channels:
+        return []
     conn = connections.get("default")
     postgres = conn.capabilities.dialect == "postgres"
     params: list[Any] = []

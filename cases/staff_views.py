@@ -42,7 +42,12 @@ from cases.workflow import (
 from config.catalog import DeadlinePolicy
 
 # Timeline entries that are not workflow actions.
-EVENT_LABELS = {"file": "登记", "view_identity": "查看举报人身份", **SUPERVISION_LABELS}
+EVENT_LABELS = {
+    "file": "登记",
+    "view_identity": "查看举报人身份",
+    "rate": "市民评价",
+    **SUPERVISION_LABELS,
+}
 # What a photo's content check means to staff (citizens do not see flagged photos).
 CHECK_LABELS = {"risky": "内容安全检查:疑似违规", "review": "内容安全检查:待人工复核"}
 # Shown instead of the citizen's name on events they took while the identity is hidden.

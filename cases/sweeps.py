@@ -14,6 +14,7 @@ from cases.clocks import policy_of
 from cases.errors import CaseError
 from cases.models import Case, CaseClock
 from cases.rules import Rules
+from cases.surveys import close_unanswered
 from cases.workflow import Actor, perform
 
 log = logging.getLogger(__name__)
@@ -53,3 +54,9 @@ async def apply_expired_clocks(rules: Rules, now: datetime | None = None) -> int
             )
         await CaseClock.filter(id=clock.id).update(expiry_handled=True)
     return done
+
+
+async def run_sweeps(rules: Rules, now: datetime | None = None) -> int:
+    """Everything that acts on its own with time: expired clocks, ended survey windows."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return await apply_expired_clocks(rules, now) + await close_unanswered(now)

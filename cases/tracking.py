@@ -86,7 +86,7 @@ class TimelineEntry:
 
 
 # Events outside the workflow table that a citizen sees on the timeline.
-_EXTRA_LABELS = {"file": "提交"}
+_EXTRA_LABELS = {"file": "提交", "rate": "评价"}
 
 
 async def public_timeline(rules: Rules, case: Case) -> list[TimelineEntry]:

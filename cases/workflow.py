@@ -234,6 +234,16 @@ ACTIONS: dict[str, Action] = {
             needs_note=True,
             notice="reopened",
         ),
+        # 不满意 reviewed by a leader: the closure stands, and the citizen is told why.
+        _action(
+            "uphold",
+            "维持办结",
+            {S.CLOSED},
+            None,
+            {LEADER},
+            needs_note=True,
+            notice="upheld",
+        ),
         _action("archive", "归档", FINISHED_STATES, S.ARCHIVED, {INTAKE, ADMIN}, public=False),
         _action("withdraw", "撤回", OPEN_STATES, S.WITHDRAWN, {CITIZEN, INTAKE}),
         _action(
@@ -344,7 +354,28 @@ async def perform(
         await Case.filter(id=case.id).using_db(conn).update(next_due_at=case.next_due_at)
         if action.notice:
             await queue_notice(case, event, action.notice, now, conn)
+        await _survey_step(rules, case, action.name, event, now, conn)
     return case, event
+
+
+async def _survey_step(
+    rules: Rules,
+    case: Case,
+    action: str,
+    event: CaseEvent,
+    now: datetime,
+    conn: BaseDBAsyncClient,
+) -> None:
+    """Closing schedules the satisfaction survey; reopening cancels it; a leader's decision
+    on a dissatisfied answer takes the case off the review queue."""
+    from cases import surveys  # surveys writes events and notices through this module
+
+    if action == "close":
+        await surveys.schedule_survey(rules, case, event, conn)
+    elif action in ("reopen", "uphold"):
+        if action == "reopen":
+            await surveys.cancel_open_survey(case, now, conn)
+        await surveys.mark_reviewed(case, now, conn)
 
 
 async def _apply_rule(
@@ -519,7 +550,8 @@ async def record_event(
 async def queue_notice(
     case: Case, event: CaseEvent, kind: str, now: datetime, conn: BaseDBAsyncClient
 ) -> Notice | None:
-    """Write the citizen's notice in the same transaction as its event (transactional outbox).
+    """Write the citizen's notice in the same transaction as its event (transactional outbox);
+    it is sent from `now` on (a survey invitation waits for its invitation time).
 
     Cases without a WeChat citizen (phone, letter, anonymous) get no notice row: staff reach
     them by the channel they came from.

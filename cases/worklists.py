@@ -26,6 +26,7 @@ from cases.errors import PermissionDenied, ValidationError
 from cases.intake import normalize_phone
 from cases.models import Case, CaseClock, CaseEvent, Department, Role, Status
 from cases.rules import Rules
+from cases.surveys import review_queue
 from cases.tracking import MAX_NUMBER_CHARS, normalize_number
 from cases.workflow import OPEN_STATES, STATUS_LABELS, Actor
 
@@ -128,8 +129,9 @@ async def needs_me(actor: Actor, now: datetime) -> Need:
     * handler: their unit's assigned (to start or return), in-progress and replied cases (to
       close); `visible_cases` already keeps them to the unit, repeating it here lets the
       query use the (department_id, status, next_due_at) index.
-    * leader: extension requests awaiting approval, and every overdue case: approving and
-      chasing is what leaders do; cases on time are the units' business.
+    * leader: extension requests awaiting approval, closed cases whose citizen was not
+      satisfied with the result (to reopen or uphold), and every overdue case: approving,
+      reviewing and chasing is what leaders do; cases on time are the units' business.
     * admin: everything; they look after the store rather than a queue.
     """
     if actor.role == Role.INTAKE:
@@ -145,10 +147,11 @@ async def needs_me(actor: Actor, now: datetime) -> Need:
         late = Q(next_due_at__lte=now.astimezone(UTC))
         overdue = tuple(Branch(s, late) for s in sorted(WORKING_STATES))
         pending = await pending_extension_ids()
-        if not pending:
-            return Need(overdue, ())
-        extensions = (Branch(S.IN_PROGRESS, Q(id__in=pending)),)
-        return Need(overdue + extensions, extensions)
+        extensions = (Branch(S.IN_PROGRESS, Q(id__in=pending)),) if pending else ()
+        # 不满意 with the result: the leader reopens the case or upholds the closure.
+        reviews = [c.id for c in await review_queue()]
+        reviewing = (Branch(S.CLOSED, Q(id__in=reviews)),) if reviews else ()
+        return Need(overdue + extensions + reviewing, extensions + reviewing)
     return EVERYTHING
 
 

@@ -15,7 +15,7 @@ from cases import db
 from cases.accounts import sync_departments
 from cases.outbox import NoticeChannel, deliver_due
 from cases.rules import load_rules
-from cases.sweeps import apply_expired_clocks
+from cases.sweeps import run_sweeps
 from complaint_desk.keys import DEMO_WECHAT, MP_CLIENT, NOTICE_TEMPLATES, OA_CLIENT, RULES, SETTINGS
 from complaint_desk.simulator_page import add_simulator_page
 from config.notices import NoticeTemplates, load_notice_templates
@@ -130,7 +130,7 @@ async def _clock_sweeper(app: web.Application) -> AsyncIterator[None]:
     """Apply the deadline rules that act on their own, every sweep interval."""
     interval = app[SETTINGS].worker.sweep_interval_seconds
     task = asyncio.create_task(
-        run_forever(lambda: apply_expired_clocks(app[RULES]), interval, "deadline sweep"),
+        run_forever(lambda: run_sweeps(app[RULES]), interval, "deadline sweep"),
         name="clock-sweeper",
     )
     yield

@@ -19,13 +19,13 @@ import aiohttp
 from aiohttp import web
 from tqdm import tqdm
 
-from cases import accounts, db, transfer
+from cases import accounts, db, report, transfer
 from cases.errors import CaseError
 from cases.intake import file_case
 from cases.models import Citizen, StaffUser
 from cases.outbox import deliver_due
 from cases.rules import load_rules
-from cases.sweeps import apply_expired_clocks
+from cases.sweeps import run_sweeps
 from cases.workflow import Actor
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app, notice_channels, run_forever
 from config.catalog import load_catalog
@@ -126,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="read cases from JSON lines (existing numbers are skipped)")
     imp.add_argument("file")
     imp.set_defaults(func=cmd_import)
+
+    rep = sub.add_parser("report", help="write the monthly report (Excel and printable HTML)")
+    rep.add_argument("--month", required=True, help="local month, YYYY-MM")
+    rep.add_argument("--out", default=".", help="directory (default: current directory)")
+    rep.set_defaults(func=cmd_report)
     return parser
 
 
@@ -293,8 +298,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             )
             if args.once:
                 sent = await deliver_due(rules, channels)
-                changed = await apply_expired_clocks(rules)
-                print(f"{sent} notice(s) sent, {changed} deadline rule(s) applied")
+                changed = await run_sweeps(rules)
+                print(f"{sent} notice(s) sent, {changed} timed rule(s) applied")
                 return 0
             print("worker running (Ctrl-C stops)", flush=True)
             await asyncio.gather(
@@ -304,7 +309,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
                     "notice delivery",
                 ),
                 run_forever(
-                    lambda: apply_expired_clocks(rules),
+                    lambda: run_sweeps(rules),
                     settings.worker.sweep_interval_seconds,
                     "deadline sweep",
                 ),
@@ -392,6 +397,24 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 skipped += not stored
                 bar.update()
         print(f"imported {added} cases, skipped {skipped} already present")
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """Write report-YYYY-MM.xlsx and report-YYYY-MM.html for one local month."""
+    try:
+        month = datetime.strptime(args.month, "%Y-%m").date()
+    except ValueError:
+        print(f"error: --month must be YYYY-MM, got {args.month!r}", file=sys.stderr)
+        return 2
+    rules = load_rules(settings)
+
+    async def work() -> int:
+        data = await report.build_monthly_report(rules, month, datetime.now(UTC))
+        xlsx, html = report.write_report(data, Path(args.out))
+        print(f"wrote {xlsx} and {html}")
         return 0
 
     return _run(settings, work)

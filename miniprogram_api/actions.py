@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 from cases.consents import RESULTS, record_consents
 from cases.errors import ValidationError
 from cases.evidence import attach_evidence
-from cases.ratings import rate_case
+from cases.surveys import answer_survey
 from cases.tracking import case_for_citizen
 from cases.workflow import Actor, perform
 from miniprogram_api.common import citizen_of, id_list, ok, read_json, rules_of
@@ -60,7 +60,7 @@ async def withdraw(request: web.Request) -> web.Response:
 async def rate(request: web.Request) -> web.Response:
     citizen = citizen_of(request)
     case = await case_for_citizen(citizen, request.match_info["number"])
-    rating = await rate_case(case, await read_json(request), source="mini_program")
+    rating = await answer_survey(case, await read_json(request), source="mini_program")
     return ok(
         {
             "number": case.number,

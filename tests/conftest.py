@@ -39,6 +39,7 @@ TABLES = (
     "mp_session",
     "staff_session",
     "idempotency_record",
+    "survey",
     "rating",
     "notice",
     "case_event",

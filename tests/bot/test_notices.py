@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpClient
 
-from cases.models import Citizen, Notice, NoticeStatus
+from cases.models import Citizen, Notice, NoticeStatus, Rating, Survey, SurveyStatus
 from cases.outbox import deliver_due
 from cases.rules import Rules
 from cases.workflow import perform
@@ -130,3 +130,33 @@ async def test_messages_open_the_48_hour_window_and_delivery_reports_do_not(
     await chat.say("帮助")
     seen = (await Citizen.get(oa_openid=chat.openid)).oa_last_seen_at
     assert seen is not None and seen >= before - timedelta(seconds=1)
+
+
+async def test_the_survey_is_answered_in_the_chat(bot: BotWorld) -> None:
+    app = bot.client.server.app
+    assert app is not None
+    rules = app[RULES]
+    chat = bot.make_chat()
+    citizen = await make_citizen(oa_openid=chat.openid)
+    case = await make_case(rules, citizen=citizen)
+    intake = await make_staff("intake", "centre")
+    handler = await make_staff("handler", "consumer")
+    for action, who, kw in (
+        ("accept", intake, {}),
+        ("assign", intake, {"data": {"department": "consumer"}}),
+        ("start", handler, {}),
+        ("reply", handler, {"note": "商家已同意退货。"}),
+        ("close", intake, {}),
+    ):
+        await perform(rules, case.id, action, who, **kw)
+    assert "欢迎" in await chat.say("3")  # not invited yet: an ordinary message
+    now = datetime.now(UTC)
+    # The invitation went out an hour ago.
+    await Survey.filter(case_id=case.id).update(
+        invite_at=now - timedelta(hours=1), closes_at=now + timedelta(days=14)
+    )
+    reply = await chat.say("不满意")
+    assert case.number in reply and "复核" in reply
+    survey = await Survey.get(case_id=case.id)
+    assert survey.status == SurveyStatus.ANSWERED and survey.needs_review
+    assert (await Rating.get(case_id=case.id)).source == "official_account"

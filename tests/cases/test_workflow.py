@@ -126,6 +126,7 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "reply": ("handler", {"note": "已责令商家退货。"}, _no_prep),
     "close": ("intake", {}, _no_prep),
     "reopen": ("leader", {"note": "复核后重办"}, _no_prep),
+    "uphold": ("leader", {"note": "经复核,办理结果符合规定,维持办结。"}, _no_prep),
     "archive": ("intake", {}, _no_prep),
     "withdraw": ("citizen_actor", {}, _no_prep),
     "raise_severity": ("leader", {}, _no_prep),
@@ -178,8 +179,10 @@ async def test_allowed_transition(world: World, action: str, source: Status) -> 
     assert stored.status == updated.status and stored.version == case.version + 1
     assert await CaseEvent.filter(case_id=case.id).count() == before + 1
     assert (event.action, event.from_status, event.to_status) == (action, source, updated.status)
-    notices = await Notice.filter(event_id=event.id).count()
-    assert notices == (1 if ACTIONS[action].notice else 0)
+    notices = await Notice.filter(event_id=event.id).order_by("id").values_list("kind", flat=True)
+    expected = [ACTIONS[action].notice] if ACTIONS[action].notice else []
+    # Closing also schedules the satisfaction survey's invitation.
+    assert notices == expected + (["survey"] if action == "close" else [])
 
 
 @pytest.mark.parametrize(("action", "source"), FORBIDDEN, ids=[f"{a}-{s}" for a, s in FORBIDDEN])

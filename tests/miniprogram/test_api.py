@@ -264,14 +264,14 @@ async def test_supplement_withdraw_and_rating(mp: MpWorld) -> None:
     await perform(rules, case.id, "close", intake)
     status, detail = await mp.call("GET", f"/cases/{number}", who)
     assert detail["replies"][0]["note"] == "商家已同意退货。"
+    bad = await mp.call("POST", f"/cases/{number}/rating", who, json={"overall": "great"})
+    assert bad[0] == 422 and bad[1]["error"]["field"] == "overall"
     answer = {"overall": "basic", "scores": {"timeliness": "satisfied"}, "comment": "还行"}
     status, body = await mp.call("POST", f"/cases/{number}/rating", who, json=answer)
     assert status == 201 and body["overall"] == "basic"
     assert (await Rating.get(case_id=case.id)).scores == {"timeliness": "satisfied"}
     again = await mp.call("POST", f"/cases/{number}/rating", who, json=answer)
     assert again[0] == 409 and again[1]["error"]["code"] == "already_rated"
-    bad = await mp.call("POST", f"/cases/{number}/rating", who, json={"overall": "great"})
-    assert bad[0] == 422  # checked before the closure count
 
     _, second = await mp.file(who)
     status, body = await mp.call("POST", f"/cases/{second['number']}/withdraw", who, json={})

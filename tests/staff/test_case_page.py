@@ -300,6 +300,7 @@ PAGE_ACTIONS: dict[str, tuple[str, str, Status, dict[str, Any], dict[str, str], 
     "reply": ("handler", "consumer", S.IN_PROGRESS, {}, REPLY, None),
     "close": ("handler", "consumer", S.REPLIED, {}, {}, None),
     "reopen": ("leader", "leaders", S.CLOSED, {}, {"note": "复核后重办"}, None),
+    "uphold": ("leader", "leaders", S.CLOSED, {}, {"note": "经复核,维持办结"}, None),
     "archive": ("intake", "centre", S.CLOSED, {}, {}, None),
     "withdraw": ("intake", "centre", S.ACCEPTED, {}, {"note": "市民来电撤回"}, None),
     "raise_severity": ("leader", "leaders", S.SUBMITTED, {}, {"severity": "major"}, None),
@@ -345,8 +346,10 @@ async def test_each_action_from_its_form_records_its_event_and_notice(
     event = await CaseEvent.filter(case_id=case.id).order_by("-id").first()
     assert event is not None and event.action == name
     assert event.actor_name == await _name_of(console)
-    notices = await Notice.filter(event_id=event.id).values_list("kind", flat=True)
-    assert list(notices) == ([action.notice] if action.notice else [])
+    notices = await Notice.filter(event_id=event.id).order_by("id").values_list("kind", flat=True)
+    expected = [action.notice] if action.notice else []
+    # Closing also schedules the satisfaction survey's invitation.
+    assert list(notices) == expected + (["survey"] if name == "close" else [])
     if name == "reply":
         assert event.note == (
             f"经查:{REPLY['facts']}\n处理情况:{REPLY['handling']}\n处理依据:{REPLY['basis']}"

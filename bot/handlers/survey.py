@@ -1,0 +1,42 @@
+"""Answering the satisfaction invitation in the chat: "1/2/3" or 满意/基本满意/不满意."""
+
+from __future__ import annotations
+
+from bot.context import BotContext
+from cases.errors import TransitionNotAllowed
+from cases.models import Case, Survey, SurveyStatus
+from cases.surveys import DISSATISFIED, answer_survey
+from config.survey import load_survey_scale
+
+
+def verdict_of(text: str) -> str | None:
+    """The level a chat reply names, if it names one."""
+    scale = load_survey_scale()
+    by_label = {label: level for level, label in scale.levels.items()}
+    return scale.chat_answers.get(text) or by_label.get(text)
+
+
+async def invited_case(ctx: BotContext) -> Case | None:
+    """The citizen's case whose invitation has gone out and whose window is open."""
+    survey = (
+        await Survey.filter(
+            case__citizen_id=ctx.citizen.id,
+            status=SurveyStatus.SCHEDULED,
+            invite_at__lte=ctx.now,
+            closes_at__gt=ctx.now,
+        )
+        .order_by("-invite_at")
+        .first()
+    )
+    return None if survey is None else await Case.get(id=survey.case_id)
+
+
+async def handle(ctx: BotContext, case: Case, verdict: str) -> str:
+    try:
+        await answer_survey(case, {"overall": verdict}, "official_account", ctx.now)
+    except TransitionNotAllowed as exc:
+        return exc.message
+    label = load_survey_scale().levels[verdict]
+    if verdict == DISSATISFIED:
+        return ctx.say("survey_review", number=case.number)
+    return ctx.say("survey_thanks", number=case.number, label=label)
