@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
@@ -10,25 +11,35 @@ from cases.models import Citizen
 
 
 async def citizen_for_oa_openid(openid: str, unionid: str = "") -> Citizen:
-    """The citizen behind an official-account openid, created on first contact.
+    """The citizen behind an official-account openid, created on first contact."""
+    return await _citizen_by("oa_openid", openid, unionid)
 
-    With a UnionID the official-account openid is linked to the person who may already use
-    the mini-program, so both channels see the same cases.
-    """
-    citizen = await Citizen.get_or_none(oa_openid=openid)
+
+async def citizen_for_mp_openid(openid: str, unionid: str = "") -> Citizen:
+    """The citizen behind a mini-program openid, created on first sign-in."""
+    return await _citizen_by("mp_openid", openid, unionid)
+
+
+async def _citizen_by(field: str, openid: str, unionid: str) -> Citizen:
+    """Found by this channel's openid, else by UnionID — the same person who uses the other
+    channel, so both see the same cases — else created."""
+    citizen = await Citizen.filter(**{field: openid}).first()
     if citizen is not None:
+        if unionid and not citizen.unionid and not await Citizen.exists(unionid=unionid):
+            citizen.unionid = unionid
+            await citizen.save(update_fields=["unionid"])
         return citizen
     if unionid:
-        linked = await Citizen.get_or_none(unionid=unionid)
+        linked = await Citizen.filter(unionid=unionid).first()
         if linked is not None:
-            linked.oa_openid = openid
-            await linked.save(update_fields=["oa_openid"])
+            setattr(linked, field, openid)
+            await linked.save(update_fields=[field])
             return linked
+    values: dict[str, Any] = {field: openid, "unionid": unionid or None}
     try:
-        return await Citizen.create(oa_openid=openid, unionid=unionid or None)
-    except IntegrityError:
-        # A concurrent push from the same person created it first.
-        return await Citizen.get(oa_openid=openid)
+        return await Citizen.create(**values)
+    except IntegrityError:  # a concurrent first contact from the same person won
+        return await Citizen.filter(**{field: openid}).get()
 
 
 # The last-seen time only needs minute precision: skip the write during a quick dialogue.
@@ -41,24 +52,3 @@ async def seen_on_oa(citizen: Citizen, now: datetime) -> None:
     if seen is None or now - seen >= SEEN_RESOLUTION:
         citizen.oa_last_seen_at = now
         await Citizen.filter(id=citizen.id).update(oa_last_seen_at=now)
-
-
-async def citizen_for_mp_openid(openid: str, unionid: str = "") -> Citizen:
-    """The citizen behind a mini-program openid, created on first sign-in; with a UnionID the
-    same person's official-account record is reused, so both channels see the same cases."""
-    citizen = await Citizen.get_or_none(mp_openid=openid)
-    if citizen is not None:
-        if unionid and not citizen.unionid:
-            citizen.unionid = unionid
-            await citizen.save(update_fields=["unionid"])
-        return citizen
-    if unionid:
-        linked = await Citizen.get_or_none(unionid=unionid)
-        if linked is not None:
-            linked.mp_openid = openid
-            await linked.save(update_fields=["mp_openid"])
-            return linked
-    try:
-        return await Citizen.create(mp_openid=openid, unionid=unionid or None)
-    except IntegrityError:
-        return await Citizen.get(mp_openid=openid)

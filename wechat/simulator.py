@@ -470,7 +470,19 @@ async def _custom_send(request: web.Request) -> web.Response:
     return _json(_OK)
 
 
-async def _template_send(request: web.Request) -> web.Response:
+@dataclass(frozen=True)
+class _TemplatedMessage:
+    """A template or subscribe message request that passed the checks both share."""
+
+    appid: str
+    openid: str
+    template_id: str
+    payload: dict[str, Any]
+    values: dict[str, str]  # field key -> value
+
+
+async def _templated_message(request: web.Request) -> _TemplatedMessage | web.Response:
+    """Token, JSON shape, openid, known template and string field values; else the error."""
     fake = request.app[FAKE_WECHAT]
     appid, errcode = fake.check_token(request.query.get("access_token"))
     if errcode:
@@ -484,21 +496,32 @@ async def _template_send(request: web.Request) -> web.Response:
         return _error(40003)
     if template_id not in fake.templates[appid]:
         return _error(40037)
-    if openid in fake.unfollowed:
-        return _error(43004)
-    data: dict[str, str] = {}
+    values: dict[str, str] = {}
     for key, field in payload["data"].items():
         value = field.get("value") if isinstance(field, dict) else None
         if not isinstance(value, str):
             return _error(47001)
+        values[key] = value
+    return _TemplatedMessage(appid, openid, str(template_id), payload, values)
+
+
+async def _template_send(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_WECHAT]
+    msg = await _templated_message(request)
+    if isinstance(msg, web.Response):
+        return msg
+    if msg.openid in fake.unfollowed:
+        return _error(43004)
+    data: dict[str, str] = {}
+    for key, value in msg.values.items():
         if key in ("first", "remark"):
             continue  # retired in 2023: WeChat drops them without a word
         if len(value) > TEMPLATE_FIELD_MAX_CHARS or "\n" in value:
             return _error(47003)
         data[key] = value
-    client_msg_id = payload.get("client_msg_id") or ""
-    url = payload.get("url") or ""
-    msgid = fake.send_template(appid, openid, str(template_id), data, str(client_msg_id), str(url))
+    client_msg_id = str(msg.payload.get("client_msg_id") or "")
+    url = str(msg.payload.get("url") or "")
+    msgid = fake.send_template(msg.appid, msg.openid, msg.template_id, data, client_msg_id, url)
     return _json({**_OK, "msgid": msgid})
 
 
@@ -527,32 +550,19 @@ def _subscribe_field_ok(key: str, value: str) -> bool:
 
 async def _subscribe_send(request: web.Request) -> web.Response:
     fake = request.app[FAKE_WECHAT]
-    appid, errcode = fake.check_token(request.query.get("access_token"))
-    if errcode:
-        return _error(errcode)
-    assert appid is not None
-    payload = await _json_body(request)
-    if payload is None or not isinstance(payload.get("data"), dict):
-        return _error(47001)
-    openid, template_id = payload.get("touser"), payload.get("template_id")
-    if not isinstance(openid, str) or not openid.startswith("o"):
-        return _error(40003)
-    if template_id not in fake.templates[appid]:
-        return _error(40037)
-    data: dict[str, str] = {}
-    for key, field in payload["data"].items():
-        value = field.get("value") if isinstance(field, dict) else None
-        if not isinstance(value, str) or not _subscribe_field_ok(key, value):
-            return _error(47003)
-        data[key] = value
-    consent = (appid, openid, str(template_id))
+    msg = await _templated_message(request)
+    if isinstance(msg, web.Response):
+        return msg
+    if not all(_subscribe_field_ok(key, value) for key, value in msg.values.items()):
+        return _error(47003)
+    consent = (msg.appid, msg.openid, msg.template_id)
     if fake.consents[consent] <= 0:
         return _error(43101)
     fake.consents[consent] -= 1
     msgid = next(fake.msgids)
-    page = str(payload.get("page") or "")
+    page = str(msg.payload.get("page") or "")
     fake.subscribe_messages.append(
-        SubscribeMessage(appid, openid, str(template_id), data, page, msgid)
+        SubscribeMessage(msg.appid, msg.openid, msg.template_id, msg.values, page, msgid)
     )
     return _json({**_OK, "msgid": msgid})
 
