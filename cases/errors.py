@@ -48,6 +48,17 @@ class PermissionDenied(CaseError):
     status = 403
 
 
+class TooManyRequests(CaseError):
+    """Slow down: allowed again after `retry_after` seconds (sent as Retry-After)."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, field: str = "") -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 class ConcurrentChange(CaseError):
     """Someone else changed the case first; reload and try again."""
 

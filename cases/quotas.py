@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from cases.errors import CaseError
+from cases.errors import TooManyRequests
 from cases.models import Case, EvidenceFile
-
-
-class TooManyRequests(CaseError):
-    code = "rate_limited"
-    status = 429
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 async def check_filing_quota(citizen_id: int, now: datetime, per_day: int) -> None:

@@ -4,14 +4,13 @@ signing out deletes its sessions."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cases.accounts import verify_password
-from cases.errors import CaseError
+from cases.errors import CaseError, TooManyRequests
 from cases.models import StaffSession, StaffUser
+from cases.tokens import digest, new_token
 from config.settings import StaffSettings
 
 # Verified against when the username is unknown, so both answers take as long.
@@ -27,23 +26,14 @@ class SignInRefused(CaseError):
     status = 401
 
 
-class AccountLocked(CaseError):
+class AccountLocked(TooManyRequests):
     code = "account_locked"
-    status = 429
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
 class SignedIn:
     user: StaffUser
     session: StaffSession
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 async def sign_in(
@@ -64,11 +54,11 @@ async def sign_in(
     user.failed_logins = 0
     user.locked_until = None
     await user.save(update_fields=["failed_logins", "locked_until"])
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     await StaffSession.create(
-        token_hash=_digest(token),
+        token_hash=digest(token),
         user=user,
-        csrf_token=secrets.token_urlsafe(32),
+        csrf_token=new_token(),
         expires_at=now + timedelta(hours=policy.session_hours),
     )
     return user, token
@@ -88,7 +78,7 @@ async def signed_in(token: str, now: datetime) -> SignedIn | None:
     """The session behind a token, if it is current and its account still active."""
     if not token or len(token) > 128:
         return None
-    session = await StaffSession.filter(token_hash=_digest(token), expires_at__gt=now).first()
+    session = await StaffSession.filter(token_hash=digest(token), expires_at__gt=now).first()
     if session is None:
         return None
     user = await StaffUser.filter(id=session.user_id, active=True).first()
@@ -96,7 +86,7 @@ async def signed_in(token: str, now: datetime) -> SignedIn | None:
 
 
 async def sign_out(token: str) -> None:
-    await StaffSession.filter(token_hash=_digest(token)).delete()
+    await StaffSession.filter(token_hash=digest(token)).delete()
 
 
 async def disable_account(user: StaffUser) -> None:

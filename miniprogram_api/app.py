@@ -15,8 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cases.errors import CaseError
-from cases.quotas import TooManyRequests
+from cases.errors import CaseError, TooManyRequests
 from cases.sessions import citizen_for_token
 from miniprogram_api import actions, auth, filing, tracking
 from miniprogram_api.common import error_response

@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from cases.citizens import citizen_for_mp_openid
-from cases.errors import CaseError
-from cases.quotas import TooManyRequests
+from cases.errors import CaseError, TooManyRequests
 from cases.sessions import close_session, open_session
 from complaint_desk.keys import MP_CLIENT
 from miniprogram_api.common import BadRequest, ok, read_json, settings_of

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from cases.errors import CaseError, ValidationError
-from cases.staff_auth import AccountLocked, sign_in, sign_out, signed_in
+from cases.errors import CaseError, TooManyRequests, ValidationError
+from cases.staff_auth import sign_in, sign_out, signed_in
 from staff import case_page, worklist
 from staff.keys import STAFF
 from staff.web import settings_of
@@ -48,7 +48,7 @@ def error(status: int, code: str, message: str, field: str = "") -> web.Response
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except AccountLocked as exc:
+    except TooManyRequests as exc:
         response = error(exc.status, exc.code, exc.message, exc.field)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response

@@ -18,8 +18,8 @@ from urllib.parse import quote
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from cases.errors import CaseError
-from cases.staff_auth import AccountLocked, sign_in, sign_out, signed_in
+from cases.errors import CaseError, TooManyRequests
+from cases.staff_auth import sign_in, sign_out, signed_in
 from complaint_desk.keys import SETTINGS
 from staff import admin, case_page, worklist
 from staff.keys import COOKIE, LOGIN_CSRF_COOKIE, PAGES, STAFF
@@ -132,7 +132,7 @@ async def login(request: web.Request) -> web.Response:
     settings = settings_of(request)
     try:
         _user, token = await sign_in(username, password, datetime.now(UTC), settings.staff)
-    except (AccountLocked, CaseError) as exc:
+    except CaseError as exc:
         fresh = secrets.token_urlsafe(24)
         response = render(
             request,
@@ -144,7 +144,7 @@ async def login(request: web.Request) -> web.Response:
             username=username,
         )
         _set_cookie(request, response, LOGIN_CSRF_COOKIE, fresh, max_age=3600)
-        if isinstance(exc, AccountLocked):
+        if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     response = web.HTTPFound(_next(form.get("next")))
