@@ -112,6 +112,20 @@ def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def bot_settings(
+    make_settings: Callable[..., Settings], wechat: TestServer, **overrides: Any
+) -> Settings:
+    """Settings of an app whose official account talks to the fake WeChat `wechat`."""
+    return make_settings(
+        wechat__api_base=str(wechat.make_url("")).rstrip("/"),
+        wechat__oa__appid=OA_APPID,
+        wechat__oa__secret=OA_SECRET,
+        wechat__oa__token=OA_TOKEN,
+        wechat__oa__aes_key=AES_KEY,
+        **overrides,
+    )
+
+
 @pytest.fixture
 async def bot(
     aiohttp_client: AiohttpClient,
@@ -119,14 +133,7 @@ async def bot(
     fake_wechat: tuple[FakeWeChat, TestServer],
 ) -> BotWorld:
     fake, server = fake_wechat
-    settings = make_settings(
-        wechat__api_base=str(server.make_url("")).rstrip("/"),
-        wechat__oa__appid=OA_APPID,
-        wechat__oa__secret=OA_SECRET,
-        wechat__oa__token=OA_TOKEN,
-        wechat__oa__aes_key=AES_KEY,
-        worker__in_process=False,
-    )
+    settings = bot_settings(make_settings, server, worker__in_process=False)
     client = await aiohttp_client(create_app(settings))
 
     def make_chat(openid: str = "", safe: bool = False) -> Chat:

@@ -19,7 +19,7 @@ from complaint_desk.app import create_app, notice_channels
 from complaint_desk.keys import MP_CLIENT, NOTICE_TEMPLATES, OA_CLIENT, RULES
 from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings
-from tests.bot.conftest import ACCOUNT, AES_KEY, OA_APPID, OA_SECRET, OA_TOKEN, BotWorld
+from tests.bot.conftest import ACCOUNT, OA_APPID, OA_SECRET, BotWorld, bot_settings
 from tests.bot.test_menu import run_cli
 from tests.factories import make_case, make_citizen, make_staff
 from wechat.simulator import FakeWeChat, event_xml
@@ -62,14 +62,8 @@ async def test_the_in_process_worker_delivers_queued_notices(
     fake_wechat: tuple[FakeWeChat, TestServer],
 ) -> None:
     fake, server = fake_wechat
-    settings = make_settings(
-        wechat__api_base=str(server.make_url("")).rstrip("/"),
-        wechat__oa__appid=OA_APPID,
-        wechat__oa__secret=OA_SECRET,
-        wechat__oa__token=OA_TOKEN,
-        wechat__oa__aes_key=AES_KEY,
-        worker__in_process=True,
-        worker__notice_interval_seconds=0.05,
+    settings = bot_settings(
+        make_settings, server, worker__in_process=True, worker__notice_interval_seconds=0.05
     )
     app = create_app(settings)
     _register_templates(fake, app[NOTICE_TEMPLATES])
