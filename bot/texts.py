@@ -22,6 +22,7 @@ class Texts:
             autoescape=False,  # plain text; wechatpy escapes it into the XML reply
             keep_trailing_newline=False,
             trim_blocks=False,
+            auto_reload=False,  # shipped files: no stat() per reply
         )
         self._env.filters["due_date"] = due_date
 

@@ -6,6 +6,9 @@ import logging
 from typing import Any
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 from tortoise.migrations.executor import MigrationExecutor
 
@@ -16,12 +19,24 @@ log = logging.getLogger(__name__)
 SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def _sqlite_credentials(database_url: str) -> dict[str, Any]:
     url = database_url
-    if url.startswith("sqlite://") and "?" not in url:
+    if "?" not in url:
         url += "?synchronous=FULL&busy_timeout=5000"
+    credentials: dict[str, Any] = expand_db_url(url)["credentials"]
+    return credentials
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    connection: str | dict[str, Any] = database_url
+    if database_url.startswith("sqlite://"):
+        # Statements run on the event loop, without aiosqlite's thread hop: cases/sqlite_inline.py
+        connection = {
+            "engine": "cases.sqlite_inline",
+            "credentials": _sqlite_credentials(database_url),
+        }
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             "cases": {
                 "models": ["cases.models"],
@@ -34,18 +49,36 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+# Long read-only scans (statistics, the monthly report) on SQLite: a second connection on
+# aiosqlite's thread, so a scan never holds up the event loop the store's inline statements
+# run on. PostgreSQL's driver never blocks the loop: scans use the store's own pool.
+_scans: SqliteClient | None = None
+
+
 async def open_store(database_url: str) -> None:
     """Connect and check the database; does not create or alter tables (see migrate_store).
 
     The store is process-wide (tortoise's global fallback): aiohttp starts it in one task,
     serves requests in others and closes it in yet another.
     """
+    global _scans
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
     if database_url.startswith("sqlite://"):
         await check_sqlite_pragmas()
+        credentials = {**_sqlite_credentials(database_url), "query_only": 1}
+        _scans = SqliteClient(connection_name="scans", **credentials)
+
+
+def scan_connection() -> BaseDBAsyncClient:
+    """Where long read-only queries run (see `_scans`)."""
+    return _scans if _scans is not None else connections.get("default")
 
 
 async def close_store() -> None:
+    global _scans
+    if _scans is not None:
+        await _scans.close()
+        _scans = None
     await Tortoise.close_connections()
 
 

@@ -21,8 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tortoise import connections
-
+from cases.db import scan_connection
 from cases.models import Status
 from cases.queries import month_bounds
 
@@ -118,7 +117,7 @@ class _Sql:
     """Raw aggregate SQL with `?` placeholders, run on SQLite or PostgreSQL."""
 
     def __init__(self) -> None:
-        self.conn = connections.get("default")
+        self.conn = scan_connection()
         self.pg = self.conn.capabilities.dialect == "postgres"
 
     def _param(self, value: Any) -> Any:

@@ -51,6 +51,7 @@ def create_staff_app() -> web.Application:
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # shipped files: no stat() per page
     )
     r = app.router
     r.add_get("/", home, name="staff_home")
