@@ -137,6 +137,10 @@ class Case(Model):
     merged_into_id: int | None
     reject_reason = fields.CharField(max_length=64, default="")
     referred_to = fields.CharField(max_length=200, default="")
+    # Recorded at closure: what the handling found (a code from the profile's [findings]) and
+    # the staff member the complaint named, for the rates and the accountability counts.
+    finding = fields.CharField(max_length=32, default="")
+    named_staff = fields.CharField(max_length=50, default="")
 
     # Set by intake (not auto_now_add) so imports and tests keep the real filing time.
     created_at = fields.DatetimeField()
@@ -181,6 +185,33 @@ class CaseClock(Model):
     class Meta:
         table = "case_clock"
         indexes = (("stopped_at", "due_at"),)
+
+
+# A due-soon or overdue reminder about one clock run, raised once per configured point
+# ([reminders] in the profile) and shown to the case's unit and to intake until read.
+class Reminder(Model):
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "cases.Case", related_name="reminders", on_delete=fields.RESTRICT
+    )
+    case_id: int
+    clock: fields.ForeignKeyRelation[CaseClock] = fields.ForeignKeyField(
+        "cases.CaseClock", related_name="reminders", on_delete=fields.RESTRICT
+    )
+    clock_id: int
+    point = fields.CharField(max_length=32)
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "cases.Department", related_name="reminders", null=True, on_delete=fields.RESTRICT
+    )
+    department_id: int | None
+    created_at = fields.DatetimeField()
+    read_at = fields.DatetimeField(null=True)
+    read_by = fields.CharField(max_length=64, default="")
+
+    class Meta:
+        table = "reminder"
+        unique_together = (("clock", "point"),)
+        indexes = (("department_id", "read_at"),)
 
 
 # The append-only timeline: rows are inserted, never updated or deleted.

@@ -42,6 +42,7 @@ TABLES = (
     "survey",
     "rating",
     "notice",
+    "reminder",
     "case_event",
     "case_clock",
     "evidence_file",
