@@ -156,6 +156,15 @@ class Case(Model):
             ("department_id", "status", "next_due_at"),
             ("status", "next_due_at"),
             ("created_at", "category"),
+            # Statistics (cases/stats.py): each index holds the columns its counts read, so a
+            # month is counted without visiting the wide case rows. Cases filed in a period by
+            # kind, category, channel, unit; the rates' cohorts by acceptance and closure time.
+            ("created_at", "status", "kind", "category", "channel", "department_id"),
+            ("accepted_at", "status", "kind", "finding", "closed_at", "department_id"),
+            ("closed_at", "kind", "finding", "department_id"),
+            # A narrow copy of what the rates join clock runs and ratings to (unit, accepted,
+            # closed): joining a month of them reads this index, not the wide case rows.
+            ("id", "department_id", "accepted_at", "closed_at"),
         )
 
 
@@ -184,7 +193,13 @@ class CaseClock(Model):
 
     class Meta:
         table = "case_clock"
-        indexes = (("stopped_at", "due_at"),)
+        # The second serves the rates: one clock's runs stopped (or due) in a period; the
+        # third a case's own clocks (workflow, deadlines, the bot's acceptance date).
+        indexes = (
+            ("stopped_at", "due_at"),
+            ("name", "stopped_at", "due_at", "case_id"),
+            ("case_id", "name"),
+        )
 
 
 # A due-soon or overdue reminder about one clock run, raised once per configured point
@@ -397,6 +412,7 @@ class Rating(Model):
     class Meta:
         table = "rating"
         unique_together = (("case", "closure"),)
+        indexes = (("created_at", "overall", "case_id"),)  # 满意率: the ratings of a period
 
 
 # Mini-program subscribe-message consents: each "accept" in wx.requestSubscribeMessage allows

@@ -65,6 +65,11 @@ class MonthlyReport:
 async def build_monthly_report(rules: Rules, month: date, now: datetime) -> MonthlyReport:
     """Gather the month's figures: the rates, the per-unit table, the hot spots and the
     open cases overdue as of `now`."""
+    with stats.shared_counts():  # the unit table's counts also give the month's totals
+        return await _build_monthly_report(rules, month, now)
+
+
+async def _build_monthly_report(rules: Rules, month: date, now: datetime) -> MonthlyReport:
     tz, catalog = rules.timezone, rules.catalog
     period = Period.month(month, tz)
     before = month.replace(day=1)

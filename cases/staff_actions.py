@@ -18,6 +18,7 @@ from cases.models import Case, CaseEvent, Role
 from cases.rules import Rules
 from cases.tracking import normalize_number
 from cases.workflow import Actor, perform
+from config.survey import load_survey_scale
 
 # The data each action reads (see cases/workflow.py `_apply_rule`).
 DATA_FIELDS: dict[str, tuple[str, ...]] = {
@@ -27,6 +28,9 @@ DATA_FIELDS: dict[str, tuple[str, ...]] = {
     "assign": ("department",),
     "request_extension": ("clock", "amount"),
     "raise_severity": ("severity",),
+    "close": ("finding", "named_staff"),
+    # A telephone return visit may record the citizen's verdict on the survey's scale.
+    "return_visit": ("overall", *load_survey_scale().dimensions),
 }
 # A reply states what was found, what was done, and on what basis; the citizen gets them as one
 # text in this order.

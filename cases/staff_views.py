@@ -46,6 +46,7 @@ EVENT_LABELS = {
     "file": "登记",
     "view_identity": "查看举报人身份",
     "rate": "市民评价",
+    "reminder": "期限提醒",
     **SUPERVISION_LABELS,
 }
 # What a photo's content check means to staff (citizens do not see flagged photos).

@@ -4,7 +4,9 @@ Each rate is one function whose docstring carries its formula; the same text tra
 result (`Rate.formula`) so pages and reports show how a figure was made. Every figure is one
 aggregate SQL query (COUNT / SUM(CASE ...) / GROUP BY) shaped to an index where the cohort
 allows it, so a month over a million cases answers well within a second on SQLite
-(tests/bench/bench_stats.py prints the figure).
+(tests/bench/bench_stats.py prints the figure). The indexes (migration 0010) hold the columns
+most counts read, so they never visit the wide case rows; the monthly report counts
+its unit rates once, by unit, and sums those counts for the totals (`shared_counts`).
 
 Rates whose data the store does not record yet (mediation outcome, 查实, 立案, "problem
 solved") are returned as `Rate.no_data(...)` and shown as 无数据, never as a number.
@@ -15,7 +17,9 @@ Stored times are UTC; on SQLite they are ISO text, so parameters are passed as t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -151,10 +155,36 @@ class _Cohort:
     numerator: str  # condition counted in the numerator
 
 
+_UnitCounts = dict[int | None, tuple[int, int]]
+# Cohort counts by unit already made inside `shared_counts()`, by (cohort, parameters).
+_shared: ContextVar[dict[tuple[_Cohort, tuple[Any, ...]], _UnitCounts] | None] = ContextVar(
+    "stats_shared_counts", default=None
+)
+
+
+@contextmanager
+def shared_counts() -> Iterator[None]:
+    """Inside the block, a rate once counted by unit (`rates_by_unit`) gives its figure for
+    all units or for one unit by summing those counts instead of scanning its cohort again:
+    the monthly report's unit table and its totals come from one query per rate (and agree
+    even if cases change meanwhile)."""
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+
+
 async def _count_rate(
     cohort: _Cohort, params: Sequence[Any], unit: int | None, by_unit: bool = False
-) -> dict[int | None, tuple[int, int]]:
+) -> _UnitCounts:
     """{department_id or None: (numerator, denominator)}; one row (key None) unless by_unit."""
+    shared, memo = _shared.get(), (cohort, tuple(params))
+    if shared is not None and memo in shared:
+        if by_unit:
+            return dict(shared[memo])
+        counts = [nd for u, nd in shared[memo].items() if unit is None or u == unit]
+        return {None: (sum(n for n, _ in counts), sum(d for _, d in counts))}
     sql = _Sql()
     where, args = cohort.where, list(params)
     if unit is not None:
@@ -171,7 +201,10 @@ async def _count_rate(
     if by_unit:
         query += " GROUP BY c.department_id + 0"
     rows = await sql.rows(query, args)
-    return {(r["unit"] if by_unit else None): (int(r["n"]), int(r["d"])) for r in rows}
+    found = {(r["unit"] if by_unit else None): (int(r["n"]), int(r["d"])) for r in rows}
+    if shared is not None and by_unit and unit is None:
+        shared[memo] = found
+    return found
 
 
 async def _rate(
@@ -222,6 +255,27 @@ _SATISFACTION = _Cohort(
     'rating r JOIN "case" c ON c.id = r.case_id',
     "r.created_at >= ? AND r.created_at < ?",
     "r.overall IN " + _in(SATISFIED_LEVELS),
+)
+# Findings recorded at closure (config/catalog.py FINDING_CODES) and the kinds the rates name
+# (both profiles' codes for 举报 and 投诉).
+REPORT_KIND, COMPLAINT_KIND = "report", "complaint"
+SUBSTANTIATED = ("substantiated", "partly_substantiated", "case_filed")
+CONCLUDED = (*SUBSTANTIATED, "unsubstantiated")
+_CLOSED_IN = "c.closed_at >= ? AND c.closed_at < ?"
+_SUBSTANTIATION = _Cohort(
+    '"case" c',
+    f"{_CLOSED_IN} AND c.kind = '{REPORT_KIND}' AND c.finding IN {_in(CONCLUDED)}",
+    "c.finding IN " + _in(SUBSTANTIATED),
+)
+_CASE_FILING = _Cohort(
+    '"case" c',
+    f"c.accepted_at >= ? AND c.accepted_at < ? AND c.kind = '{COMPLAINT_KIND}'",
+    "c.finding = 'case_filed'",
+)
+_MEDIATION = _Cohort(
+    '"case" c',
+    f"{_CLOSED_IN} AND c.finding IN " + _in(("mediated", "mediation_failed")),
+    "c.finding = 'mediated'",
 )
 _REPEAT = _Cohort(
     '"case" c',
@@ -316,27 +370,35 @@ def resolution_rate() -> Rate:
     )
 
 
-def substantiation_rate() -> Rate:
-    """举报查实率 = 核查属实的举报件数 ÷ 核查办结的举报件数"""
-    return Rate.no_data(
-        "substantiation",
-        "举报查实率",
-        formula_of(substantiation_rate),
-        "案件尚未记录核查是否属实。",
+async def substantiation_rate(period: Period, unit: int | None = None) -> Rate:
+    """举报查实率 = 本期办结的举报中查实(属实、部分属实、转立案查处)的件数 ÷ 本期办结且记录了核查结论的举报件数
+
+    The conclusion is the finding recorded at closure (the profile's [findings]); a report
+    closed with another finding, or none, is in neither number.
+    """
+    p = (period.start, period.end)
+    return await _rate(
+        "substantiation", "举报查实率", formula_of(substantiation_rate), _SUBSTANTIATION, p, unit
     )
 
 
-def case_filing_rate() -> Rate:
-    """投诉转案率 = 转为立案查处的投诉件数 ÷ 受理的投诉件数"""
-    return Rate.no_data(
-        "case_filing", "投诉转案率", formula_of(case_filing_rate), "案件尚未记录是否立案。"
+async def case_filing_rate(period: Period, unit: int | None = None) -> Rate:
+    """投诉转案率 = 本期受理的投诉中办结时转为立案查处的件数 ÷ 本期受理的投诉件数
+
+    Complaints still being handled are in the denominator: the rate of a recent period rises
+    as its complaints close.
+    """
+    p = (period.start, period.end)
+    return await _rate(
+        "case_filing", "投诉转案率", formula_of(case_filing_rate), _CASE_FILING, p, unit
     )
 
 
-def mediation_success_rate() -> Rate:
-    """调解成功率 = 达成调解协议的件数 ÷ 调解终结(达成协议或终止调解)的件数"""
-    return Rate.no_data(
-        "mediation", "调解成功率", formula_of(mediation_success_rate), "案件尚未记录调解结果。"
+async def mediation_success_rate(period: Period, unit: int | None = None) -> Rate:
+    """调解成功率 = 本期办结的调解成功件数 ÷ 本期办结且调解终结(调解成功或调解不成)的件数"""
+    p = (period.start, period.end)
+    return await _rate(
+        "mediation", "调解成功率", formula_of(mediation_success_rate), _MEDIATION, p, unit
     )
 
 
@@ -351,9 +413,9 @@ async def all_rates(period: Period, unit: int | None = None) -> list[Rate]:
         resolution_rate(),
         await satisfaction_rate(period, unit),
         await repeat_complaint_rate(period, unit),
-        substantiation_rate(),
-        case_filing_rate(),
-        mediation_success_rate(),
+        await substantiation_rate(period, unit),
+        await case_filing_rate(period, unit),
+        await mediation_success_rate(period, unit),
     ]
 
 

@@ -21,6 +21,7 @@ from cases.workflow import CITIZEN, Actor, queue_notice, record_event
 from config.survey import load_survey_scale
 
 DISSATISFIED = "dissatisfied"
+RETURN_VISIT = "return_visit"  # the rating's source when staff recorded it by telephone
 DAY = timedelta(days=1)
 
 
@@ -84,11 +85,41 @@ async def answer_survey(
     leader's review queue.
     """
     now = now or datetime.now(UTC)
-    survey = await Survey.filter(case_id=case.id).order_by("-closure").first()
+    survey = await _latest_survey(case)
     if survey is not None and (survey.status != SurveyStatus.SCHEDULED or now >= survey.closes_at):
         if survey.status == SurveyStatus.ANSWERED:
             raise AlreadyRated("您已评价过这次办理,感谢您的反馈。", field="overall")
         raise TransitionNotAllowed("这次办理的评价已经截止,感谢您的关注。", field="overall")
+    citizen = Actor(kind=CITIZEN, id=case.citizen_id, name="来件人", role=CITIZEN)
+    return await _record_answer(case, survey, answer, source, citizen, now)
+
+
+async def record_return_visit(
+    case: Case, answer: Mapping[str, Any], staff: Actor, now: datetime
+) -> Rating:
+    """A telephone return visit (回访) with the survey's scale, recorded by staff.
+
+    It answers this closure's survey when the citizen has not, also after the survey window
+    (calling back those who did not answer is what return visits are for).
+    """
+    survey = await _latest_survey(case)
+    if survey is not None and survey.status == SurveyStatus.ANSWERED:
+        raise AlreadyRated("市民已经评价过这次办理,回访情况请只写在说明里。", field="overall")
+    return await _record_answer(case, survey, answer, RETURN_VISIT, staff, now)
+
+
+async def _latest_survey(case: Case) -> Survey | None:
+    return await Survey.filter(case_id=case.id).order_by("-closure").first()
+
+
+async def _record_answer(
+    case: Case,
+    survey: Survey | None,
+    answer: Mapping[str, Any],
+    source: str,
+    actor: Actor,
+    now: datetime,
+) -> Rating:
     rating = await rate_case(case, answer, source)
     result = rating.scores.get("result", rating.overall)
     if survey is not None:
@@ -100,11 +131,10 @@ async def answer_survey(
     parts = [f"总体:{scale.levels[rating.overall]}"] + [
         f"{scale.dimensions[d]}:{scale.levels[v]}" for d, v in rating.scores.items()
     ]
-    citizen = Actor(kind=CITIZEN, id=case.citizen_id, name="来件人", role=CITIZEN)
     await record_event(
         case,
         "rate",
-        citizen,
+        actor,
         now,
         None,
         note=";".join(parts) + (f"。意见:{rating.comment}" if rating.comment else ""),

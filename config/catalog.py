@@ -11,12 +11,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config.reminders import Reminders, build_reminders
 from config.settings import CONFIG_DIR, ConfigError
 
 PROFILES_DIR = CONFIG_DIR / "profiles"
 CLOCK_UNITS = ("minutes", "hours", "natural_days", "working_days")
 DEPARTMENT_ROLES = ("intake", "handling", "leadership")
 CLOCK_EXPIRY_ACTIONS = ("", "deem_accepted", "raise_severity")
+# What handling may find, recorded at closure. A profile names the ones it offers and for
+# which kinds; the rates of cases/stats.py (查实率, 调解成功率, 投诉转案率) are defined on them.
+FINDING_CODES = (
+    "substantiated",  # 属实
+    "partly_substantiated",  # 部分属实
+    "unsubstantiated",  # 不属实 / 查无实据
+    "mediated",  # 调解成功
+    "mediation_failed",  # 调解不成
+    "case_filed",  # 转立案查处
+    "answered",  # 解释说明 (nothing to find)
+)
 DEFAULT_DIALOGUE = (
     "category",
     "anonymous",
@@ -65,6 +77,21 @@ class Reason:
     code: str
     text: str
     basis: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # one of FINDING_CODES
+    name: str
+    kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sanction:
+    """The measure for the count-th substantiated complaint against one staff member in a year."""
+
+    count: int
+    measure: str
 
 
 @dataclass(frozen=True)
@@ -144,6 +171,14 @@ class Catalog:
     due_soon_ratio: float
     number_seq_digits: int
     channels: dict[str, str] = field(default_factory=dict)
+    findings: dict[str, Finding] = field(default_factory=dict)
+    # Ascending by count; empty when the profile sets no thresholds.
+    sanctions: tuple[Sanction, ...] = ()
+    sanctions_source: str = ""
+    reminders: Reminders = field(default_factory=Reminders)
+
+    def findings_for(self, kind: str) -> list[Finding]:
+        return [f for f in self.findings.values() if kind in f.kinds]
 
     def policy_for(self, kind: str, category: str, severity: str) -> DeadlinePolicy:
         """The first policy in file order that matches; profiles end with a catch-all."""
@@ -248,11 +283,39 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
         due_soon_ratio=float(raw["deadlines"]["due_soon_ratio"]),
         number_seq_digits=int(raw["numbering"]["seq_digits"]),
         channels=dict(raw["channels"]),
+        findings=_findings(raw.get("findings", {}), kinds),
+        sanctions=_sanctions(raw.get("accountability", {})),
+        sanctions_source=str(raw.get("accountability", {}).get("source", "")),
+        reminders=build_reminders(
+            raw.get("reminders", {}), {c.name for p in policies for c in p.clocks}
+        ),
     )
     _check(catalog.default_severity in severities, "default_severity is not a severity")
     _check(0 < catalog.duplicates.similarity <= 1, "duplicates.similarity must be in (0, 1]")
     _check(0 <= catalog.due_soon_ratio < 1, "deadlines.due_soon_ratio must be in [0, 1)")
     return catalog
+
+
+def _findings(raw: dict[str, Any], kinds: dict[str, Kind]) -> dict[str, Finding]:
+    found = {}
+    for code, v in raw.items():
+        _check(code in FINDING_CODES, f"findings.{code}: must be one of {', '.join(FINDING_CODES)}")
+        found[code] = Finding(code=code, name=v["name"], kinds=tuple(v.get("kinds", kinds.keys())))
+        _check(set(found[code].kinds) <= set(kinds), f"findings.{code}: unknown kind")
+    return found
+
+
+def _sanctions(raw: dict[str, Any]) -> tuple[Sanction, ...]:
+    sanctions = tuple(
+        Sanction(count=int(t["count"]), measure=str(t["measure"]))
+        for t in raw.get("thresholds", ())
+    )
+    counts = [s.count for s in sanctions]
+    _check(
+        all(c > 0 for c in counts) and counts == sorted(set(counts)),
+        "accountability.thresholds: counts must be positive and ascending",
+    )
+    return sanctions
 
 
 def _build_policy(

@@ -4,14 +4,19 @@ configuration (config/profiles/): it is read here, changed there."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 
+from cases.accountability import substantiated_by_staff
 from cases.accounts import create_staff
-from cases.errors import CaseError, NotFound, PermissionDenied
+from cases.errors import CaseError, NotFound, PermissionDenied, ValidationError
 from cases.models import Department, Role, StaffUser
 from cases.staff_auth import disable_account
 from staff.web import actor_of, checked_form, render, rules_of, text
 
+MIN_YEAR, MAX_YEAR = 2000, 2100
 UNIT_ROLES = {"intake": "受理", "handling": "承办", "leadership": "领导"}
 UNIT_LABELS = {
     "minutes": "分钟",
@@ -34,7 +39,9 @@ def _admin_only(request: web.Request) -> None:
 
 async def overview(request: web.Request, *, error: str = "", notice: str = "") -> web.Response:
     _admin_only(request)
-    catalog = rules_of(request).catalog
+    rules = rules_of(request)
+    catalog = rules.catalog
+    year = _year(request, rules.timezone)
     units = await Department.all().order_by("id")
     people = await StaffUser.all().order_by("username").prefetch_related("department")
     return render(
@@ -47,9 +54,21 @@ async def overview(request: web.Request, *, error: str = "", notice: str = "") -
         roles=[r.value for r in Role],
         unit_roles=UNIT_ROLES,
         unit_labels=UNIT_LABELS,
+        year=year,
+        tallies=await substantiated_by_staff(catalog, year, rules.timezone),
         error=error,
         notice=notice or request.query.get("done", ""),
     )
+
+
+def _year(request: web.Request, tz: ZoneInfo) -> int:
+    """?year=2026 (this year by default); anything else is refused in words."""
+    raw = request.query.get("year", "")
+    if not raw:
+        return datetime.now(tz).year
+    if not (raw.isdigit() and len(raw) == 4 and MIN_YEAR <= int(raw) <= MAX_YEAR):
+        raise ValidationError("年份请写四位数字,例如 2026。", field="year")
+    return int(raw)
 
 
 async def add_staff(request: web.Request) -> web.Response:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from cases.errors import CaseError, TooManyRequests, ValidationError
 from cases.staff_auth import sign_in, sign_out, signed_in
-from staff import case_page, worklist
+from staff import case_page, dashboard, worklist
 from staff.keys import STAFF
 from staff.web import settings_of
 
@@ -31,7 +31,7 @@ def create_staff_api() -> web.Application:
     app = web.Application(middlewares=[_errors, _bearer])
     app.router.add_post("/auth/login", login, name="staff_api_login")
     app.router.add_post("/auth/logout", logout, name="staff_api_logout")
-    for module in (worklist, case_page):
+    for module in (worklist, case_page, dashboard):
         module.add_api_routes(app.router)
     return app
 

@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from cases.errors import CaseError, TooManyRequests
 from cases.staff_auth import sign_in, sign_out, signed_in
 from complaint_desk.keys import SETTINGS
-from staff import admin, case_page, worklist
+from staff import admin, case_page, dashboard, worklist
 from staff.keys import COOKIE, LOGIN_CSRF_COOKIE, PAGES, STAFF
 from staff.web import checked_form, render, settings_of
 
@@ -31,9 +31,10 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "staff"
 PUBLIC_ROUTES = frozenset({"staff_login", "staff_login_post", "staff_static"})
 STATIC_FILES = {"staff.css": "text/css"}
 
+CSP = "Content-Security-Policy"
 # Every console page: no framing, no inline or foreign scripts, nothing cached.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
+    CSP: (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     ),
@@ -59,7 +60,7 @@ def create_staff_app() -> web.Application:
     r.add_post("/login", login, name="staff_login_post")
     r.add_post("/logout", logout, name="staff_logout")
     r.add_get("/static/{name}", static, name="staff_static")
-    for module in (worklist, case_page, admin):
+    for module in (worklist, case_page, admin, dashboard):
         module.add_routes(r)
     return app
 
@@ -67,7 +68,12 @@ def create_staff_app() -> web.Application:
 @web.middleware
 async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
+    # A handler may send its own, narrower policy (the printable report allows its <style>
+    # by hash and nothing else); every other header is the console's.
+    own_policy = response.headers.get(CSP)
     response.headers.update(SECURITY_HEADERS)
+    if own_policy:
+        response.headers[CSP] = own_policy
     return response
 
 

@@ -30,6 +30,7 @@ from cases.staff_actions import (
 )
 from cases.staff_views import CaseDetail, photo_for_staff, staff_case_view, still_visible
 from cases.workflow import ACTIONS
+from config.survey import load_survey_scale
 from staff import api
 from staff.web import actor_of, checked_form, render, rules_of, settings_of, text
 
@@ -89,6 +90,7 @@ async def case_page(
         d=detail,
         c=case,
         catalog=rules.catalog,
+        scale=load_survey_scale(),
         replies=replies,
         chosen=chosen,
         error=error.message if error else "",

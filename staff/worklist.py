@@ -1,4 +1,5 @@
-"""The worklist and search page, the supervision page (催办/督办), and their JSON API.
+"""The worklist and search page, the supervision page (催办/督办), and their JSON API; the
+worklist shows the latest unread reminders, whose own routes (staff/reminders.py) it registers.
 
 Handlers parse the query or form and call `cases.worklists` / `cases.supervision`, which apply
 the role's view (`cases.access.visible_cases`) to every list, search and action.
@@ -13,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from cases import supervision, worklists
+from cases import reminders, supervision, worklists
 from cases.errors import CaseError, ValidationError
 from cases.models import CaseEvent, Role, Status
 from cases.rules import Rules
@@ -21,10 +22,13 @@ from cases.tracking import MAX_NUMBER_CHARS, normalize_number
 from cases.workflow import STATUS_LABELS
 from cases.worklists import ALL, MINE, UNASSIGNED, Cursor, Filters, Page, Row
 from staff import api  # a module reference: staff.api imports this module too
+from staff import reminders as reminder_pages
 from staff.web import actor_of, checked_form, render, rules_of, text
 
 TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
 DONE_TEXTS = {"remind": "已催办", "supervise": "已督办"}
+# Unread reminders shown on the worklist; the rest are on /staff/reminders.
+REMINDER_PANEL_SIZE = 5
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -33,6 +37,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/supervision", supervision_page, name="staff_supervision")
     router.add_post("/cases/{number}/remind", remind_form, name="staff_remind")
     router.add_post("/cases/{number}/supervise", supervise_form, name="staff_supervise")
+    reminder_pages.add_routes(router)
 
 
 def add_api_routes(router: web.UrlDispatcher) -> None:
@@ -41,6 +46,7 @@ def add_api_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/supervision", supervision_api, name="staff_api_supervision")
     router.add_post("/cases/{number}/remind", remind_api, name="staff_api_remind")
     router.add_post("/cases/{number}/supervise", supervise_api, name="staff_api_supervise")
+    reminder_pages.add_api_routes(router)
 
 
 # --- reading the query ------------------------------------------------------------------------
@@ -150,6 +156,7 @@ async def worklist_page(request: web.Request) -> web.Response:
         first_url=first,
         show_unit=actor.role != Role.HANDLER,
         phone_search=actor.role == Role.INTAKE,
+        reminders=await reminders.unread_reminders(rules, actor, now, REMINDER_PANEL_SIZE),
         **_choices(rules),
     )
 

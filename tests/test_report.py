@@ -38,9 +38,9 @@ async def test_workbook_cell_by_cell(store: Rules, tmp_path: Path) -> None:
         ("解决率", "无数据", None, None),
         ("满意率", 2 / 3, 2, 3),
         ("重复投诉率", 2 / 6, 2, 6),
-        ("举报查实率", "无数据", None, None),
-        ("投诉转案率", "无数据", None, None),
-        ("调解成功率", "无数据", None, None),
+        ("举报查实率", "—", 0, 0),
+        ("投诉转案率", 0.25, 1, 4),
+        ("调解成功率", 0.5, 1, 2),
     ]
     for row, (name, value, n, d) in enumerate(expected, start=4):
         assert s.cell(row, 1).value == name
@@ -49,7 +49,7 @@ async def test_workbook_cell_by_cell(store: Rules, tmp_path: Path) -> None:
             assert s.cell(row, 2).number_format == "0.0%"
         else:
             assert s.cell(row, 2).value == value
-            assert s.cell(row, 6).value  # the reason there is no data
+            assert bool(s.cell(row, 6).value) == (value == "无数据")  # why there is no data
         assert (s.cell(row, 3).value, s.cell(row, 4).value) == (n, d)
         assert str(s.cell(row, 5).value).startswith(f"{name} = ")
     assert [c.value for c in s[16]] == ["按类型", "件数", None, None, None, None]

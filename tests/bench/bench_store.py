@@ -167,6 +167,11 @@ PROBLEMS = (
 DEMANDS = ("退货并赔偿", "退款", "维修或更换", "依法查处", "赔礼道歉并退还差价")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 REFERRED_TO = ("县人力资源和社会保障局", "县住房和城乡建设局", "县交通运输局")
+# Findings recorded at closure, in turn by row number (the random sequence stays unchanged).
+FINDINGS = {
+    "complaint": ("mediated", "mediated", "mediation_failed", "case_filed", "substantiated"),
+    "report": ("substantiated", "partly_substantiated", "unsubstantiated", "case_filed"),
+}
 
 COLUMNS = (
     "number",
@@ -198,6 +203,8 @@ COLUMNS = (
     "closed_at",
     "next_due_at",
     "department_id",
+    "finding",
+    "named_staff",
 )
 TIME_COLUMNS = tuple(
     COLUMNS.index(c)
@@ -338,6 +345,8 @@ def generate(
                 closed,
                 due,
                 unit,
+                _finding(kind, i) if status in (S.CLOSED, S.ARCHIVED) else "",
+                "",
             )
         )
         if len(rows) == BATCH:
@@ -347,6 +356,11 @@ def generate(
         yield rows
     if max(info.counters.values(), default=0) >= 10**digits:
         raise SystemExit(f"too many cases per day for {digits}-digit sequences: lower --cases")
+
+
+def _finding(kind: str, i: int) -> str:
+    findings = FINDINGS.get(kind, ())
+    return findings[i % len(findings)] if findings else ""
 
 
 # --- databases -------------------------------------------------------------------------------

@@ -140,7 +140,7 @@ async def test_the_survey_is_answered_in_the_chat(bot: BotWorld) -> None:
         ("assign", intake, {"data": {"department": "consumer"}}),
         ("start", handler, {}),
         ("reply", handler, {"note": "商家已同意退货。"}),
-        ("close", intake, {}),
+        ("close", intake, {"data": {"finding": "mediated"}}),
     ):
         await perform(rules, case.id, action, who, **kw)
     assert "欢迎" in await chat.say("3")  # not invited yet: an ordinary message

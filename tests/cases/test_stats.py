@@ -22,7 +22,8 @@ class Month:
 
     A, B, G: accepted, assigned, started, replied and closed on 2 Nov; B was started three days
     after its assignment (late response) and its handling clock is made late by hand; rated
-    satisfied (A), basically satisfied (B), dissatisfied (G).
+    satisfied (A), basically satisfied (B), dissatisfied (G); found: mediated (A), filed as a
+    case (B), mediation failed (G).
     C: accepted late (20 Nov), assigned, never started (no response, overdue).
     D: rejected as a repeat of a closed case. E: filed 10 Nov, undecided, flagged duplicate of A.
     F: filed 31 Oct 23:30 local (October), rated in October.
@@ -33,8 +34,8 @@ class Month:
         self.intake = await make_staff("intake", "centre")
         self.handler = await make_staff("handler", "consumer")
         self.a = await self.closed(DAY2)
-        self.b = await self.closed(DAY2, start_after=timedelta(days=3))
-        self.g = await self.closed(DAY2)
+        self.b = await self.closed(DAY2, start_after=timedelta(days=3), finding="case_filed")
+        self.g = await self.closed(DAY2, finding="mediation_failed")
         late = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
         self.c = await make_case(rules, now=DAY2, respondent_name=OTHER)
         await self.act(self.c, "accept", self.intake, late)
@@ -68,14 +69,16 @@ class Month:
         case, _ = await perform(self.rules, case.id, action, actor, now=now, **kw)
         return case
 
-    async def closed(self, at: datetime, start_after: timedelta = timedelta(0)) -> Case:
+    async def closed(
+        self, at: datetime, start_after: timedelta = timedelta(0), finding: str = "mediated"
+    ) -> Case:
         case = await make_case(self.rules, now=at)
         await self.act(case, "accept", self.intake, at)
         await self.act(case, "assign", self.intake, at, data={"department": "consumer"})
         started = at + start_after
         await self.act(case, "start", self.handler, started)
         await self.act(case, "reply", self.handler, started, note="经核查,商家已同意退货。")
-        return await self.act(case, "close", self.intake, started)
+        return await self.act(case, "close", self.intake, started, data={"finding": finding})
 
 
 NOVEMBER = date(2026, 11, 1)
@@ -96,6 +99,9 @@ async def test_each_rate_on_a_hand_built_month(store: Rules) -> None:
     assert_rate(await stats.response_rate(period), 2, 4)  # B late, C never started
     assert_rate(await stats.satisfaction_rate(period), 2, 3)  # F's October rating not counted
     assert_rate(await stats.repeat_complaint_rate(period), 2, 6)  # D rejected, E flagged
+    assert_rate(await stats.case_filing_rate(period), 1, 4)  # B of the accepted A B C G
+    assert_rate(await stats.mediation_success_rate(period), 1, 2)  # A of A G
+    assert_rate(await stats.substantiation_rate(period), 0, 0)  # no reports
     rate = await stats.closure_rate(period)
     assert rate.value == 0.75 and rate.display() == "75.0%"
 
@@ -104,11 +110,11 @@ async def test_rates_without_data_say_so(store: Rules) -> None:
     period = Period.month(NOVEMBER, store.timezone)
     rates = {r.key: r for r in await stats.all_rates(period)}
     assert len(rates) == 11
-    for key in ("resolution", "substantiation", "case_filing", "mediation"):
-        assert not rates[key].has_data and rates[key].value is None
-        assert rates[key].display() == "无数据" and rates[key].note
+    assert not rates["resolution"].has_data and rates["resolution"].value is None
+    assert rates["resolution"].display() == "无数据" and rates["resolution"].note
     # An empty month: nothing to divide by is "—", not 0% and not 无数据.
-    assert rates["closure"].has_data and rates["closure"].display() == "—"
+    for key in ("closure", "substantiation", "case_filing", "mediation"):
+        assert rates[key].has_data and rates[key].display() == "—"
 
 
 async def test_rates_for_one_unit_and_by_unit(store: Rules) -> None:
@@ -182,3 +188,22 @@ async def test_overdue_list(store: Rules) -> None:
     assert all(o.due_at < as_of for o in overdue)
     by_unit = await stats.overdue_by_unit(as_of)
     assert sum(by_unit.values()) == len(overdue)
+
+
+async def test_substantiation_counts_reports_with_a_conclusion(store: Rules) -> None:
+    month = Month()
+    month.rules = store
+    month.intake = await make_staff("intake", "centre")
+    month.handler = await make_staff("handler", "consumer")
+    for finding in ("substantiated", "partly_substantiated", "unsubstantiated", "case_filed"):
+        case = await make_case(store, now=DAY2, kind="report", anonymous=True)
+        await month.act(case, "accept", month.intake, DAY2)
+        await month.act(case, "assign", month.intake, DAY2, data={"department": "consumer"})
+        await month.act(case, "start", month.handler, DAY2)
+        await month.act(case, "reply", month.handler, DAY2, note="经核查,已依法处理。")
+        await month.act(case, "close", month.intake, DAY2, data={"finding": finding})
+    period = Period.month(NOVEMBER, store.timezone)
+    # 属实, 部分属实 and 转立案 are substantiated; 查无实据 is concluded but not.
+    assert_rate(await stats.substantiation_rate(period), 3, 4)
+    assert_rate(await stats.mediation_success_rate(period), 0, 0)
+    assert_rate(await stats.case_filing_rate(period), 0, 0)  # reports are not complaints

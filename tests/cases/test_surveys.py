@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from cases.errors import PermissionDenied, TransitionNotAllowed
+from cases.errors import PermissionDenied, TransitionNotAllowed, ValidationError
 from cases.models import Case, CaseEvent, Notice, NoticeStatus, Rating, Status, Survey, SurveyStatus
 from cases.outbox import deliver_due
 from cases.rules import Rules
@@ -34,7 +34,7 @@ async def closed_case(world: World, at: datetime) -> Case:
         ("assign", world.intake, {"data": {"department": "consumer"}}),
         ("start", world.handler, {}),
         ("reply", world.handler, {"note": "商家已同意退货。"}),
-        ("close", world.intake, {}),
+        ("close", world.intake, {"data": {"finding": "mediated"}}),
     ):
         case, _ = await perform(world.rules, case.id, action, who, now=at, **kw)
     return case
@@ -123,7 +123,7 @@ async def test_dissatisfied_with_the_result_goes_to_review_then_reopen(world: Wo
     # Closed again later: a new survey for the new closure.
     for action, who, kw in (
         ("reply", world.handler, {"note": "已再次核查。"}),
-        ("close", world.intake, {}),
+        ("close", world.intake, {"data": {"finding": "mediated"}}),
     ):
         await perform(world.rules, case.id, action, who, now=at, **kw)
     assert await Survey.filter(case_id=case.id).order_by("closure").values_list(
@@ -157,3 +157,73 @@ async def test_reopening_before_an_answer_cancels_the_invitation(world: World) -
     invitation = await Notice.get(case_id=case.id, kind="survey")
     assert invitation.status == NoticeStatus.FAILED and "reopened" in invitation.last_error
     assert not await CaseEvent.exists(case_id=case.id, action="notice_failed")
+
+
+async def test_a_telephone_return_visit_answers_the_survey_with_every_dimension(
+    world: World,
+) -> None:
+    case = await closed_case(world, BEFORE_HOLIDAY)
+    survey = await Survey.get(case_id=case.id)
+    await close_unanswered(survey.closes_at)  # the citizen never answered: staff call back
+    visit = {"overall": "basic", "timeliness": "satisfied", "attitude": "basic"}
+    visit["result"] = "dissatisfied"
+    late = survey.closes_at + timedelta(days=2)
+    await perform(
+        world.rules, case.id, "return_visit", world.intake, note="电话回访", data=visit, now=late
+    )
+    rating = await Rating.get(case_id=case.id)
+    assert rating.source == "return_visit" and rating.overall == "basic"
+    assert rating.scores == {
+        "timeliness": "satisfied",
+        "attitude": "basic",
+        "result": "dissatisfied",
+    }
+    after = await Survey.get(id=survey.id)
+    assert after.status == SurveyStatus.ANSWERED and after.needs_review  # 结果不满意
+    assert [c.id for c in await review_queue()] == [case.id]
+    rate = await CaseEvent.get(case_id=case.id, action="rate")
+    assert rate.actor_kind == "staff" and "办理结果:不满意" in rate.note
+    # A second visit may add notes, not a second verdict.
+    with pytest.raises(TransitionNotAllowed, match="已经评价"):
+        await perform(
+            world.rules,
+            case.id,
+            "return_visit",
+            world.intake,
+            note="再次回访",
+            data={"overall": "satisfied"},
+            now=late,
+        )
+    await perform(world.rules, case.id, "return_visit", world.intake, note="再次回访", now=late)
+    assert await Rating.filter(case_id=case.id).count() == 1
+
+
+async def test_a_return_visit_after_the_citizen_answered_keeps_their_verdict(world: World) -> None:
+    case = await closed_case(world, BEFORE_HOLIDAY)
+    survey = await Survey.get(case_id=case.id)
+    await answer_survey(case, {"overall": "satisfied"}, "mini_program", survey.invite_at)
+    with pytest.raises(TransitionNotAllowed):
+        await perform(
+            world.rules,
+            case.id,
+            "return_visit",
+            world.intake,
+            note="电话回访",
+            data={"overall": "dissatisfied"},
+        )
+    assert (await Rating.get(case_id=case.id)).overall == "satisfied"
+    assert not await CaseEvent.exists(case_id=case.id, action="return_visit")  # rolled back
+
+
+async def test_a_return_visit_with_a_bad_level_is_refused(world: World) -> None:
+    case = await closed_case(world, BEFORE_HOLIDAY)
+    with pytest.raises(ValidationError):
+        await perform(
+            world.rules,
+            case.id,
+            "return_visit",
+            world.intake,
+            note="电话回访",
+            data={"overall": "great"},
+        )
+    assert not await Rating.exists(case_id=case.id)

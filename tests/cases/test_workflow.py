@@ -63,7 +63,7 @@ _ACCEPTED = [("accept", "intake", {})]
 _ASSIGNED = [*_ACCEPTED, ("assign", "intake", {"data": {"department": "consumer"}})]
 _IN_PROGRESS = [*_ASSIGNED, ("start", "handler", {})]
 _REPLIED = [*_IN_PROGRESS, ("reply", "handler", {"note": "经核查,商家已同意退货。"})]
-_CLOSED = [*_REPLIED, ("close", "intake", {})]
+_CLOSED = [*_REPLIED, ("close", "intake", {"data": {"finding": "mediated"}})]
 PATHS: dict[Status, list[tuple[str, str, dict[str, Any]]]] = {
     S.DRAFT: [],
     S.SUBMITTED: [],
@@ -124,7 +124,7 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "pause_clock": ("handler", {"note": "送检"}, _no_prep),
     "resume_clock": ("handler", {}, _paused),
     "reply": ("handler", {"note": "已责令商家退货。"}, _no_prep),
-    "close": ("intake", {}, _no_prep),
+    "close": ("intake", {"data": {"finding": "mediated"}}, _no_prep),
     "reopen": ("leader", {"note": "复核后重办"}, _no_prep),
     "uphold": ("leader", {"note": "经复核,办理结果符合规定,维持办结。"}, _no_prep),
     "archive": ("intake", {}, _no_prep),

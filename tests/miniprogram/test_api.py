@@ -261,7 +261,7 @@ async def test_supplement_withdraw_and_rating(mp: MpWorld) -> None:
     await perform(rules, case.id, "assign", intake, data={"department": "consumer"})
     await perform(rules, case.id, "start", handler)
     await perform(rules, case.id, "reply", handler, note="商家已同意退货。")
-    await perform(rules, case.id, "close", intake)
+    await perform(rules, case.id, "close", intake, data={"finding": "mediated"})
     status, detail = await mp.call("GET", f"/cases/{number}", who)
     assert detail["replies"][0]["note"] == "商家已同意退货。"
     bad = await mp.call("POST", f"/cases/{number}/rating", who, json={"overall": "great"})

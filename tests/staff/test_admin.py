@@ -3,7 +3,11 @@ its sources."""
 
 from __future__ import annotations
 
-from cases.models import StaffSession, StaffUser
+from datetime import UTC, datetime
+
+from cases.models import StaffSession, StaffUser, Status
+from cases.workflow import perform
+from tests.cases.test_workflow import World
 from tests.staff.conftest import StaffWorld, sign_in
 
 
@@ -68,3 +72,26 @@ async def test_bad_accounts_are_refused_with_the_reason(staff_world: StaffWorld)
         allow_redirects=False,
     )
     assert forged.status == 403 and not await StaffUser.exists(username="y")
+
+
+async def test_the_admin_page_counts_substantiated_complaints_per_staff_member(
+    staff_world: StaffWorld,
+) -> None:
+    world = await World(staff_world.rules).setup()
+    at = datetime(2026, 5, 6, 2, 0, tzinfo=UTC)
+    numbers = []
+    for finding in ("substantiated", "partly_substantiated", "unsubstantiated"):
+        case = await world.drive_to(Status.REPLIED)
+        data = {"finding": finding, "named_staff": "钱七"}
+        await perform(world.rules, case.id, "close", world.intake, data=data, now=at)
+        numbers.append(case.number)
+    admin = await staff_world.console("admin")
+    status, body = await admin.get("/staff/admin?year=2026")
+    assert status == 200 and "工作人员被投诉查实情况(2026年)" in body
+    assert "<td>钱七</td><td>2</td><td>通报批评</td>" in body
+    assert numbers[0] in body and numbers[1] in body and numbers[2] not in body
+    assert "一年内1次,诫勉" in body  # the thresholds, from the profile
+    status, body = await admin.get("/staff/admin?year=2025")
+    assert status == 200 and "2025年没有经查实的针对工作人员的投诉" in body
+    status, body = await admin.get("/staff/admin?year=twenty")
+    assert status == 422 and "年份请写四位数字" in body

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cases.evidence import process_image, store_evidence
-from cases.models import Case, CaseEvent, EvidenceFile, Notice, StaffUser, Status
+from cases.models import Case, CaseEvent, EvidenceFile, Notice, Rating, StaffUser, Status
 from cases.reply_templates import REPLIES_DIR, load_reply_templates
 from cases.rules import Rules
 from cases.workflow import ACTIONS, CITIZEN, SYSTEM, Actor, perform
@@ -46,7 +46,7 @@ _ACCEPTED = [("accept", "intake", {})]
 _ASSIGNED = [*_ACCEPTED, ("assign", "intake", {"data": {"department": "consumer"}})]
 _IN_PROGRESS = [*_ASSIGNED, ("start", "handler", {})]
 _REPLIED = [*_IN_PROGRESS, ("reply", "handler", {"note": "经查,商家已同意退货。"})]
-_CLOSED = [*_REPLIED, ("close", "intake", {})]
+_CLOSED = [*_REPLIED, ("close", "intake", {"data": {"finding": "mediated"}})]
 PATHS: dict[Status, list[tuple[str, str, dict[str, Any]]]] = {
     S.SUBMITTED: [],
     S.NEEDS_INFO: [("request_info", "intake", {"note": "请补充购物小票照片。"})],
@@ -298,13 +298,20 @@ PAGE_ACTIONS: dict[str, tuple[str, str, Status, dict[str, Any], dict[str, str], 
     "pause_clock": ("handler", "consumer", S.IN_PROGRESS, {}, {"note": "送检"}, None),
     "resume_clock": ("intake", "centre", S.IN_PROGRESS, {}, {}, _paused),
     "reply": ("handler", "consumer", S.IN_PROGRESS, {}, REPLY, None),
-    "close": ("handler", "consumer", S.REPLIED, {}, {}, None),
+    "close": ("handler", "consumer", S.REPLIED, {}, {"finding": "mediated"}, None),
     "reopen": ("leader", "leaders", S.CLOSED, {}, {"note": "复核后重办"}, None),
     "uphold": ("leader", "leaders", S.CLOSED, {}, {"note": "经复核,维持办结"}, None),
     "archive": ("intake", "centre", S.CLOSED, {}, {}, None),
     "withdraw": ("intake", "centre", S.ACCEPTED, {}, {"note": "市民来电撤回"}, None),
     "raise_severity": ("leader", "leaders", S.SUBMITTED, {}, {"severity": "major"}, None),
-    "return_visit": ("intake", "centre", S.CLOSED, {}, {"note": "电话回访,满意"}, None),
+    "return_visit": (
+        "intake",
+        "centre",
+        S.CLOSED,
+        {},
+        {"note": "电话回访,满意", "overall": "satisfied", "result": "basic", "attitude": ""},
+        None,
+    ),
 }
 
 
@@ -333,6 +340,10 @@ async def test_each_action_from_its_form_records_its_event_and_notice(
     assert f'name="expected_version" value="{case.version}"' in page
     if name == "assign":  # the category's own unit comes preselected
         assert '<option value="consumer" selected>' in page
+    if name == "close":  # the profile's findings for complaints
+        assert '<select name="finding" required>' in page and ">调解成功</option>" in page
+    if name == "return_visit":  # the survey's scale
+        assert '<select name="timeliness">' in page and ">基本满意</option>" in page
     status, _ = await console.post(
         f"{url}/actions/{name}", {**typed, "expected_version": str(case.version)}
     )
@@ -340,11 +351,20 @@ async def test_each_action_from_its_form_records_its_event_and_notice(
 
     after = await Case.get(id=case.id)
     action = ACTIONS[name]
+    if name == "close":
+        assert after.finding == "mediated"
+        assert "<dt>处理结果</dt><dd>调解成功</dd>" in (await console.get(url))[1]
+    if name == "return_visit":
+        rating = await Rating.get(case_id=case.id)
+        assert (rating.source, rating.overall) == ("return_visit", "satisfied")
+        assert rating.scores == {"result": "basic"}
     assert after.version == case.version + 1
     if action.target is not None:
         assert after.status == action.target
-    event = await CaseEvent.filter(case_id=case.id).order_by("-id").first()
-    assert event is not None and event.action == name
+    # The action's own event is the last one, except that a return visit's verdict follows it.
+    events = await CaseEvent.filter(case_id=case.id).order_by("-id").limit(2)
+    event = events[1] if name == "return_visit" else events[0]
+    assert event.action == name
     assert event.actor_name == await _name_of(console)
     notices = await Notice.filter(event_id=event.id).order_by("id").values_list("kind", flat=True)
     expected = [action.notice] if action.notice else []

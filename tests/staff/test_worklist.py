@@ -55,7 +55,7 @@ class Desk:
         if state in (S.REPLIED, S.CLOSED):
             steps.append(("reply", handler, {"note": "已责令商家退货。"}))
         if state == S.CLOSED:
-            steps.append(("close", self.intake, {}))
+            steps.append(("close", self.intake, {"data": {"finding": "mediated"}}))
         for action, actor, kw in steps:
             case = await self.act(case, action, actor, **kw)
         assert case.status == state
