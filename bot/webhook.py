@@ -74,10 +74,11 @@ async def receive_push(request: web.Request) -> web.Response:
         return refused.response
     except (ValueError, KeyError, TypeError):
         return web.Response(status=400, text="malformed message")
-    return push.reply(request, opened, await _answer_once(request, message))
+    nonce_key = "oa:nonce:" + opened.replay_key
+    return push.reply(request, opened, await _answer_once(request, message, nonce_key))
 
 
-async def _answer_once(request: web.Request, message: Incoming) -> str:
+async def _answer_once(request: web.Request, message: Incoming, nonce_key: str) -> str:
     """Act on the push once and return its answer; a repeat gets the first answer.
 
     The push's effects and its receipt (key + answer) commit in one transaction, the receipt
@@ -85,6 +86,10 @@ async def _answer_once(request: web.Request, message: Incoming) -> str:
     concurrent, fails on the receipt's unique key, rolls its own effects back and returns the
     stored answer. One commit and no extra round trips per push keep the bot fast on SQLite.
     Background work the handler asks for starts only after the commit.
+
+    The request's timestamp + nonce (`nonce_key`) is recorded in the same transaction: a
+    plain-mode signature does not cover the body, so a replayed query string with another
+    body is a duplicate too — no effect, and no answer (the first one may be private).
     """
     key = message.dedupe_key
     later: list[Coroutine[Any, Any, None]] = []
@@ -92,18 +97,19 @@ async def _answer_once(request: web.Request, message: Incoming) -> str:
         async with in_transaction():
             text = await _handle(request, message, later.append)
             reply = _reply_xml(message, text) if text else ""
-            await PushReceipt.create(key=key, reply=reply, done=True)
+            await _record(key, nonce_key, reply)
     except IntegrityError:
         _discard(later)
-        return await _stored_answer(key)
+        return await _repeat_answer(key)
     except Exception:  # nothing of this push was kept; the citizen may simply send it again
         log.exception("push %s failed", key)
         _discard(later)
         reply = _reply_xml(message, request.app[TEXTS].render("failed"))
         try:
-            await PushReceipt.create(key=key, reply=reply, done=True)
+            async with in_transaction():
+                await _record(key, nonce_key, reply)
         except IntegrityError:
-            return await _stored_answer(key)
+            return await _repeat_answer(key)
         return reply
     for coro in later:
         _spawn(request.app, coro)
@@ -120,6 +126,20 @@ def _spawn(app: web.Application, coro: Coroutine[Any, Any, None]) -> None:
     task = asyncio.create_task(coro)
     app[TASKS].add(task)
     task.add_done_callback(app[TASKS].discard)
+
+
+async def _record(key: str, nonce_key: str, reply: str) -> None:
+    """The push's receipt and its request's nonce; either existing already means a repeat."""
+    await PushReceipt.create(key=key, reply=reply, done=True)
+    await PushReceipt.create(key=nonce_key, done=True)
+
+
+async def _repeat_answer(key: str) -> str:
+    """A retry of a push gets its stored answer; a replayed request with another body none."""
+    if await PushReceipt.exists(key=key):
+        return await _stored_answer(key)
+    log.warning("replayed push request ignored (timestamp and nonce seen before)")
+    return ""
 
 
 async def _stored_answer(key: str) -> str:

@@ -48,18 +48,27 @@ async def running_clocks(case: Case, conn: BaseDBAsyncClient | None = None) -> l
 
 
 async def apply_action(
-    rules: Rules, case: Case, action: str, now: datetime, conn: BaseDBAsyncClient
+    rules: Rules,
+    case: Case,
+    action: str,
+    now: datetime,
+    conn: BaseDBAsyncClient,
+    *,
+    finished: bool = False,
 ) -> list[CaseClock]:
     """Stop, pause, resume and start this case's clocks as the policy says for `action`.
 
-    Returns the clocks started by the action. Updates `case.next_due_at` (not saved).
+    `finished`: the action ends the handling (referred out, merged, closed, archived …); every
+    clock it does not start stops, whatever the policy's stop lists forgot, so a finished case
+    never runs overdue or fires an expiry action. Returns the clocks started by the action.
+    Updates `case.next_due_at` (not saved).
     """
     policy = policy_of(rules, case)
     running = {c.name: c for c in await running_clocks(case, conn)}
     started: list[CaseClock] = []
     for rule in policy.clocks:
         clock = running.get(rule.name)
-        if clock is not None and action in rule.stops_on:
+        if clock is not None and (action in rule.stops_on or finished):
             await _stop(clock, now, conn)
             clock = None
         if clock is not None and action in rule.pauses_on and clock.paused_at is None:

@@ -15,8 +15,16 @@ from tortoise.migrations.executor import MigrationExecutor
 log = logging.getLogger(__name__)
 
 # SQLite PRAGMAs the case store relies on (WAL for concurrent readers, FULL so an accepted
-# case survives a power cut, foreign keys so the timeline cannot point at nothing).
-SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}
+# case survives a power cut, foreign keys so the timeline cannot point at nothing). The WAL
+# stays bounded: checkpointed every 1000 pages (SQLite's default) and cut back to 16 KiB
+# after each reset (tortoise's journal_size_limit), so it never grows with the store's age.
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": 2,
+    "foreign_keys": 1,
+    "journal_size_limit": 16384,
+    "wal_autocheckpoint": 1000,
+}
 
 
 def _sqlite_credentials(database_url: str) -> dict[str, Any]:

@@ -127,6 +127,10 @@ def _open_checked(raw: bytes) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(raw), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError as exc:
+        # Pillow reports a damaged header as "unidentified": with our formats' magic bytes it
+        # is a broken photo (400, send it again), not another kind of file (415).
+        if _has_accepted_magic(raw):
+            raise CorruptImage() from exc
         raise NotAnImage() from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise TooManyPixels() from exc
@@ -137,6 +141,12 @@ def _open_checked(raw: bytes) -> Image.Image:
     if width * height > MAX_PHOTO_PIXELS:
         raise TooManyPixels()
     return img
+
+
+def _has_accepted_magic(raw: bytes) -> bool:
+    return raw.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (
+        raw[:4] == b"RIFF" and raw[8:12] == b"WEBP"
+    )
 
 
 def _decode_rgb(img: Image.Image) -> Image.Image:

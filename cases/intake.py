@@ -7,6 +7,7 @@ a valid one gets its number, its 'file' event, its clocks and its duplicate chec
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,9 +49,10 @@ FIELD_LABELS = {
     "latitude": "纬度",
     "longitude": "经度",
 }
-_MOBILE = re.compile(r"1[3-9]\d{9}")
+# ASCII digits only: `\d` would also take Arabic-Indic or Devanagari digits into the store.
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 # Area codes: 010 and 02X are three digits, every other starts 0 and has four.
-_LANDLINE = re.compile(r"(010|02\d|0[3-9]\d{2})(\d{7,8})")
+_LANDLINE = re.compile(r"(010|02[0-9]|0[3-9][0-9]{2})([0-9]{7,8})")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -78,7 +80,12 @@ class CaseForm:
 
 def normalize_phone(text: str) -> str:
     """A Chinese mobile as 11 digits, a landline as 'area-number'; ValueError otherwise."""
-    digits = re.sub(r"[\s\-()（）]", "", text)
+    # NFKC turns full-width digits (Chinese input methods) into ASCII; invisible format
+    # characters (zero-width space, RTL marks) pasted along with a number are dropped.
+    text = "".join(
+        c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf"
+    )
+    digits = re.sub(r"[\s\-()]", "", text)
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("86") and len(digits) == 13:

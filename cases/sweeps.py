@@ -13,9 +13,13 @@ from datetime import UTC, datetime
 from cases.clocks import policy_of
 from cases.errors import CaseError
 from cases.models import Case, CaseClock
+from cases.receipts import prune_push_receipts
+from cases.reminders import raise_reminders
+from cases.retention import anonymise_expired_cases
 from cases.rules import Rules
 from cases.surveys import close_unanswered
 from cases.workflow import Actor, perform
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 # Bounded so one sweep cannot hold the database for long after an outage.
@@ -56,7 +60,19 @@ async def apply_expired_clocks(rules: Rules, now: datetime | None = None) -> int
     return done
 
 
-async def run_sweeps(rules: Rules, now: datetime | None = None) -> int:
-    """Everything that acts on its own with time: expired clocks, ended survey windows."""
+async def run_sweeps(
+    rules: Rules, now: datetime | None = None, settings: Settings | None = None
+) -> int:
+    """Everything that acts on its own with time: expired clocks, ended survey windows, and
+    due-soon / overdue reminders (after the expiries, which may stop the clocks concerned)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    return await apply_expired_clocks(rules, now) + await close_unanswered(now)
+    expired = await apply_expired_clocks(rules, now)
+    # Housekeeping, not a change to any case: not counted.
+    await prune_push_receipts(now)
+    changed = expired + await close_unanswered(now) + await raise_reminders(rules, now)
+    if settings is not None:  # retention needs the configured period and the photo folder
+        retention = settings.retention
+        changed += await anonymise_expired_cases(
+            now, retention.closed_case_years, settings.media_dir
+        )
+    return changed

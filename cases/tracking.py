@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,8 +20,15 @@ MAX_NUMBER_CHARS = 32  # the column's width
 
 
 def normalize_number(text: str) -> str:
-    """'ts 2026-1123 00001' → 'TS2026112300001': people type numbers loosely."""
-    return _NUMBER_NOISE.sub("", text).upper()
+    """'ts 2026-1123 00001' → 'TS2026112300001': people type numbers loosely.
+
+    Full-width letters and digits (Chinese input methods) become ASCII (NFKC); invisible format
+    characters such as a zero-width space copied along with the number are dropped.
+    """
+    text = "".join(
+        c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf"
+    )
+    return unicodedata.normalize("NFKC", _NUMBER_NOISE.sub("", text).upper())
 
 
 async def case_for_citizen(citizen: Citizen, number: str) -> Case:

@@ -26,10 +26,12 @@ from cases.errors import (
 )
 from cases.models import Case, CaseClock, CaseEvent, Citizen, Department, Notice, Role, Status
 from cases.rules import Rules
+from config.catalog import Catalog
 
 CITIZEN = "citizen"
 SYSTEM = "system"
 S = Status
+NAMED_STAFF_MAX_CHARS = 50  # the column's size
 
 OPEN_STATES = frozenset(
     {S.DRAFT, S.SUBMITTED, S.NEEDS_INFO, S.ACCEPTED, S.ASSIGNED, S.IN_PROGRESS, S.REPLIED}
@@ -348,13 +350,16 @@ async def perform(
             data=data,
             public=action.public,
         )
-        await clocks.apply_action(rules, case, action.name, now, conn)
+        finished = case.status not in OPEN_STATES and from_status in OPEN_STATES
+        if action.target == S.ARCHIVED:
+            finished = True  # the return visit or rejection notice is moot once archived
+        await clocks.apply_action(rules, case, action.name, now, conn, finished=finished)
         if action.name == "approve_extension":
             await clocks.extend(rules, case, data["_clock"], int(data["amount"]), conn)
         await Case.filter(id=case.id).using_db(conn).update(next_due_at=case.next_due_at)
         if action.notice:
             await queue_notice(case, event, action.notice, now, conn)
-        await _survey_step(rules, case, action.name, event, now, conn)
+        await _survey_step(rules, case, action.name, event, actor, now, conn)
     return case, event
 
 
@@ -363,14 +368,20 @@ async def _survey_step(
     case: Case,
     action: str,
     event: CaseEvent,
+    actor: Actor,
     now: datetime,
     conn: BaseDBAsyncClient,
 ) -> None:
     """Closing schedules the satisfaction survey; reopening cancels it; a leader's decision
-    on a dissatisfied answer takes the case off the review queue."""
+    on a dissatisfied answer takes the case off the review queue; a return visit with a
+    verdict answers the survey."""
     from cases import surveys  # surveys writes events and notices through this module
 
-    if action == "close":
+    if action == "return_visit" and event.data.get("overall"):
+        scores = {k: v for k, v in event.data.items() if k != "overall"}
+        answer = {"overall": event.data["overall"], "scores": scores}
+        await surveys.record_return_visit(case, answer, actor, now)
+    elif action == "close":
         await surveys.schedule_survey(rules, case, event, conn)
     elif action in ("reopen", "uphold"):
         if action == "reopen":
@@ -455,12 +466,32 @@ async def _apply_rule(
             raise TransitionNotAllowed("办理期限没有暂停。", field="action")
         return {}
     if name == "close":
-        return {"closed_at": now}
+        return {"closed_at": now, **_finding(catalog, case, data)}
     if name == "reopen":
         return {"closed_at": None}
     if name == "raise_severity":
         return {"severity": _next_severity(rules, case, data)}
     return {}
+
+
+def _finding(catalog: Catalog, case: Case, data: dict[str, Any]) -> dict[str, Any]:
+    """What the handling found, required when the profile offers findings for the kind, and
+    the staff member the complaint named (optional), for the rates and accountability."""
+    offered = {f.code: f for f in catalog.findings_for(case.kind)}
+    code = str(data.get("finding", "")).strip()
+    if offered and code not in offered:
+        raise ValidationError("请选择处理结果。", field="finding")
+    if code and not offered:
+        raise ValidationError("这类案件不记录处理结果。", field="finding")
+    named = str(data.get("named_staff", "")).strip()
+    if len(named) > NAMED_STAFF_MAX_CHARS:
+        raise ValidationError(
+            f"被投诉工作人员姓名最多{NAMED_STAFF_MAX_CHARS}个字。", field="named_staff"
+        )
+    if code:
+        data["finding_name"] = offered[code].name
+    data.update(finding=code, named_staff=named)
+    return {"finding": code, "named_staff": named}
 
 
 async def _handling_unit(code: str, conn: BaseDBAsyncClient) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -30,12 +31,27 @@ from wechat.simulator import FakeWeChat, create_fake_wechat_app
 from wechat.tokens import shared_token_store
 
 log = logging.getLogger(__name__)
+# A query string can carry personal data (the intake's search by phone, ?q=139…): the access
+# log keeps the path only (research B.4 A4/A19).
+_QUERY = re.compile(r'(?<=[ "])(/[^ "?]*)\?[^ "]*')
+
+
+class _NoQueryStrings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = _QUERY.sub(r"\1?…", message), ()
+        return True
+
+
+_ACCESS_FILTER = _NoQueryStrings()
 DEMO_SIMULATOR_PATH = "/_wechat-simulator/"
 
 
 def create_app(settings: Settings) -> web.Application:
     """Build the root application over one case store; nothing is started before run."""
     app = web.Application(client_max_size=1024**2)
+    logging.getLogger("aiohttp.access").addFilter(_ACCESS_FILTER)  # once: filters are a set
     app[SETTINGS] = settings
     app[RULES] = load_rules(settings)
     app[NOTICE_TEMPLATES] = load_notice_templates(settings.notices_file)
@@ -130,7 +146,9 @@ async def _clock_sweeper(app: web.Application) -> AsyncIterator[None]:
     """Apply the deadline rules that act on their own, every sweep interval."""
     interval = app[SETTINGS].worker.sweep_interval_seconds
     task = asyncio.create_task(
-        run_forever(lambda: run_sweeps(app[RULES]), interval, "deadline sweep"),
+        run_forever(
+            lambda: run_sweeps(app[RULES], settings=app[SETTINGS]), interval, "deadline sweep"
+        ),
         name="clock-sweeper",
     )
     yield

@@ -8,7 +8,11 @@ import getpass
 import json
 import logging
 import os
+import signal
+import sqlite3
+import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,7 +23,7 @@ import aiohttp
 from aiohttp import web
 from tqdm import tqdm
 
-from cases import accounts, db, report, transfer
+from cases import accounts, backup, db, report, transfer
 from cases.errors import CaseError
 from cases.intake import file_case
 from cases.models import Citizen, StaffUser
@@ -39,6 +43,7 @@ log = logging.getLogger("complaint_desk")
 T = TypeVar("T")
 
 DEMO_PASSWORD = "demo-password"
+RESTART_DELAY_SECONDS = 1.0  # a server process that keeps crashing is not restarted in a loop
 MENU_FILE = CONFIG_DIR / "menu.toml"
 DEMO_STAFF = (
     ("intake", "intake", "centre", "投诉举报中心 王敏"),
@@ -86,11 +91,19 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database schema migrations").set_defaults(
         func=cmd_migrate
     )
-    sub.add_parser("serve", help="run the web server").set_defaults(func=cmd_serve)
+    serve = sub.add_parser("serve", help="run the web server")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (several need PostgreSQL; default 1)",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="run with SQLite in ./demo-data, demo staff and cases")
     demo.add_argument("--port", type=int, default=None)
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, workers=1, reuse_port=False)  # one process on SQLite
 
     staff = sub.add_parser("staff", help="staff accounts").add_subparsers(
         dest="staff_cmd", required=True
@@ -131,6 +144,16 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--month", required=True, help="local month, YYYY-MM")
     rep.add_argument("--out", default=".", help="directory (default: current directory)")
     rep.set_defaults(func=cmd_report)
+
+    bak = sub.add_parser("backup", help="online backup of the SQLite store, checked")
+    bak.add_argument("path", help="new file to write")
+    bak.set_defaults(func=cmd_backup)
+    res = sub.add_parser("restore", help="replace the SQLite store with a checked backup")
+    res.add_argument("backup", help="file written by `complaint-desk backup`")
+    res.add_argument(
+        "--force", action="store_true", help="replace an existing store (stop the server first)"
+    )
+    res.set_defaults(func=cmd_restore)
     return parser
 
 
@@ -168,7 +191,7 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return _run(settings, work, store=False)
 
 
-def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     async def pending() -> list[str]:
         return await db.pending_migrations(settings.database_url)
 
@@ -180,9 +203,60 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.workers > 1:
+        if settings.is_sqlite:
+            print(
+                "error: several server processes need PostgreSQL: SQLite takes one writer "
+                "process (set [database] url to a postgres:// URL)",
+                file=sys.stderr,
+            )
+            return 2
+        return _serve_processes(args.config, args.workers)
     app = create_app(settings)
     print(f"Complaint Desk on http://{settings.server.host}:{settings.server.port}/ (Ctrl-C stops)")
-    web.run_app(app, host=settings.server.host, port=settings.server.port, print=None)
+    web.run_app(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        reuse_port=args.reuse_port or None,
+        print=None,
+    )
+    return 0
+
+
+def _serve_processes(config: str | None, workers: int) -> int:
+    """`workers` server processes on one port (SO_REUSEPORT: the kernel spreads connections).
+
+    Each is a plain `serve` that owns its event loop; they share nothing but the database and
+    Redis. A process that dies is started again; SIGTERM or Ctrl-C stops them all.
+    """
+    command = [sys.executable, "-m", "complaint_desk"]
+    if config:
+        command += ["--config", config]
+    command += ["serve", "--reuse-port"]
+    procs = [subprocess.Popen(command) for _ in range(workers)]
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        for i, proc in enumerate(procs):
+            if proc.poll() is not None and not stopping:
+                log.error(
+                    "server process %s exited with %s; starting it again", proc.pid, proc.returncode
+                )
+                time.sleep(RESTART_DELAY_SECONDS)
+                procs[i] = subprocess.Popen(command)
+        time.sleep(0.2)
+    for proc in procs:
+        proc.wait()
     return 0
 
 
@@ -298,7 +372,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             )
             if args.once:
                 sent = await deliver_due(rules, channels)
-                changed = await run_sweeps(rules)
+                changed = await run_sweeps(rules, settings=settings)
                 print(f"{sent} notice(s) sent, {changed} timed rule(s) applied")
                 return 0
             print("worker running (Ctrl-C stops)", flush=True)
@@ -309,7 +383,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
                     "notice delivery",
                 ),
                 run_forever(
-                    lambda: run_sweeps(rules),
+                    lambda: run_sweeps(rules, settings=settings),
                     settings.worker.sweep_interval_seconds,
                     "deadline sweep",
                 ),
@@ -418,3 +492,35 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return _run(settings, work)
+
+
+PG_BACKUP = "use pg_dump / pg_restore for PostgreSQL (README: Backups and durability)"
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """Copy the SQLite store while the server runs; exit 1 if the copy fails its checks."""
+    if not settings.is_sqlite:
+        print(f"error: backup works on SQLite only; {PG_BACKUP}", file=sys.stderr)
+        return 2
+    try:
+        info = backup.backup(backup.sqlite_file(settings.database_url), Path(args.path))
+    except (backup.BackupError, sqlite3.Error, OSError) as exc:
+        print(f"error: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup {info.path}: {info.size:,} bytes, {info.cases} cases, integrity ok")
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """Check a backup, then write it over the store (refused while one exists, unless --force)."""
+    if not settings.is_sqlite:
+        print(f"error: restore works on SQLite only; {PG_BACKUP}", file=sys.stderr)
+        return 2
+    target = backup.sqlite_file(settings.database_url)
+    try:
+        info = backup.restore(Path(args.backup), target, force=args.force)
+    except (backup.BackupError, sqlite3.Error, OSError) as exc:
+        print(f"error: restore refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.backup} to {info.path}: {info.cases} cases, integrity ok")
+    return 0

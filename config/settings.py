@@ -48,6 +48,8 @@ class WeChatAppSettings:
     secret: Secret
     token: Secret
     aes_key: Secret
+    # Refuse plain-mode pushes: their signature does not cover the body (research B.1, W3).
+    require_safe_mode: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,11 @@ class MiniProgramSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    closed_case_years: int
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     in_process: bool
     sweep_interval_seconds: float
@@ -97,6 +104,7 @@ class Settings:
     miniprogram: MiniProgramSettings
     staff: StaffSettings
     demo: bool
+    retention: RetentionSettings
 
     @property
     def is_sqlite(self) -> bool:
@@ -248,6 +256,9 @@ def _build(raw: dict[str, Any]) -> Settings:
         raise ConfigError("worker.notice_interval_seconds", "must be greater than 0")
     notices = _expect(raw, "notices.file", str)
     redis_url = _expect(raw, "redis.url", str)
+    years = _expect(raw, "retention.closed_case_years", int)
+    if years < 1:
+        raise ConfigError("retention.closed_case_years", "must be at least 1")
     if redis_url and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
         raise ConfigError("redis.url", "must be a redis:// URL")  # no echo: it may hold a password
     return Settings(
@@ -274,6 +285,7 @@ def _build(raw: dict[str, Any]) -> Settings:
         miniprogram=_build_miniprogram(raw),
         staff=_build_staff(raw),
         demo=demo,
+        retention=RetentionSettings(closed_case_years=years),
     )
 
 
@@ -328,9 +340,13 @@ def _build_app(raw: dict[str, Any], name: str, demo: bool) -> WeChatAppSettings:
     aes_key = values["aes_key"]
     if aes_key and len(aes_key) != 43:
         raise ConfigError(prefix + "aes_key", "EncodingAESKey must be 43 characters")
+    require_safe = _expect(raw, prefix + "require_safe_mode", bool)
+    if require_safe and not aes_key:
+        raise ConfigError(prefix + "require_safe_mode", "needs aes_key (the EncodingAESKey)")
     return WeChatAppSettings(
         appid=values["appid"],
         secret=Secret(values["secret"]),
         token=Secret(values["token"]),
         aes_key=Secret(aes_key),
+        require_safe_mode=require_safe,
     )

@@ -60,9 +60,12 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise UnsupportedMedia("请以 JSON 格式提交(Content-Type: application/json)。")
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise BadRequest("提交的内容太长了。")
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
-    if len(raw) > MAX_JSON_BYTES:
-        raise BadRequest("提交的内容太长了。")
+    # read(n) may return less than is coming (chunked, slow clients): read to the end.
+    raw = bytearray()
+    while chunk := await request.content.read(MAX_JSON_BYTES + 1 - len(raw)):
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise BadRequest("提交的内容太长了。")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

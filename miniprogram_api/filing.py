@@ -161,7 +161,12 @@ async def check_media(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     path = evidence_path(settings_of(request).media_dir, evidence.storage_key)
     return web.FileResponse(
-        path, headers={"Content-Type": "image/jpeg", "Cache-Control": "no-store"}
+        path,
+        headers={
+            "Content-Type": "image/jpeg",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
     )
 
 

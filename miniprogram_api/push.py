@@ -11,8 +11,10 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
-from cases.models import EvidenceFile
+from cases.models import EvidenceFile, PushReceipt
 from complaint_desk.keys import SETTINGS
 from wechat import push
 
@@ -32,8 +34,15 @@ async def receive_push(request: web.Request) -> web.Response:
     except push.PushRefused as refused:
         return refused.response
     fields = opened.fields
-    if str(fields.get("Event", "")).lower() == "wxa_media_check":
-        await _media_verdict(fields)
+    try:
+        async with in_transaction():
+            # Plain-mode signatures do not cover the body: a replayed query string must not
+            # carry a forged verdict, so each (timestamp, nonce) acts once (W6).
+            await PushReceipt.create(key="mp:nonce:" + opened.replay_key, done=True)
+            if str(fields.get("Event", "")).lower() == "wxa_media_check":
+                await _media_verdict(fields)
+    except IntegrityError:
+        log.warning("replayed mini-program push request ignored")
     return push.reply(request, opened, "")
 
 

@@ -50,12 +50,19 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     result = run(tmp_path, "serve")
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
-        "error: the database lacks 9 schema migration(s) (cases.0001_initial, "
+        "error: the database lacks 10 schema migration(s) (cases.0001_initial, "
         "cases.0002_push_receipt, cases.0003_notice_delivery, cases.0004_consents, "
         "cases.0005_miniprogram, cases.0006_staff_sessions, cases.0007_surveys, "
-        "cases.0008_restore_sqlite_indexes, cases.0009_findings_reminders): "
-        "run `complaint-desk migrate` first"
+        "cases.0008_restore_sqlite_indexes, cases.0009_findings_reminders, "
+        "cases.0010_stats_indexes): run `complaint-desk migrate` first"
     )
+
+
+def test_several_server_processes_need_postgresql(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
+    result = run(tmp_path, "serve", "--workers", "2")
+    assert result.returncode == 2
+    assert "several server processes need PostgreSQL" in result.stderr
 
 
 def test_migrate_staff_export_import_round_trip(tmp_path: Path) -> None:

@@ -4,6 +4,9 @@ size, safe-mode decryption and XML shape are checked here, before any handler se
 from __future__ import annotations
 
 import hmac
+import logging
+import re
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +20,14 @@ from wechatpy.utils import WeChatSigner
 
 from config.settings import WeChatAppSettings
 
+log = logging.getLogger(__name__)
+
 MAX_PUSH_BYTES = 64 * 1024
 # Plain-mode signatures do not cover the body: refuse pushes whose timestamp is far off.
 SIGNATURE_MAX_SKEW_SECONDS = 300
 REQUIRED_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+# WeChat's nonces are short digit strings; the bound keeps the replay key inside its column.
+_NONCE = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 class PushRefused(Exception):
@@ -36,6 +43,8 @@ class Push:
     fields: dict[str, Any]
     # Set in safe mode: the reply must be encrypted the same way.
     crypto: WeChatCrypto | None
+    # "<timestamp>:<nonce>": a second request with it inside the window is a replay (W6).
+    replay_key: str = ""
 
 
 def signed(request: web.Request, app: WeChatAppSettings) -> bool:
@@ -47,19 +56,34 @@ def signed(request: web.Request, app: WeChatAppSettings) -> bool:
     return bool(token) and hmac.compare_digest(signer.signature, q.get("signature", ""))
 
 
+def _now() -> float:
+    """The server clock; tests replace it to probe the edges of the window."""
+    return time.time()
+
+
 def _fresh(request: web.Request) -> bool:
     try:
         stamp = int(request.query.get("timestamp", ""))
     except ValueError:
         return False
-    return abs(time.time() - stamp) <= SIGNATURE_MAX_SKEW_SECONDS
+    return abs(_now() - stamp) <= SIGNATURE_MAX_SKEW_SECONDS
+
+
+def _authentic(request: web.Request, app: WeChatAppSettings) -> bool:
+    """Signed with our token, fresh, and with a nonce fit to be remembered."""
+    nonce_ok = _NONCE.fullmatch(request.query.get("nonce", "")) is not None
+    if signed(request, app) and _fresh(request) and nonce_ok:
+        return True
+    # One line per refusal for the security log; no query values (they are the attacker's).
+    log.warning("wechat push refused on %s: bad signature, timestamp or nonce", request.path)
+    return False
 
 
 def verify_url(request: web.Request, app: WeChatAppSettings) -> web.Response:
     """WeChat's server check: echo `echostr` when the signature is ours (both modes)."""
-    if not signed(request, app):
+    if not _authentic(request, app):
         return forbidden()
-    return web.Response(text=request.query.get("echostr", ""))
+    return web.Response(text=request.query.get("echostr", ""), content_type="text/plain")
 
 
 def forbidden() -> web.Response:
@@ -68,33 +92,70 @@ def forbidden() -> web.Response:
 
 async def open_push(request: web.Request, app: WeChatAppSettings) -> Push:
     """The push's fields, checked and decrypted; raises PushRefused."""
-    if not signed(request, app) or not _fresh(request):
+    if not _authentic(request, app):
         raise PushRefused(403, "invalid signature")
-    if request.content_length is not None and request.content_length > MAX_PUSH_BYTES:
-        raise PushRefused(413, "too large")
-    body = await request.content.read(MAX_PUSH_BYTES + 1)
-    if len(body) > MAX_PUSH_BYTES:
-        raise PushRefused(413, "too large")
+    q = request.query
+    safe = q.get("encrypt_type") == "aes"
+    if app.require_safe_mode and not safe:
+        log.warning("wechat push refused on %s: plain mode, safe mode required", request.path)
+        raise PushRefused(403, "safe mode required")
+    xml = (await _read_body(request)).decode("utf-8", errors="replace")
+    replay_key = f"{q['timestamp']}:{q['nonce']}"
 
     crypto = None
-    xml = body.decode("utf-8", errors="replace")
-    q = request.query
-    if q.get("encrypt_type") == "aes":
+    if safe:
         if not app.aes_key:
             raise PushRefused(400, "safe mode is not configured")
         crypto = WeChatCrypto(str(app.token), str(app.aes_key), app.appid)
-        try:
-            xml = crypto.decrypt_message(
-                xml, q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")
-            )
-        except (InvalidSignatureException, InvalidAppIdException):
-            raise PushRefused(403, "invalid signature") from None
-        except (ValueError, KeyError, TypeError, ExpatError):
-            raise PushRefused(400, "malformed message") from None
+        xml = _decrypt(request, app, crypto, xml)
     try:
-        return Push(_parse(xml), crypto)
+        return Push(_parse(xml), crypto, replay_key)
     except (ValueError, KeyError, TypeError, ExpatError):
         raise PushRefused(400, "malformed message") from None
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """At most MAX_PUSH_BYTES, with or without Content-Length (chunked); 413 beyond.
+
+    StreamReader.read(n) may return fewer bytes than are coming, so read until the end.
+    """
+    if request.content_length is not None and request.content_length > MAX_PUSH_BYTES:
+        raise PushRefused(413, "too large")
+    body = bytearray()
+    while chunk := await request.content.read(MAX_PUSH_BYTES + 1 - len(body)):
+        body += chunk
+        if len(body) > MAX_PUSH_BYTES:
+            raise PushRefused(413, "too large")
+    return bytes(body)
+
+
+def _decrypt(request: web.Request, app: WeChatAppSettings, crypto: WeChatCrypto, xml: str) -> str:
+    """Check `msg_signature` over the ciphertext ourselves (constant time), then decrypt."""
+    q = request.query
+    try:
+        envelope = _envelope(xml)
+    except (ValueError, KeyError, TypeError, ExpatError):
+        raise PushRefused(400, "malformed message") from None
+    signer = WeChatSigner()
+    signer.add_data(str(app.token), q["timestamp"], q["nonce"], envelope["Encrypt"])
+    if not hmac.compare_digest(signer.signature, q.get("msg_signature", "")):
+        log.warning("wechat push refused on %s: bad msg_signature", request.path)
+        raise PushRefused(403, "invalid signature")
+    try:
+        return str(crypto.decrypt_message(envelope, q["msg_signature"], q["timestamp"], q["nonce"]))
+    except (InvalidSignatureException, InvalidAppIdException):
+        log.warning("wechat push refused on %s: foreign appid", request.path)
+        raise PushRefused(403, "invalid signature") from None
+    except (ValueError, KeyError, TypeError, IndexError, struct.error, ExpatError):
+        raise PushRefused(400, "malformed message") from None
+
+
+def _envelope(xml: str) -> dict[str, Any]:
+    """The safe-mode wrapper: <xml><ToUserName/><Encrypt/></xml>, entities refused."""
+    fields = xmltodict.parse(xml, disable_entities=True)["xml"]
+    if not isinstance(fields, dict) or not isinstance(fields.get("Encrypt"), str):
+        raise ValueError("no Encrypt element")
+    return fields
 
 
 def _parse(xml: str) -> dict[str, Any]:
