@@ -28,14 +28,13 @@ from collections import Counter
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 
-from tests.bench.bench_bot import free_port
 from tests.miniprogram.conftest import complaint
+from tests.processes import ROOT, Proc, free_port, wait_ready
 
-ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
 OA_APPID, OA_SECRET = "wx00000000000000aa", "oa-secret-for-crash-test"
 MP_APPID, MP_SECRET = "wx00000000000000bb", "mp-secret-for-crash-test"
@@ -108,43 +107,6 @@ asyncio.run(main(%d))
 """
 
 
-class Proc:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], tmp: Path) -> None:
-        self.log_path = tmp / f"{name}.log"
-        self.log: IO[bytes] = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-
-    def tail(self) -> str:
-        self.log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-async def _ready(session: aiohttp.ClientSession, proc: Proc, url: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.proc.poll() is None, proc.tail()
-        try:
-            async with session.get(url) as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        assert time.monotonic() < deadline, proc.tail()
-        await asyncio.sleep(0.1)
-
-
 def _query(store: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     with closing(sqlite3.connect(store, timeout=10)) as conn:
         rows = conn.execute(sql, params).fetchall()
@@ -172,7 +134,7 @@ async def _crash_run(tmp: Path, env: dict[str, str], store: Path, wechat: str, b
     async with aiohttp.ClientSession(timeout=timeout) as session:
         server = Proc("server", serve, env, tmp)
         try:
-            await _ready(session, server, f"{base}/healthz")
+            await wait_ready(session, server, f"{base}/healthz")
             tokens = []
             for i in range(CITIZENS):
                 async with session.get(
@@ -218,7 +180,7 @@ async def _crash_run(tmp: Path, env: dict[str, str], store: Path, wechat: str, b
 
         server = Proc("server", serve, env, tmp)
         try:
-            await _ready(session, server, f"{base}/healthz")
+            await wait_ready(session, server, f"{base}/healthz")
             # I6: every filing retried with its key; committed ones answer the same number.
             retried = await asyncio.gather(
                 *(_file(session, api, tokens[i], keys[i]) for i in range(CITIZENS))
@@ -299,7 +261,7 @@ def test_s3_i6_sigkill_mid_burst_loses_no_case_and_sends_no_notice_twice(
 
         async def scenario() -> None:
             async with aiohttp.ClientSession() as session:
-                await _ready(session, fake, f"{wechat}/_test/templates")
+                await wait_ready(session, fake, f"{wechat}/_test/templates")
                 await session.post(f"{wechat}/_test/late", params={"seconds": str(LATE_ANSWER)})
             await _crash_run(tmp_path, env, store, wechat, f"http://127.0.0.1:{server_port}")
 

@@ -15,16 +15,11 @@ import asyncio
 import itertools
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 import pytest
@@ -36,9 +31,9 @@ from cases.workflow import perform
 from config.settings import load_settings
 from tests.conftest import _truncate
 from tests.factories import make_staff
+from tests.processes import Proc, free_port, wait_ready
 from wechat.simulator import PushSigner, text_xml
 
-ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("COMPLAINT_DESK_TEST_REDIS_URL_SCALE", "redis://127.0.0.1:6379/14")
 OA_APPID, OA_SECRET, OA_TOKEN = "wx0000000000000scale", "scale-secret", "scale-token"
 ACCOUNT = "gh_scaletest"
@@ -46,7 +41,6 @@ CITIZENS = 12
 TEMPLATES = ("demo-case-accepted",)
 DIALOGUE = ("投诉", "1", "城东便民超市", "跳过", "跳过", "买到过期牛奶,商家拒绝退货。", "退货")
 DIALOGUE_END = ("跳过", None, "确认")  # photos, phone (each citizen's own), confirm
-START_TIMEOUT = 30.0
 
 FAKE_WECHAT = """
 import sys
@@ -65,12 +59,6 @@ async def state(request):
 app.router.add_get("/_test/state", state)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -97,46 +85,12 @@ def redis_db() -> str:
     return REDIS_URL
 
 
-class Processes:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.files: list[IO[bytes]] = []
-
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{name}.log").open("wb")
-        self.files.append(log)
-        proc = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.procs.append(proc)
-        return proc
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-            for p in sorted(self.tmp.glob("*.log"))
-        )
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for log in self.files:
-            log.close()
-
-
 @pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    procs = Processes(tmp_path)
+def processes(tmp_path: Path) -> Iterator[list[Proc]]:
+    procs: list[Proc] = []
     yield procs
-    procs.stop()
+    for proc in reversed(procs):
+        proc.stop()
 
 
 def _children(pid: int) -> list[int]:
@@ -149,18 +103,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _wait_ready(url: str, procs: Processes) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    pytest.fail(f"{url} not ready:\n{procs.logs()}")
+def _logs(procs: list[Proc]) -> str:
+    return "\n".join(p.tail(40) for p in procs)
 
 
 async def _file_by_chat(base: str, openid: str, phone: str, msg_ids: Iterator[int]) -> str:
@@ -207,9 +151,9 @@ async def _notices(url: str) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 async def test_two_servers_and_two_workers_file_and_notify_exactly_once(
-    scale_db: str, redis_db: str, processes: Processes, tmp_path: Path
+    scale_db: str, redis_db: str, processes: list[Proc], tmp_path: Path
 ) -> None:
-    wechat_port, app_port = _free_port(), _free_port()
+    wechat_port, app_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_DESK_")}
     ours = {
         "COMPLAINT_DESK_SERVER_HOST": "127.0.0.1",
@@ -226,16 +170,19 @@ async def test_two_servers_and_two_workers_file_and_notify_exactly_once(
     }
     env.update(ours)
     fake_args = ["-c", FAKE_WECHAT, str(wechat_port), OA_APPID, OA_SECRET, *TEMPLATES]
-    processes.start("fake-wechat", fake_args, env)
-    server = processes.start("server", ["-m", "complaint_desk", "serve", "--workers", "2"], env)
+    fake = Proc("fake-wechat", fake_args, env, tmp_path)
+    processes.append(fake)
+    server = Proc("server", ["-m", "complaint_desk", "serve", "--workers", "2"], env, tmp_path)
+    processes.append(server)
     for i in range(2):
-        processes.start(f"worker{i}", ["-m", "complaint_desk", "worker"], env)
+        processes.append(Proc(f"worker{i}", ["-m", "complaint_desk", "worker"], env, tmp_path))
     base = f"http://127.0.0.1:{app_port}"
-    await _wait_ready(f"http://127.0.0.1:{wechat_port}/_test/state", processes)
-    await _wait_ready(f"{base}/healthz", processes)
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, fake, f"http://127.0.0.1:{wechat_port}/_test/state")
+        await wait_ready(session, server, f"{base}/healthz")
     await asyncio.sleep(1.0)  # both server processes listening
     children = _children(server.pid)
-    assert len(children) == 2, processes.logs()
+    assert len(children) == 2, _logs(processes)
     cpu_before = [_cpu_seconds(pid) for pid in children]
 
     msg_ids = itertools.count(9 * 10**18)
@@ -257,7 +204,7 @@ async def test_two_servers_and_two_workers_file_and_notify_exactly_once(
         await asyncio.sleep(0.5)
     assert len(notices) == CITIZENS and all(n["status"] == NoticeStatus.SENT for n in notices), (
         notices,
-        processes.logs(),
+        _logs(processes),
     )
     async with (
         aiohttp.ClientSession() as session,
