@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from cases.models import StaffUser
+from tests.bot.conftest import BotWorld
 from tests.factories import STAFF_PASSWORD, make_staff
 from tests.miniprogram.conftest import MakeWorld
 from tests.staff.conftest import sign_in
@@ -50,4 +51,27 @@ async def test_a_full_run_logs_no_phone_openid_token_or_password(
     text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     assert any(r.name == "aiohttp.access" for r in caplog.records), "access log not captured"
     for secret in (PHONE, citizen.openid, citizen.token, token, cookie, STAFF_PASSWORD):
+        assert secret not in text, f"leaked in logs: {secret[:4]}…"
+
+
+async def test_a_chat_filing_logs_no_phone_or_openid(
+    bot: BotWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A19: a whole filing by chat, with a phone number, then a status query by number."""
+    for name in OUR_LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    chat = bot.make_chat()
+    for text in ("投诉", "1", "城东便民超市", "跳过", "跳过", "买到的牛奶已过期,商家拒绝退货。"):
+        await chat.say(text)
+    await chat.say("退货")
+    await chat.say("跳过")
+    assert "请核对" in await chat.say(PHONE)
+    filed = await chat.say("确认")
+    number = filed.split("编号", 1)[1].strip().split("。", 1)[0]
+    assert number in await chat.say(f"查询 {number}")
+
+    text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert any(r.name == "aiohttp.access" for r in caplog.records), "access log not captured"
+    for secret in (PHONE, chat.openid):
         assert secret not in text, f"leaked in logs: {secret[:4]}…"
