@@ -34,6 +34,7 @@ S = Status
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_QUERY_CHARS = 50
+MAX_CASE_ID = 2**31 - 1
 # Cases someone is working on: open, and past the citizen's draft.
 WORKING_STATES = frozenset(OPEN_STATES - {S.DRAFT})
 HANDLER_STATES = (S.ASSIGNED, S.IN_PROGRESS, S.REPLIED)
@@ -82,7 +83,11 @@ class Cursor:
             case_id = int(tail)
             due = None if head == "n" else EPOCH + timedelta(microseconds=int(head))
         except (ValueError, OverflowError):
-            raise ValidationError("翻页参数无效,请回到第一页。", field="cursor") from None
+            case_id = -1
+        # An id the store can hold (a 32-bit integer on PostgreSQL); a bigger one made the
+        # query itself fail (SQLite: "Python int too large to convert to SQLite INTEGER").
+        if not 0 <= case_id <= MAX_CASE_ID:
+            raise ValidationError("翻页参数无效,请回到第一页。", field="cursor")
         return cls(due, case_id)
 
     @classmethod

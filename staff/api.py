@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -23,14 +24,19 @@ from staff.web import settings_of
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC_ROUTES = frozenset({"staff_api_login"})
+# Sign-in itself and the API description (staff/openapi.json) need no token.
+PUBLIC_ROUTES = frozenset({"staff_api_login", "staff_api_openapi"})
 MAX_JSON_BYTES = 256 * 1024
+OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+OPENAPI = web.AppKey("staff_api_openapi", dict)
 
 
 def create_staff_api() -> web.Application:
     app = web.Application(middlewares=[_errors, _bearer])
+    app[OPENAPI] = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
     app.router.add_post("/auth/login", login, name="staff_api_login")
     app.router.add_post("/auth/logout", logout, name="staff_api_logout")
+    app.router.add_get("/openapi.json", openapi, name="staff_api_openapi")
     for module in (worklist, case_page, dashboard):
         module.add_api_routes(app.router)
     return app
@@ -100,6 +106,11 @@ async def login(request: web.Request) -> web.Response:
     settings = settings_of(request)
     user, token = await sign_in(username, password, datetime.now(UTC), settings.staff)
     return ok({"token": token, "role": str(user.role), "name": user.display_name})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI document of this API (staff/openapi.json); public, like the mini-program's."""
+    return ok(request.app[OPENAPI])
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -54,7 +54,8 @@ def add_api_routes(router: web.UrlDispatcher) -> None:
 
 def read_month(value: str, field: str = "month") -> date:
     match = MONTH.match(value.strip())
-    if match is None or not 1 <= int(match.group(2)) <= 12:
+    # Year 0000 is no date at all (date() raised ValueError: a 500 before this check).
+    if match is None or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
         raise ValidationError("月份格式应为 2026-11。", field=field)
     month = date(int(match.group(1)), int(match.group(2)), 1)
     if not dash.EARLIEST <= month <= dash.LATEST:

@@ -15,6 +15,7 @@ from aiohttp import web
 from yarl import URL
 
 from cases import reminders, supervision, worklists
+from cases.dashboard import EARLIEST, LATEST
 from cases.errors import CaseError, ValidationError
 from cases.models import CaseEvent, Role, Status
 from cases.rules import Rules
@@ -83,9 +84,15 @@ def _date(query: Mapping[str, str], name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValidationError("日期格式应为 2026-11-23。", field=name) from None
+    # 0001-01-01 or 9999-12-31 overflowed when turned into the day's bounds in UTC (500).
+    if not EARLIEST <= day <= LATEST:
+        raise ValidationError(
+            f"日期请在 {EARLIEST:%Y-%m-%d} 至 {LATEST:%Y-%m-%d} 之间。", field=name
+        )
+    return day
 
 
 def read_cursor(query: Mapping[str, str]) -> Cursor | None:

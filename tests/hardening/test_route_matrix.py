@@ -122,6 +122,7 @@ MATRIX: dict[str, Probe] = {
     "staff_logout": Probe("POST", "/logout", console(302, 403), last=True),
     # --- staff JSON API --------------------------------------------------------------------
     "staff_api_login": Probe("POST", "/auth/login", _all(422), json={}),
+    "staff_api_openapi": Probe("GET", "/openapi.json", _all(200)),
     "staff_api_cases": Probe("GET", "/cases", staff_api(200)),
     "staff_api_supervision": Probe(
         "GET", "/supervision", staff_api(200, handler_x=403, handler_y=403, admin=403)
