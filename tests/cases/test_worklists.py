@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cases.deadlines import WorkCalendar, YearTable
 from cases.errors import ValidationError
-from cases.worklists import Cursor, countdown, due_text
+from cases.worklists import MAX_CASE_ID, Cursor, countdown, due_text
 
 SH = ZoneInfo("Asia/Shanghai")
 # 2031 as a complete table: Monday–Friday, with Wednesday 5 March made a holiday.
@@ -56,13 +56,16 @@ def test_a_day_deadline_shows_as_24_00_of_its_last_day() -> None:
             min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
         ),
     ),
-    st.integers(min_value=1, max_value=2**40),
+    st.integers(min_value=1, max_value=MAX_CASE_ID),
 )
 def test_a_cursor_survives_the_query_string(due: datetime | None, case_id: int) -> None:
     cursor = Cursor(due, case_id)
     text = cursor.encode()
     assert Cursor.decode(text) == cursor
     assert text.replace(".", "").replace("n", "").isdigit()  # nothing to escape in a URL
+    # An id the store cannot hold is refused in words, not passed on to the query.
+    with pytest.raises(ValidationError, match="翻页参数无效"):
+        Cursor.decode(Cursor(due, case_id + MAX_CASE_ID).encode())
 
 
 @pytest.mark.parametrize("text", ["", "n", "1.x", "abc.5", "n.", "9" * 400 + ".1"])
