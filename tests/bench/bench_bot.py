@@ -42,13 +42,11 @@ import os
 import pstats
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -59,6 +57,7 @@ import aiohttp
 
 from cases import db
 from config.settings import Settings, load_settings
+from tests.bench.common import cpu, free_port, ms, percentile, table
 from wechat.simulator import PushSigner, text_xml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,12 +146,6 @@ web.run_app(create_fake_wechat_app(fake), host="127.0.0.1", port=int(sys.argv[1]
 
 
 # --- processes -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -287,14 +280,6 @@ class Tally:
             self.error_samples.append(problem)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..1) of unsorted `values`; NaN when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 class Load:
     """Signed pushes from virtual citizens to one webhook URL."""
 
@@ -417,32 +402,6 @@ async def measure(
 
 
 # --- report ----------------------------------------------------------------------------------
-
-
-def ms(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:.1f} ms"
-
-
-def width(text: str) -> int:
-    """Columns `text` takes in a terminal (CJK characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(width(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def fmt(row: Sequence[str]) -> str:
-        cells = (v + " " * (w - width(v)) for v, w in zip(row, widths, strict=True))
-        return " | ".join(cells).rstrip()
-
-    print(fmt(header))
-    print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        print(fmt(row))
-
-
-def cpu(seconds: float | None, wall: float) -> str:
-    return "—" if seconds is None else f"{seconds:.1f} s ({seconds / wall:.0%})"
 
 
 def report(

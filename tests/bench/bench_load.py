@@ -42,15 +42,8 @@ from pathlib import Path
 import aiohttp
 
 from cases import db
-from tests.bench.bench_bot import (
-    Server,
-    free_port,
-    ms,
-    percentile,
-    start,
-    table,
-    wait_ready,
-)
+from tests.bench.bench_bot import Server, start, wait_ready
+from tests.bench.common import free_port, ms, percentile, pg_admin, table, with_database
 from wechat.simulator import PushSigner, text_xml
 
 DAILY_CASES = 30_000  # Beijing 12345, 2020: ~11 million a year
@@ -199,28 +192,6 @@ class Citizens:
             self.tally.seconds = time.perf_counter() - began
 
 
-async def _create_pg_database() -> tuple[str, str]:
-    import asyncpg
-
-    name = f"cd_bench_load_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, PG_URL.rsplit("/", 1)[0] + "/" + name
-
-
-async def _drop_pg_database(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def _stored_cases(url: str) -> int:
     if url.startswith("sqlite://"):
         with closing(sqlite3.connect(url.removeprefix("sqlite://"))) as con:
@@ -250,7 +221,9 @@ async def deployment(name: str, postgres: bool, args: argparse.Namespace) -> Tal
     pg_name = ""
     try:
         if postgres:
-            pg_name, url = await _create_pg_database()
+            pg_name = f"cd_bench_load_{uuid.uuid4().hex[:8]}"
+            await pg_admin(PG_URL, f'CREATE DATABASE "{pg_name}"')
+            url = with_database(PG_URL, pg_name)
             _flush_redis()
         else:
             url = f"sqlite://{tmp / 'load.sqlite3'}"
@@ -297,7 +270,7 @@ async def deployment(name: str, postgres: bool, args: argparse.Namespace) -> Tal
         for server in reversed(servers):
             server.stop()
         if pg_name:
-            await _drop_pg_database(pg_name)
+            await pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
         shutil.rmtree(tmp, ignore_errors=True)
 
 

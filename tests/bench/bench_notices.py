@@ -57,14 +57,12 @@ import pstats
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -73,7 +71,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from tqdm import tqdm
@@ -88,6 +85,7 @@ from cases.rules import Rules, load_rules
 from cases.workflow import CITIZEN, Actor, perform
 from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings, load_settings
+from tests.bench.common import cpu, free_port, pg_admin, table, with_database
 from wechat.client import MemoryTokenStore, WeChatClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,12 +163,6 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 
 
 # --- processes and CPU time ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def proc_stat(pid: int | str) -> tuple[str, list[str]] | None:
@@ -279,20 +271,6 @@ async def start_fake(tmp: Path, env: dict[str, str], templates: NoticeTemplates)
 
 
 # --- stores: template case, clones, what the store says afterwards ---------------------------
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-async def pg_admin(admin_url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def prepare_store(url: str, rules: Rules) -> Actor:
@@ -823,28 +801,6 @@ async def empty_pass(env: dict[str, str]) -> float:
 
 
 # --- report ----------------------------------------------------------------------------------
-
-
-def width(text: str) -> int:
-    """Columns `text` takes in a terminal (CJK characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(width(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def fmt(row: Sequence[str]) -> str:
-        cells = (v + " " * (w - width(v)) for v, w in zip(row, widths, strict=True))
-        return " | ".join(cells).rstrip()
-
-    print(fmt(header))
-    print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        print(fmt(row))
-
-
-def cpu(seconds: float | None, wall: float) -> str:
-    return "—" if seconds is None else f"{seconds:.1f} s ({seconds / wall:.0%})"
 
 
 def per_notice(r: Result) -> float:

@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from tortoise import connections
@@ -65,6 +64,7 @@ from cases.queries import WorklistCursor, case_by_number, monthly_counts, workli
 from cases.rules import Rules
 from cases.workflow import CITIZEN, FINISHED_STATES, OPEN_STATES, Actor
 from config.catalog import Catalog, load_catalog
+from tests.bench.common import pg_admin, with_database
 
 PROFILE = "market_regulation"
 TZ = ZoneInfo("Asia/Shanghai")
@@ -364,20 +364,6 @@ def _finding(kind: str, i: int) -> str:
 
 
 # --- databases -------------------------------------------------------------------------------
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-async def pg_admin(admin_url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def migrate_and_sync(url: str, catalog: Catalog) -> dict[str, int]:
