@@ -178,6 +178,8 @@ class Deadline:
     overdue: bool
     due_soon: bool
     paused: bool
+    # Counts days of a year whose official schedule is not known yet: shown as 暂定.
+    provisional: bool = False
 
 
 async def deadlines_of(rules: Rules, case: Case, now: datetime) -> list[Deadline]:
@@ -193,6 +195,9 @@ async def deadlines_of(rules: Rules, case: Case, now: datetime) -> list[Deadline
                 overdue=state.overdue,
                 due_soon=state.due_soon,
                 paused=clock.paused_at is not None,
+                provisional=rules.calendar.is_provisional(
+                    clock.due_at, clock.unit, clock.rollover_holidays
+                ),
             )
         )
     return result

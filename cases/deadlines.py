@@ -3,9 +3,12 @@
 Rules encoded here (see config/ for the amounts):
 * Day-based periods do not count the day on which they start (民法典 第二百零一条:
   「开始的当日不计入,自下一日开始计算」); a period of N days ends at the end of day N.
-* Working days follow China's official calendar with adjusted working weekends (调休), from
-  `chinese-calendar`, overridable per year from config; for a year nobody has published we
-  fall back to Monday–Friday and log a warning once per year.
+* Working days follow China's official calendar from `holidays` (python-holidays): the statutory
+  holidays of any year by law — lunar ones and the 补假 for a holiday on a weekend included
+  (《全国年节及纪念日放假办法》第六条) — and, for years whose State Council schedule it carries,
+  the 调休 working weekends. The holidays file's `[years.YYYY]` adds or corrects a year.
+* A year with no published schedule (neither in the package nor in the file) is *provisional*:
+  its statutory holidays still count, and every deadline that depends on it is shown as 暂定.
 * Natural-day periods may roll over holidays (民法典 第二百零三条: a last day that is a legal
   holiday moves to the day after the holiday ends) when the clock asks for it.
 * Paused intervals (appraisal, waiting for the citizen) do not count.
@@ -13,7 +16,6 @@ Rules encoded here (see config/ for the amounts):
 
 from __future__ import annotations
 
-import logging
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,19 +23,20 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
-
-log = logging.getLogger(__name__)
+import holidays as holidays_lib
 
 Interval = tuple[datetime, datetime]
 DAY = timedelta(days=1)
+# The units whose due time depends on the calendar (natural days only when they roll over).
+CALENDAR_UNITS = frozenset({"working_days", "natural_days"})
 
 
 @dataclass(frozen=True)
 class YearTable:
-    """One year's official holidays and adjusted working days.
+    """One year's official holidays and adjusted working days, from the holidays file.
 
-    With `complete`, days not listed follow Monday–Friday and chinese-calendar is not asked.
+    With `complete`, days not listed follow Monday–Friday and the package is not asked; without
+    it the listed days correct the package's table. Either way the year counts as published.
     """
 
     holidays: frozenset[date] = frozenset()
@@ -47,16 +50,44 @@ def load_year_tables(path: Path) -> dict[int, YearTable]:
         raw = tomllib.load(f)
     tables: dict[int, YearTable] = {}
     for year, entry in raw.get("years", {}).items():
-        tables[int(year)] = YearTable(
+        table = YearTable(
             holidays=frozenset(_as_date(d) for d in entry.get("holidays", ())),
             workdays=frozenset(_as_date(d) for d in entry.get("workdays", ())),
             complete=bool(entry.get("complete", True)),
         )
+        stray = sorted(d for d in table.holidays | table.workdays if d.year != int(year))
+        if stray:
+            raise ValueError(f"[years.{year}] lists a day of another year: {stray[0]}")
+        tables[int(year)] = table
     return tables
 
 
 def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def package_published_years() -> frozenset[int]:
+    """Years whose State Council schedule (调休 included) the installed `holidays` carries.
+
+    python-holidays keeps each year's published arrangement in `ChinaStaticHolidays`; a year
+    missing there is computed from the law alone. If a release renames that table, every year
+    is treated as provisional: deadlines are then shown as 暂定, never silently wrong.
+    """
+    from holidays.countries import china
+
+    table = getattr(getattr(china, "ChinaStaticHolidays", None), "special_public_holidays", {})
+    return frozenset(int(y) for y in table)
+
+
+@dataclass(frozen=True)
+class YearCalendar:
+    """What `complaint-desk calendar YEAR` prints: a year's days off and 调休 workdays."""
+
+    year: int
+    days_off: dict[date, str]  # every listed day off, weekends included, with its name
+    workdays: frozenset[date]  # weekends made working days
+    official: bool
+    source: str
 
 
 @dataclass
@@ -65,7 +96,24 @@ class WorkCalendar:
 
     timezone: ZoneInfo
     overrides: dict[int, YearTable] = field(default_factory=dict)
-    _warned_years: set[int] = field(default_factory=set, repr=False)
+    # Years the package carries the published schedule of; None: ask the installed package.
+    published: frozenset[int] | None = field(default=None, repr=False)
+    _years: dict[int, tuple[dict[date, str], frozenset[date]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.published is None:
+            self.published = package_published_years()
+
+    def _package_year(self, year: int) -> tuple[dict[date, str], frozenset[date]]:
+        cached = self._years.get(year)
+        if cached is None:
+            table = holidays_lib.China(years=year, language="zh_CN")
+            days_off = {d: str(name) for d, name in table.items() if d.year == year}
+            workdays = frozenset(d for d in table.weekend_workdays if d.year == year)
+            cached = self._years[year] = (days_off, workdays)
+        return cached
 
     def is_workday(self, day: date) -> bool:
         table = self.overrides.get(day.year)
@@ -76,18 +124,57 @@ class WorkCalendar:
                 return True
             if table.complete:
                 return day.weekday() < 5
-        try:
-            return bool(chinese_calendar.is_workday(day))
-        except NotImplementedError:
-            if day.year not in self._warned_years:
-                self._warned_years.add(day.year)
-                log.warning(
-                    "no official holiday table for %d: counting Monday-Friday as working days; "
-                    "add [years.%d] to the holidays file when the State Council publishes it",
-                    day.year,
-                    day.year,
-                )
-            return day.weekday() < 5
+        days_off, workdays = self._package_year(day.year)
+        if day in workdays:
+            return True
+        return day.weekday() < 5 and day not in days_off
+
+    def is_official(self, year: int) -> bool:
+        """True once the year's State Council schedule is known (package or holidays file)."""
+        return year in self.overrides or year in (self.published or ())
+
+    def provisional_years(self, years: Iterable[int]) -> list[int]:
+        return sorted(y for y in set(years) if not self.is_official(y))
+
+    def provisional_years_ahead(self, now: datetime) -> list[int]:
+        """This year and next, where not yet published: what staff and operators are told."""
+        year = now.astimezone(self.timezone).year
+        return self.provisional_years((year, year + 1))
+
+    def is_provisional(self, due: datetime, unit: str, rollover_holidays: bool = True) -> bool:
+        """A deadline is provisional when it counts days of a year not yet published."""
+        if unit not in CALENDAR_UNITS or (unit == "natural_days" and not rollover_holidays):
+            return False
+        last_day = (due - timedelta(microseconds=1)).astimezone(self.timezone).date()
+        return not self.is_official(last_day.year)
+
+    def year_calendar(self, year: int) -> YearCalendar:
+        """The year as it is counted: days off (with names), 调休 workdays, and its status."""
+        days_off, workdays = dict(self._package_year(year)[0]), set(self._package_year(year)[1])
+        table = self.overrides.get(year)
+        if table is not None:
+            if table.complete:
+                days_off, workdays = {}, set()
+            for d in table.holidays:
+                days_off[d] = days_off.get(d) or "放假(配置文件)"
+                workdays.discard(d)
+            for d in table.workdays:
+                days_off.pop(d, None)
+                if d.weekday() >= 5:
+                    workdays.add(d)
+        if table is not None:
+            source = f"holidays file [years.{year}]"
+        elif self.is_official(year):
+            source = f"python-holidays {holidays_lib.__version__}"
+        else:
+            source = f"python-holidays {holidays_lib.__version__}, statutory holidays only"
+        return YearCalendar(
+            year=year,
+            days_off=dict(sorted(days_off.items())),
+            workdays=frozenset(workdays),
+            official=self.is_official(year),
+            source=source,
+        )
 
     def next_workday(self, day: date) -> date:
         """The first working day on or after `day`."""
@@ -191,6 +278,13 @@ def _overlap(start: datetime, end: datetime, pauses: Iterable[Interval]) -> time
         if hi > lo:
             total += hi - lo
     return total
+
+
+def due_text(due: datetime) -> str:
+    """A local due time as staff read it: a day-based deadline ends at 24:00 of its last day."""
+    if (due.hour, due.minute, due.second, due.microsecond) == (0, 0, 0, 0):
+        return f"{due - DAY:%Y-%m-%d} 24:00"
+    return f"{due:%Y-%m-%d %H:%M}"
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,11 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from cases.deadlines import WorkCalendar, compute_due
+from cases.deadlines import WorkCalendar, compute_due, due_text
 from cases.errors import NotFound
 from cases.models import Case, CaseClock, Department, Reminder, Role
 from cases.rules import Rules
 from cases.workflow import Actor, record_event
-from cases.worklists import due_text
 from config.reminders import DUE_DAY, DUE_SOON, ReminderPoint
 
 log = logging.getLogger(__name__)

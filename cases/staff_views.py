@@ -47,6 +47,7 @@ EVENT_LABELS = {
     "view_identity": "查看举报人身份",
     "rate": "市民评价",
     "reminder": "期限提醒",
+    "recalendar": "工作日历更新",
     **SUPERVISION_LABELS,
 }
 # What a photo's content check means to staff (citizens do not see flagged photos).

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from cases.clocks import policy_of
 from cases.errors import CaseError
 from cases.models import Case, CaseClock
+from cases.recalendar import recompute_for_calendar
 from cases.receipts import prune_push_receipts
 from cases.reminders import raise_reminders
 from cases.retention import anonymise_expired_cases
@@ -76,3 +77,19 @@ async def run_sweeps(
             now, retention.closed_case_years, settings.media_dir
         )
     return changed
+
+
+class Sweeper:
+    """One process's sweep: its first round first brings running clocks in line with the
+    calendar (which changes only at start), then every round runs `run_sweeps`."""
+
+    def __init__(self, rules: Rules, settings: Settings | None = None) -> None:
+        self.rules, self.settings = rules, settings
+        self._calendar_checked = False
+
+    async def __call__(self, now: datetime | None = None) -> int:
+        changed = 0
+        if not self._calendar_checked:
+            changed += await recompute_for_calendar(self.rules, now)
+            self._calendar_checked = True
+        return changed + await run_sweeps(self.rules, now, self.settings)

@@ -20,7 +20,7 @@ from tortoise.queryset import QuerySet
 
 from cases.access import listed_identity, visible_cases
 from cases.clocks import state_of
-from cases.deadlines import WorkCalendar
+from cases.deadlines import WorkCalendar, due_text
 from cases.duplicates import respondent_key
 from cases.errors import PermissionDenied, ValidationError
 from cases.intake import normalize_phone
@@ -341,6 +341,7 @@ class RowDeadline:
     countdown: str
     overdue: bool
     due_soon: bool
+    provisional: bool = False  # counts days of a year whose schedule is not published: 暂定
 
 
 @dataclass(frozen=True)
@@ -390,6 +391,7 @@ class Row:
                 "countdown": deadline.countdown,
                 "overdue": deadline.overdue,
                 "due_soon": deadline.due_soon,
+                "provisional": deadline.provisional,
             },
         }
 
@@ -453,9 +455,11 @@ def _deadline(
     due = case.next_due_at.astimezone(rules.timezone)
     if clock is None:  # next_due_at always names a running clock; be honest if it does not
         overdue, soon, label, unit = due <= now, False, "办理", "natural_days"
+        provisional = rules.calendar.is_provisional(due, "working_days")
     else:
         state = state_of(rules, clock, now)
         overdue, soon, label, unit = state.overdue, state.due_soon, clock.label, clock.unit
+        provisional = rules.calendar.is_provisional(due, unit, clock.rollover_holidays)
     return RowDeadline(
         label=label,
         due_at=due,
@@ -463,14 +467,8 @@ def _deadline(
         countdown=countdown(rules.calendar, unit, due, now),
         overdue=overdue,
         due_soon=soon,
+        provisional=provisional,
     )
-
-
-def due_text(due: datetime) -> str:
-    """A due time as staff read it: a day-based deadline ends at 24:00 of its last day."""
-    if (due.hour, due.minute, due.second, due.microsecond) == (0, 0, 0, 0):
-        return f"{due - timedelta(days=1):%Y-%m-%d} 24:00"
-    return f"{due:%Y-%m-%d %H:%M}"
 
 
 def countdown(calendar: WorkCalendar, unit: str, due: datetime, now: datetime) -> str:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
@@ -16,7 +17,7 @@ from cases import db
 from cases.accounts import sync_departments
 from cases.outbox import NoticeChannel, deliver_due
 from cases.rules import load_rules
-from cases.sweeps import run_sweeps
+from cases.sweeps import Sweeper
 from complaint_desk.keys import DEMO_WECHAT, MP_CLIENT, NOTICE_TEMPLATES, OA_CLIENT, RULES, SETTINGS
 from complaint_desk.simulator_page import add_simulator_page
 from config.notices import NoticeTemplates, load_notice_templates
@@ -146,9 +147,7 @@ async def _clock_sweeper(app: web.Application) -> AsyncIterator[None]:
     """Apply the deadline rules that act on their own, every sweep interval."""
     interval = app[SETTINGS].worker.sweep_interval_seconds
     task = asyncio.create_task(
-        run_forever(
-            lambda: run_sweeps(app[RULES], settings=app[SETTINGS]), interval, "deadline sweep"
-        ),
+        run_forever(Sweeper(app[RULES], app[SETTINGS]), interval, "deadline sweep"),
         name="clock-sweeper",
     )
     yield
@@ -157,10 +156,16 @@ async def _clock_sweeper(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-async def healthz(_request: web.Request) -> web.Response:
-    """200 with {"status": "ok"} when the database answers, 503 otherwise."""
+async def healthz(request: web.Request) -> web.Response:
+    """200 with {"status": "ok"} when the database answers, 503 otherwise; also names the
+    years (this and next) whose holiday schedule is not entered yet, so deadlines are 暂定."""
     ok = await db.ping()
-    body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "unreachable"}
+    calendar = request.app[RULES].calendar
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "database": "ok" if ok else "unreachable",
+        "provisional_years": calendar.provisional_years_ahead(datetime.now(UTC)),
+    }
     return web.json_response(body, status=200 if ok else 503)
 
 

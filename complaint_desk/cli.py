@@ -29,7 +29,7 @@ from cases.intake import file_case
 from cases.models import Citizen, StaffUser
 from cases.outbox import deliver_due
 from cases.rules import load_rules
-from cases.sweeps import run_sweeps
+from cases.sweeps import Sweeper
 from cases.workflow import Actor
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app, notice_channels, run_forever
 from config.catalog import load_catalog
@@ -154,6 +154,10 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace an existing store (stop the server first)"
     )
     res.set_defaults(func=cmd_restore)
+
+    cal = sub.add_parser("calendar", help="a year's days off and 调休 workdays, official or not")
+    cal.add_argument("year", type=int, help="e.g. 2027")
+    cal.set_defaults(func=cmd_calendar)
     return parser
 
 
@@ -372,7 +376,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             )
             if args.once:
                 sent = await deliver_due(rules, channels)
-                changed = await run_sweeps(rules, settings=settings)
+                changed = await Sweeper(rules, settings)()
                 print(f"{sent} notice(s) sent, {changed} timed rule(s) applied")
                 return 0
             print("worker running (Ctrl-C stops)", flush=True)
@@ -383,7 +387,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
                     "notice delivery",
                 ),
                 run_forever(
-                    lambda: run_sweeps(rules, settings=settings),
+                    Sweeper(rules, settings),
                     settings.worker.sweep_interval_seconds,
                     "deadline sweep",
                 ),
@@ -523,4 +527,30 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: restore refused: {exc}", file=sys.stderr)
         return 1
     print(f"restored {args.backup} to {info.path}: {info.cases} cases, integrity ok")
+    return 0
+
+
+WEEKDAYS = "一二三四五六日"
+
+
+def cmd_calendar(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the year as deadlines count it, and whether its schedule is official."""
+    if not 1950 <= args.year <= 2200:
+        print("error: year must be between 1950 and 2200", file=sys.stderr)
+        return 2
+    year = load_rules(settings).calendar.year_calendar(args.year)
+    status = "official" if year.official else "PROVISIONAL (暂定)"
+    print(f"{year.year}: {status} — {year.source}")
+    if not year.official:
+        print(
+            "  The State Council schedule is not known yet: statutory holidays and their 补假"
+            " count, 调休 workdays are missing, deadlines in this year are shown as 暂定."
+            f" Add [years.{year.year}] to [organisation] holidays_file when it is published."
+        )
+    print("non-working days (放假):")
+    for day, name in year.days_off.items():
+        print(f"  {day.isoformat()} 周{WEEKDAYS[day.weekday()]} {name}")
+    print("working weekends (调休上班):" + ("" if year.workdays else " none"))
+    for day in sorted(year.workdays):
+        print(f"  {day.isoformat()} 周{WEEKDAYS[day.weekday()]}")
     return 0

@@ -252,7 +252,12 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
         code: Reason(code=code, text=v["text"], basis=v.get("basis", ""))
         for code, v in raw["rejection_reasons"].items()
     }
-    policies = tuple(_build_policy(p, kinds, categories, severities) for p in raw["policies"])
+    # 民法典 第二百零三条: a natural-day period whose last day is a day off ends on the next
+    # working day, unless the profile (or one clock) says its rule counts otherwise.
+    roll_over = bool(raw["deadlines"].get("natural_days_roll_over", True))
+    policies = tuple(
+        _build_policy(p, kinds, categories, severities, roll_over) for p in raw["policies"]
+    )
     _check(
         bool(policies)
         and not any((policies[-1].kinds, policies[-1].categories, policies[-1].severities)),
@@ -323,6 +328,7 @@ def _build_policy(
     kinds: dict[str, Kind],
     categories: dict[str, Category],
     severities: dict[str, Severity],
+    roll_over: bool,
 ) -> DeadlinePolicy:
     name = raw["name"]
     policy = DeadlinePolicy(
@@ -342,7 +348,7 @@ def _build_policy(
                 resumes_on=tuple(c.get("resumes_on", ())),
                 max_extensions=int(c.get("max_extensions", 0)),
                 extension_cap=int(c.get("extension_cap", 0)),
-                rollover_holidays=bool(c.get("rollover_holidays", False)),
+                rollover_holidays=bool(c.get("rollover_holidays", roll_over)),
                 on_expiry=c.get("on_expiry", ""),
                 expiry_severity=c.get("expiry_severity", ""),
                 source=c.get("source", ""),

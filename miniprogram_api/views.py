@@ -48,6 +48,7 @@ async def deadlines(rules: Rules, case: Case, now: datetime) -> list[dict[str, A
                 "due_date": last_day.isoformat(),
                 "overdue": d.overdue,
                 "paused": d.paused,
+                "provisional": d.provisional,
             }
         )
     return result

@@ -309,6 +309,7 @@ def detail_json(d: CaseDetail) -> dict[str, Any]:
                 "overdue": dl.overdue,
                 "due_soon": dl.due_soon,
                 "paused": dl.paused,
+                "provisional": dl.provisional,
             }
             for dl in d.deadlines
         ],

@@ -125,7 +125,12 @@ async def dashboard_page(request: web.Request) -> web.Response:
         may_report=actor.role in dash.STATS_VIEWERS,
         report_month=board.filters.last,  # the period's (last) month
         overdue_shown=OVERDUE_SHOWN,
+        provisional_years=_provisional_years(request),
     )
+
+
+def _provisional_years(request: web.Request) -> list[int]:
+    return rules_of(request).calendar.provisional_years_ahead(datetime.now(UTC))
 
 
 def _here(request: web.Request, **changes: str) -> str:
@@ -191,7 +196,7 @@ def _charts(request: web.Request, board: Dashboard) -> dict[str, Markup]:
 
 async def dashboard_api(request: web.Request) -> web.Response:
     board = await _dashboard(request)
-    return api.ok(dashboard_json(board))
+    return api.ok({**dashboard_json(board), "provisional_years": _provisional_years(request)})
 
 
 def _rate_json(rate: Rate) -> dict[str, Any]:

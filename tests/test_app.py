@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from pytest_aiohttp import AiohttpClient
@@ -18,6 +20,8 @@ from complaint_desk.keys import SETTINGS
 from config.settings import Settings, load_settings
 from tests.factories import make_case
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 
 async def test_healthz_reports_a_reachable_database(
     aiohttp_client: AiohttpClient, settings: Settings
@@ -25,7 +29,24 @@ async def test_healthz_reports_a_reachable_database(
     client = await aiohttp_client(create_app(settings))
     resp = await client.get("/healthz")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ok", "database": "ok"}
+    body = await resp.json()
+    this_year = datetime.now(SHANGHAI).year
+    assert body.pop("provisional_years") in ([], [this_year + 1], [this_year, this_year + 1])
+    assert body == {"status": "ok", "database": "ok"}
+
+
+async def test_healthz_names_no_provisional_year_once_both_are_entered(
+    aiohttp_client: AiohttpClient, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    this_year = datetime.now(SHANGHAI).year
+    table = tmp_path / "holidays.toml"
+    table.write_text(
+        "".join(f'[years.{y}]\nholidays = ["{y}-01-01"]\n' for y in (this_year, this_year + 1)),
+        encoding="utf-8",
+    )
+    client = await aiohttp_client(create_app(make_settings(organisation__holidays_file=str(table))))
+    resp = await client.get("/healthz")
+    assert (await resp.json())["provisional_years"] == []
 
 
 async def test_healthz_is_503_when_the_database_is_down(
@@ -41,7 +62,9 @@ async def test_healthz_is_503_when_the_database_is_down(
     client = await aiohttp_client(create_app(settings))
     resp = await client.get("/healthz")
     assert resp.status == 503
-    assert await resp.json() == {"status": "unavailable", "database": "unreachable"}
+    body = await resp.json()
+    body.pop("provisional_years")
+    assert body == {"status": "unavailable", "database": "unreachable"}
 
 
 async def test_in_process_sweeper_applies_expired_clocks(

@@ -190,3 +190,46 @@ def test_demo_serves_a_healthy_store(tmp_path: Path) -> None:
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
     assert "password 'demo-password'" in output
+
+
+def test_calendar_prints_the_2027_holidays_and_says_whether_they_are_official(
+    tmp_path: Path,
+) -> None:
+    from cases.deadlines import package_published_years
+
+    result = run(tmp_path, "calendar", "2027")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    off = lines[
+        lines.index("non-working days (放假):") + 1 : lines.index(
+            "working weekends (调休上班): none"
+        )
+    ]
+    days = [line.split()[0] for line in off]
+    for day in ("2027-01-01", "2027-02-05", "2027-02-06", "2027-02-07", "2027-02-08"):
+        assert day in days
+    assert "  2027-02-06 周六 春节" in off
+    published = 2027 in package_published_years()
+    assert lines[0].startswith("2027: official" if published else "2027: PROVISIONAL (暂定)")
+    # A year no release can know yet is provisional whatever is installed.
+    far = run(tmp_path, "calendar", "2031")
+    assert far.stdout.startswith("2031: PROVISIONAL (暂定)")
+    assert "Add [years.2031] to [organisation] holidays_file" in far.stdout
+
+
+def test_calendar_follows_the_operators_holidays_file(tmp_path: Path) -> None:
+    table = tmp_path / "holidays.toml"
+    table.write_text(
+        '[years.2031]\nholidays = ["2031-01-01", "2031-01-02"]\nworkdays = ["2031-01-04"]\n'
+        "complete = false\n",
+        encoding="utf-8",
+    )
+    result = run(
+        tmp_path, "calendar", "2031", env={"COMPLAINT_DESK_ORGANISATION_HOLIDAYS_FILE": str(table)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("2031: official — holidays file [years.2031]\n")
+    assert "  2031-01-02 周四 放假(配置文件)\n" in result.stdout
+    assert result.stdout.endswith("working weekends (调休上班):\n  2031-01-04 周六\n")
+    bad = run(tmp_path, "calendar", "20270")
+    assert bad.returncode == 2 and bad.stderr == "error: year must be between 1950 and 2200\n"

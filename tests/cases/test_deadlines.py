@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -80,32 +79,64 @@ def test_minutes_and_hours_run_through_nights_and_holidays(cal: WorkCalendar) ->
     assert compute_due(at(2026, 2, 16, 20), 24, "hours", cal) == at(2026, 2, 17, 20)
 
 
-def test_case_filed_on_2026_12_28_runs_into_unpublished_2027(
-    cal: WorkCalendar, caplog: pytest.LogCaptureFixture
-) -> None:
-    # 29, 30, 31 Dec, then 2027 has no official table: Monday–Friday, so 1 Jan (Fri) counts.
-    with caplog.at_level(logging.WARNING, logger="cases.deadlines"):
-        due = compute_due(at(2026, 12, 28), 7, "working_days", cal)
-        compute_due(at(2026, 12, 28), 7, "working_days", cal)
-    assert due == end_of(2027, 1, 6)
-    warnings = [r for r in caplog.records if "2027" in r.getMessage()]
-    assert len(warnings) == 1, "the fallback is logged once per year, not per call"
-
-
-def test_config_table_for_2027_wins_over_the_fallback(tmp_path: Path) -> None:
-    table = tmp_path / "holidays.toml"
-    table.write_text(
-        '[years.2027]\nholidays = ["2027-01-01"]\nworkdays = ["2027-01-09"]\n', encoding="utf-8"
-    )
-    cal = WorkCalendar(timezone=SH, overrides=load_year_tables(table))
-    assert not cal.is_workday(date(2027, 1, 1))
-    assert cal.is_workday(date(2027, 1, 9))  # a Saturday made a working day
-    # 29, 30, 31 Dec, 4, 5, 6, 7 Jan.
+def test_2027_statutory_holidays_count_before_the_schedule_is_published(cal: WorkCalendar) -> None:
+    # 元旦 and 春节 (除夕 to 初三) are holidays by law (《全国年节及纪念日放假办法》第二条).
+    for day in (date(2027, 1, 1), *(date(2027, 2, d) for d in range(5, 9))):
+        assert not cal.is_workday(day), day
+    # 初一 and 初二 fall on Saturday and Sunday: 补假 on Tuesday 9 and Wednesday 10 (第六条).
+    assert not cal.is_workday(date(2027, 2, 9)) and not cal.is_workday(date(2027, 2, 10))
+    assert cal.is_workday(date(2027, 2, 11))
+    # 29, 30, 31 Dec, then 1 Jan (元旦) and the weekend are skipped: 4, 5, 6, 7 Jan.
     assert compute_due(at(2026, 12, 28), 7, "working_days", cal) == end_of(2027, 1, 7)
 
 
+def test_a_year_without_its_schedule_is_provisional() -> None:
+    cal = WorkCalendar(timezone=SH, published=frozenset({2026}))
+    assert cal.is_official(2026) and not cal.is_official(2027)
+    assert cal.provisional_years([2026, 2027, 2027]) == [2027]
+    due_2027 = compute_due(at(2026, 12, 28), 7, "working_days", cal)
+    assert cal.is_provisional(due_2027, "working_days")
+    assert not cal.is_provisional(end_of(2026, 12, 31), "working_days")
+    # Hours and plain natural days do not depend on the calendar at all.
+    assert not cal.is_provisional(due_2027, "hours")
+    assert not cal.is_provisional(due_2027, "natural_days", rollover_holidays=False)
+    assert cal.is_provisional(due_2027, "natural_days", rollover_holidays=True)
+    # A day that ends at 24:00 on 31 Dec belongs to 2026, not to the provisional 2027.
+    assert not cal.is_provisional(datetime(2027, 1, 1, tzinfo=SH), "working_days")
+
+
+def test_the_installed_package_publishes_2026() -> None:
+    # The 2026 schedule (国办发明电〔2025〕7号) is in every release we accept (holidays>=0.109).
+    assert WorkCalendar(timezone=SH).is_official(2026)
+
+
+def test_config_table_for_2027_makes_the_year_official(tmp_path: Path) -> None:
+    table = tmp_path / "holidays.toml"
+    table.write_text(
+        '[years.2027]\nholidays = ["2027-01-01", "2027-02-05", "2027-02-08", "2027-02-09"]\n'
+        'workdays = ["2027-01-09"]\n',
+        encoding="utf-8",
+    )
+    cal = WorkCalendar(timezone=SH, overrides=load_year_tables(table), published=frozenset())
+    assert cal.is_official(2027)
+    assert not cal.is_workday(date(2027, 1, 1))
+    assert cal.is_workday(date(2027, 1, 9))  # a Saturday made a working day
+    # 29, 30, 31 Dec, 4, 5, 6, 7 Jan; the year view shows what the file says.
+    assert compute_due(at(2026, 12, 28), 7, "working_days", cal) == end_of(2027, 1, 7)
+    year = cal.year_calendar(2027)
+    assert year.official and "2027-02-09" in {d.isoformat() for d in year.days_off}
+    assert year.workdays == frozenset({date(2027, 1, 9)})
+
+
+def test_a_holidays_file_with_a_day_of_another_year_is_refused(tmp_path: Path) -> None:
+    table = tmp_path / "holidays.toml"
+    table.write_text('[years.2027]\nholidays = ["2026-01-01"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="2026-01-01"):
+        load_year_tables(table)
+
+
 def test_incomplete_override_falls_back_to_the_package() -> None:
-    # A single correction for 2026 keeps the rest of chinese-calendar's 2026 table.
+    # A single correction for 2026 keeps the rest of the package's 2026 table.
     cal = WorkCalendar(
         timezone=SH,
         overrides={2026: YearTable(holidays=frozenset({date(2026, 3, 2)}), complete=False)},
@@ -153,7 +184,7 @@ def test_clock_state_overdue_and_due_soon() -> None:
     assert late.overdue and not late.due_soon
 
 
-_starts = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 6, 30)).map(
+_starts = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2040, 6, 30)).map(
     lambda d: d.replace(tzinfo=SH)
 )
 _units = st.sampled_from(["minutes", "hours", "natural_days", "working_days"])

@@ -17,17 +17,19 @@ NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday
 async def test_food_case_not_refused_by_day_5_counts_as_accepted(store: Rules) -> None:
     case = await make_case(store, now=NOW, category="food")
     assert case.policy == "food_drug"
-    # Day 5 after Monday 23rd ends at midnight of Saturday 28th (Shanghai).
-    assert await apply_expired_clocks(store, NOW + timedelta(days=5)) == 0
-    assert await apply_expired_clocks(store, NOW + timedelta(days=6)) == 1
+    # Day 5 after Monday 23rd is Saturday 28th, a day off: the period ends with the next
+    # working day, Monday 30th (民法典 第二百零三条), at midnight (Shanghai).
+    assert await apply_expired_clocks(store, NOW + timedelta(days=6)) == 0
+    assert await apply_expired_clocks(store, NOW + timedelta(days=7)) == 0
+    assert await apply_expired_clocks(store, NOW + timedelta(days=8)) == 1
     stored = await Case.get(id=case.id)
     assert stored.status == Status.ACCEPTED
     event = await CaseEvent.get(case_id=case.id, action="deem_accepted")
     assert event.actor_kind == "system" and "受理决定" in event.note
     assert await Notice.filter(event_id=event.id, kind="accepted").exists()
-    names = {d.name for d in await deadlines_of(store, stored, NOW + timedelta(days=6))}
+    names = {d.name for d in await deadlines_of(store, stored, NOW + timedelta(days=8))}
     assert "handling" in names and "acceptance" not in names
-    assert await apply_expired_clocks(store, NOW + timedelta(days=7)) == 0  # once only
+    assert await apply_expired_clocks(store, NOW + timedelta(days=9)) == 0  # once only
 
 
 async def test_a_refused_case_is_not_deemed_accepted(store: Rules) -> None:

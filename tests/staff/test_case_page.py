@@ -6,11 +6,14 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from cases.deadlines import YearTable
 from cases.evidence import process_image, store_evidence
 from cases.models import Case, CaseEvent, EvidenceFile, Notice, Rating, StaffUser, Status
 from cases.reply_templates import REPLIES_DIR, load_reply_templates
@@ -784,3 +787,27 @@ async def test_a_reply_starts_from_a_template(staff_world: StaffWorld) -> None:
     assert "经查,您反映的城东便民超市" in page  # $respondent_name filled in
     _, page = await handler.get(f"{url}?template=no_such_template")
     assert "已填入" not in page
+
+
+# --- a deadline in a year whose holiday schedule is not published ----------------------------
+
+
+async def test_a_deadline_in_an_unpublished_year_is_marked_provisional(
+    staff_world: StaffWorld, api_client: TestClient[Any, Any]
+) -> None:
+    # Filed Friday 27 Dec 2030: triage ends Monday 30 Dec, acceptance (7 working days) in 2031,
+    # a year no release of the holidays package knows yet. 2030 is entered, as an operator's
+    # holidays file would (the app's rules are the ones read at start).
+    staff_world.rules.calendar.overrides[2030] = YearTable(complete=False)
+    filed = datetime(2030, 12, 27, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    case = await make_case(staff_world.rules, now=filed)
+    intake = await staff_world.console("intake", "centre")
+    status, page = await intake.get(f"/staff/cases/{case.number}")
+    assert status == 200
+    rows = dict(re.findall(r"<tr>\s*<td>([^<]+)</td>(.*?)</tr>", page, re.S))
+    assert "暂定" in rows["受理决定"] and "暂定" not in rows["分流"]
+
+    token = await _token(staff_world, "intake", "centre")
+    body = await (await api_client.get(f"/api/staff/v1/cases/{case.number}", headers=token)).json()
+    marks = {d["name"]: d["provisional"] for d in body["deadlines"]}
+    assert marks["acceptance"] is True and marks["triage"] is False
