@@ -69,3 +69,21 @@ def test_broken_profiles_are_refused_with_the_problem(tmp_path: Path) -> None:
     broken.write_text(text.replace('unit = "working_days"', 'unit = "weeks"', 1), encoding="utf-8")
     with pytest.raises(ConfigError, match="unit 'weeks'"):
         load_catalog(str(broken))
+
+
+def test_emergency_unit_must_be_on_site_within_30_minutes() -> None:
+    # 004 12312分流: 「接收单位自接到分流任务30分钟内,必须到达现场进行处理」.
+    policy = next(p for p in load_catalog("market_regulation").policies if p.name == "emergency")
+    on_site = next(c for c in policy.clocks if c.name == "return_window")
+    assert (on_site.amount, on_site.unit, on_site.starts_on) == (30, "minutes", ("assign",))
+    assert "30分钟内,必须到达现场" in on_site.source
+
+
+@pytest.mark.parametrize("profile", ["market_regulation", "hospital"])
+def test_no_rule_cites_a_document_outside_the_seed_rulebooks(profile: str) -> None:
+    # Beijing's 12345 standard (DB11) is not among the seeds: such numbers are the profile's own.
+    catalog = load_catalog(profile)
+    sources = [p.source for p in catalog.policies] + [
+        c.source for p in catalog.policies for c in p.clocks
+    ]
+    assert not [s for s in sources if "DB11" in s or "北京12345" in s]
