@@ -203,7 +203,7 @@ async def build_dashboard(rules: Rules, actor: Actor, filters: Filters, now: dat
         as_of=now.astimezone(tz),
         filed=sum(by_status.values()),
         closed=sum(by_status.get(s, 0) for s in CLOSED_STATES),
-        rates=await stats.all_rates(period, unit_id),
+        rates=await stats.all_rates(period, unit_id, now),
         series=await stats.time_series(period, grain, tz, unit_id),
         by_kind=_named(await stats.counts_by("kind", period, unit_id), kinds),
         by_category=_named(await stats.counts_by("category", period, unit_id), categories),

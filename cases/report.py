@@ -80,7 +80,7 @@ async def _build_monthly_report(rules: Rules, month: date, now: datetime) -> Mon
     handling = [d.id for d in await Department.filter(role="handling").order_by("id")]
 
     filed_by_unit = await stats.counts_by("unit", period)
-    rates_by_unit = await stats.rates_by_unit(period)
+    rates_by_unit = await stats.rates_by_unit(period, now)
     overdue_by_unit = await stats.overdue_by_unit(now)
     unit_ids = [*handling]
     for extra in (*filed_by_unit, *rates_by_unit, *overdue_by_unit):
@@ -125,7 +125,7 @@ async def _build_monthly_report(rules: Rules, month: date, now: datetime) -> Mon
         period=period,
         generated_at=now.astimezone(tz),
         filed=sum(by_category.values()),
-        rates=await stats.all_rates(period),
+        rates=await stats.all_rates(period, now=now),
         by_kind=_named(await stats.counts_by("kind", period), kinds),
         by_channel=_named(await stats.counts_by("channel", period), catalog.channels),
         units=rows,

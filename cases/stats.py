@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cases.db import scan_connection
-from cases.models import Status
+from cases.models import Status, SurveyStatus
 from cases.queries import month_bounds
 
 S = Status
@@ -228,11 +228,18 @@ _ACCEPTANCE = _Cohort(
     _FILED + " AND (c.accepted_at IS NOT NULL OR c.reject_reason <> '' OR c.referred_to <> '')",
     "c.accepted_at IS NOT NULL",
 )
+# A clock run "due in the period" is judged in it: one that stopped (by its own decision) in
+# the period, or one still running, unpaused, whose due time fell in the period and has
+# passed — late, not missing. Parameters: start, as of, start, as of (`_judged`).
+_RUNNING_PAST_DUE = (
+    "(k.stopped_at IS NULL AND k.paused_at IS NULL AND k.due_at >= ? AND k.due_at < ?)"
+)
+_DECIDED = "(c.accepted_at IS NOT NULL OR c.reject_reason <> '' OR c.referred_to <> '')"
 _ACCEPTED_ON_TIME = _Cohort(
     'case_clock k JOIN "case" c ON c.id = k.case_id',
-    "k.name = 'acceptance' AND k.stopped_at >= ? AND k.stopped_at < ? "
-    "AND c.accepted_at IS NOT NULL",
-    "k.stopped_at <= k.due_at",
+    f"k.name = 'acceptance' AND ((k.stopped_at >= ? AND k.stopped_at < ? AND {_DECIDED}) "
+    f"OR {_RUNNING_PAST_DUE})",
+    "k.stopped_at IS NOT NULL AND k.stopped_at <= k.due_at",
 )
 _CLOSURE = _Cohort(
     '"case" c',
@@ -240,10 +247,12 @@ _CLOSURE = _Cohort(
     + _in((S.MERGED, S.WITHDRAWN, S.REFERRED_OUT)),
     "c.closed_at IS NOT NULL",
 )
+_NOT_HANDLED_HERE = _in((S.MERGED, S.WITHDRAWN, S.REFERRED_OUT))
 _CLOSED_ON_TIME = _Cohort(
     'case_clock k JOIN "case" c ON c.id = k.case_id',
-    "k.name = 'handling' AND k.stopped_at >= ? AND k.stopped_at < ? AND c.closed_at IS NOT NULL",
-    "k.stopped_at <= k.due_at",
+    "k.name = 'handling' AND ((k.stopped_at >= ? AND k.stopped_at < ? "
+    f"AND c.status NOT IN {_NOT_HANDLED_HERE}) OR {_RUNNING_PAST_DUE})",
+    "k.stopped_at IS NOT NULL AND k.stopped_at <= k.due_at",
 )
 _RESPONSE = _Cohort(
     'case_clock k JOIN "case" c ON c.id = k.case_id',
@@ -253,8 +262,13 @@ _RESPONSE = _Cohort(
 )
 _SATISFACTION = _Cohort(
     'rating r JOIN "case" c ON c.id = r.case_id',
-    "r.created_at >= ? AND r.created_at < ?",
+    "r.created_at >= ? AND r.created_at < ? AND c.kind = 'complaint' AND c.accepted_at IS NOT NULL",
     "r.overall IN " + _in(SATISFIED_LEVELS),
+)
+_PARTICIPATION = _Cohort(
+    'survey s JOIN "case" c ON c.id = s.case_id',
+    f"s.invite_at >= ? AND s.invite_at < ? AND s.status <> '{SurveyStatus.CANCELLED}'",
+    f"s.status = '{SurveyStatus.ANSWERED}'",
 )
 # Findings recorded at closure (config/catalog.py FINDING_CODES) and the kinds the rates name
 # (both profiles' codes for 举报 and 投诉).
@@ -280,8 +294,20 @@ _MEDIATION = _Cohort(
 _REPEAT = _Cohort(
     '"case" c',
     _FILED,
-    "(c.duplicate_of_id IS NOT NULL OR c.reject_reason IN " + _in(DUPLICATE_REASONS) + ")",
+    "(c.duplicate_of_id IS NOT NULL OR c.merged_into_id IS NOT NULL OR c.reject_reason IN "
+    + _in(DUPLICATE_REASONS)
+    + ")",
 )
+
+
+def _as_of(period: Period, now: datetime | None) -> datetime:
+    """Running clocks count once due by `now`, which is the period's end at the latest."""
+    return min(period.end, (now or datetime.now(UTC)).astimezone(UTC))
+
+
+def _judged(period: Period, now: datetime | None) -> tuple[datetime, ...]:
+    as_of = _as_of(period, now)
+    return (period.start, as_of, period.start, as_of)
 
 
 async def acceptance_rate(period: Period, unit: int | None = None) -> Rate:
@@ -294,14 +320,17 @@ async def acceptance_rate(period: Period, unit: int | None = None) -> Rate:
     return await _rate("acceptance", "受理率", formula_of(acceptance_rate), _ACCEPTANCE, p, unit)
 
 
-async def on_time_acceptance_rate(period: Period, unit: int | None = None) -> Rate:
-    """按期受理率 = 本期受理的案件中,受理决定期限届满前受理的件数 ÷ 本期受理且有受理决定期限的件数(视为受理属超期)
+async def on_time_acceptance_rate(
+    period: Period, unit: int | None = None, now: datetime | None = None
+) -> Rate:
+    """按期受理率 = 本期到期的受理决定期限中按期作出决定(受理、不予受理、移送)的次数 ÷ (本期作出决定的次数 + 本期届满仍未决定的次数)(视为受理属超期)
 
-    The acceptance clock stops when the case is accepted (or deemed accepted once it has
-    expired), so its stop time is the acceptance time; policies without that clock
-    (emergency, consultations, suggestions) are not in the cohort.
+    The acceptance clock stops with the decision, so a late rejection is late; a clock still
+    running past its due time (by `now`) is late too, not missing; a clock paused for the
+    citizen's supplement is not judged. Policies without that clock (emergency,
+    consultations, suggestions) are not in the cohort.
     """
-    p = (period.start, period.end)
+    p = _judged(period, now)
     return await _rate(
         "on_time_acceptance",
         "按期受理率",
@@ -321,13 +350,16 @@ async def closure_rate(period: Period, unit: int | None = None) -> Rate:
     return await _rate("closure", "办结率", formula_of(closure_rate), _CLOSURE, p, unit)
 
 
-async def on_time_closure_rate(period: Period, unit: int | None = None) -> Rate:
-    """按期办结率 = 本期终止的办理期限中(案件已办结),在期限届满前终止的次数 ÷ 本期终止的办理期限次数(案件已办结)
+async def on_time_closure_rate(
+    period: Period, unit: int | None = None, now: datetime | None = None
+) -> Rate:
+    """按期办结率 = 本期到期的办理期限中按期答复的次数 ÷ (本期答复的次数 + 本期届满仍未答复的次数)(已合并、撤回、移送的不计)
 
     The handling clock stops on the reply; its due time already counts approved extensions
-    and closed pauses. A reopened case runs the clock again and each run is judged.
+    and closed pauses. A clock still running past its due time (by `now`) is late, not
+    missing. A reopened case runs the clock again and each run is judged.
     """
-    p = (period.start, period.end)
+    p = _judged(period, now)
     return await _rate(
         "on_time_closure", "按期办结率", formula_of(on_time_closure_rate), _CLOSED_ON_TIME, p, unit
     )
@@ -344,9 +376,11 @@ async def response_rate(period: Period, unit: int | None = None) -> Rate:
 
 
 async def satisfaction_rate(period: Period, unit: int | None = None) -> Rate:
-    """满意率 = 本期收到的评价中(满意 + 基本满意)的份数 ÷ 本期收到的评价份数
+    """满意率 = 本期收到的已受理投诉办结评价中(满意 + 基本满意)的份数 ÷ 本期收到的已受理投诉办结评价份数
 
-    Unanswered surveys are not answers: they are in neither number.
+    The county rules supervise 「有效投诉处理满意度」 (000 县局规范 第三十一条): the verdicts
+    on complaints that were accepted and closed (a rating is only asked after a closure).
+    Unanswered surveys are not answers: they are in neither number (see 参评率).
     """
     p = (period.start, period.end)
     return await _rate(
@@ -354,8 +388,22 @@ async def satisfaction_rate(period: Period, unit: int | None = None) -> Rate:
     )
 
 
+async def participation_rate(
+    period: Period, unit: int | None = None, now: datetime | None = None
+) -> Rate:
+    """参评率 = 本期发出的满意度评价邀请中已评价(含电话回访)的份数 ÷ 本期发出的邀请份数(案件重新办理而撤销的不计)
+
+    Stands beside 满意率 so a high satisfaction on few answers shows as such. Invitations
+    still waiting for their send time (after `now`) are not counted.
+    """
+    p = (period.start, _as_of(period, now))
+    return await _rate(
+        "participation", "参评率", formula_of(participation_rate), _PARTICIPATION, p, unit
+    )
+
+
 async def repeat_complaint_rate(period: Period, unit: int | None = None) -> Rate:
-    """重复投诉率 = 本期登记案件中疑似重复(系统标记)或以重复投诉举报为由不予受理的件数 ÷ 本期登记的件数"""
+    """重复投诉率 = 本期登记案件中疑似重复(系统标记)、合并办理或以重复投诉举报为由不予受理的件数 ÷ 本期登记的件数"""
     p = (period.start, period.end)
     return await _rate("repeat", "重复投诉率", formula_of(repeat_complaint_rate), _REPEAT, p, unit)
 
@@ -402,16 +450,20 @@ async def mediation_success_rate(period: Period, unit: int | None = None) -> Rat
     )
 
 
-async def all_rates(period: Period, unit: int | None = None) -> list[Rate]:
-    """Every rate the rules name, in the order the report shows them."""
+async def all_rates(
+    period: Period, unit: int | None = None, now: datetime | None = None
+) -> list[Rate]:
+    """Every rate the rules name, in the order the report shows them (clocks judged as of
+    `now`, at the latest the period's end)."""
     return [
         await acceptance_rate(period, unit),
-        await on_time_acceptance_rate(period, unit),
+        await on_time_acceptance_rate(period, unit, now),
         await closure_rate(period, unit),
-        await on_time_closure_rate(period, unit),
+        await on_time_closure_rate(period, unit, now),
         await response_rate(period, unit),
         resolution_rate(),
         await satisfaction_rate(period, unit),
+        await participation_rate(period, unit, now),
         await repeat_complaint_rate(period, unit),
         await substantiation_rate(period, unit),
         await case_filing_rate(period, unit),
@@ -419,20 +471,30 @@ async def all_rates(period: Period, unit: int | None = None) -> list[Rate]:
     ]
 
 
-# Rates that belong to a handling unit, with their cohorts (per-unit table).
-UNIT_RATES: tuple[tuple[str, str, Any, _Cohort, int], ...] = (
-    ("closure", "办结率", closure_rate, _CLOSURE, 1),
-    ("on_time_closure", "按期办结率", on_time_closure_rate, _CLOSED_ON_TIME, 1),
-    ("response", "响应率", response_rate, _RESPONSE, 2),
-    ("satisfaction", "满意率", satisfaction_rate, _SATISFACTION, 1),
+def _twice(period: Period, _now: datetime | None) -> tuple[datetime, ...]:
+    return (period.start, period.end) * 2
+
+
+def _once(period: Period, _now: datetime | None) -> tuple[datetime, ...]:
+    return (period.start, period.end)
+
+
+# Rates that belong to a handling unit, with their cohorts and parameters (per-unit table).
+UNIT_RATES: tuple[tuple[str, str, Any, _Cohort, Any], ...] = (
+    ("closure", "办结率", closure_rate, _CLOSURE, _once),
+    ("on_time_closure", "按期办结率", on_time_closure_rate, _CLOSED_ON_TIME, _judged),
+    ("response", "响应率", response_rate, _RESPONSE, _twice),
+    ("satisfaction", "满意率", satisfaction_rate, _SATISFACTION, _once),
 )
 
 
-async def rates_by_unit(period: Period) -> dict[int | None, dict[str, Rate]]:
+async def rates_by_unit(
+    period: Period, now: datetime | None = None
+) -> dict[int | None, dict[str, Rate]]:
     """The unit rates for every unit with data: {department_id: {key: Rate}} (one query each)."""
     out: dict[int | None, dict[str, Rate]] = {}
-    for key, name, func, cohort, repeat in UNIT_RATES:
-        params = (period.start, period.end) * repeat
+    for key, name, func, cohort, params_of in UNIT_RATES:
+        params = params_of(period, now)
         for unit, (n, d) in (await _count_rate(cohort, params, None, by_unit=True)).items():
             out.setdefault(unit, {})[key] = Rate(key, name, formula_of(func), n, d)
     return out

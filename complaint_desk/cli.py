@@ -34,6 +34,7 @@ from cases.workflow import Actor
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app, notice_channels, run_forever
 from config.catalog import load_catalog
 from config.notices import load_notice_templates
+from config.rulebook import rules_table
 from config.settings import CONFIG_DIR, ConfigError, Settings, load_settings
 from wechat.client import MemoryTokenStore, WeChatClient
 from wechat.errors import WeChatError
@@ -158,6 +159,10 @@ def _parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calendar", help="a year's days off and 调休 workdays, official or not")
     cal.add_argument("year", type=int, help="e.g. 2027")
     cal.set_defaults(func=cmd_calendar)
+
+    rul = sub.add_parser("rules", help="the profile's timed rules as a Markdown table")
+    rul.add_argument("--profile", help="a profile name or TOML path (default: the configured one)")
+    rul.set_defaults(func=cmd_rules)
     return parser
 
 
@@ -553,4 +558,10 @@ def cmd_calendar(settings: Settings, args: argparse.Namespace) -> int:
     print("working weekends (调休上班):" + ("" if year.workdays else " none"))
     for day in sorted(year.workdays):
         print(f"  {day.isoformat()} 周{WEEKDAYS[day.weekday()]}")
+    return 0
+
+
+def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
+    """Print every clock of the profile with its source, for config/profiles/README.md."""
+    print(rules_table(load_catalog(args.profile or settings.profile)), end="")
     return 0

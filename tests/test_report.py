@@ -31,12 +31,13 @@ async def test_workbook_cell_by_cell(store: Rules, tmp_path: Path) -> None:
     assert [c.value for c in s[3]] == ["指标", "数值", "分子", "分母", "计算公式", "说明"]
     expected = [
         ("受理率", 0.8, 4, 5),
-        ("按期受理率", 0.75, 3, 4),
+        ("按期受理率", 4 / 7, 4, 7),
         ("办结率", 0.75, 3, 4),
         ("按期办结率", 2 / 3, 2, 3),
         ("响应率", 0.5, 2, 4),
         ("解决率", "无数据", None, None),
         ("满意率", 2 / 3, 2, 3),
+        ("参评率", 0.0, 0, 3),
         ("重复投诉率", 2 / 6, 2, 6),
         ("举报查实率", "—", 0, 0),
         ("投诉转案率", 0.25, 1, 4),
@@ -52,9 +53,9 @@ async def test_workbook_cell_by_cell(store: Rules, tmp_path: Path) -> None:
             assert bool(s.cell(row, 6).value) == (value == "无数据")  # why there is no data
         assert (s.cell(row, 3).value, s.cell(row, 4).value) == (n, d)
         assert str(s.cell(row, 5).value).startswith(f"{name} = ")
-    assert [c.value for c in s[16]] == ["按类型", "件数", None, None, None, None]
-    assert [s.cell(17, 1).value, s.cell(17, 2).value] == ["投诉", 6]
-    assert [s.cell(20, 1).value, s.cell(20, 2).value] == ["公众号", 6]
+    assert [c.value for c in s[17]] == ["按类型", "件数", None, None, None, None]
+    assert [s.cell(18, 1).value, s.cell(18, 2).value] == ["投诉", 6]
+    assert [s.cell(21, 1).value, s.cell(21, 2).value] == ["公众号", 6]
 
     u = wb["各单位"]
     assert [c.value for c in u[1]] == [
@@ -128,7 +129,7 @@ async def test_workbook_cell_by_cell(store: Rules, tmp_path: Path) -> None:
         "66.7%",
         "2/3",
         "无数据",
-        "满意率 = 本期收到的评价中(满意 + 基本满意)的份数 ÷ 本期收到的评价份数",
+        "满意率 = 本期收到的已受理投诉办结评价中(满意 + 基本满意)的份数 ÷ 本期收到的已受理投诉办结评价份数",
         "城东便民超市",
         world.c.number,
         "@media print",

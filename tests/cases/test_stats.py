@@ -10,6 +10,7 @@ from cases import stats
 from cases.models import Case, CaseClock, Department, Rating
 from cases.rules import Rules
 from cases.stats import Period
+from cases.surveys import answer_survey
 from cases.workflow import perform
 from tests.factories import make_case, make_staff
 
@@ -93,7 +94,9 @@ async def test_each_rate_on_a_hand_built_month(store: Rules) -> None:
     await Month().build(store)
     period = Period.month(NOVEMBER, store.timezone)
     assert_rate(await stats.acceptance_rate(period), 4, 5)  # A B C G of A B C D G
-    assert_rate(await stats.on_time_acceptance_rate(period), 3, 4)  # C accepted late
+    # On time: A B G accepted, D rejected; late: C accepted on 20 Nov, and E and F whose
+    # acceptance clocks ran out in November with no decision.
+    assert_rate(await stats.on_time_acceptance_rate(period), 4, 7)
     assert_rate(await stats.closure_rate(period), 3, 4)  # C still open
     assert_rate(await stats.on_time_closure_rate(period), 2, 3)  # B late
     assert_rate(await stats.response_rate(period), 2, 4)  # B late, C never started
@@ -109,7 +112,7 @@ async def test_each_rate_on_a_hand_built_month(store: Rules) -> None:
 async def test_rates_without_data_say_so(store: Rules) -> None:
     period = Period.month(NOVEMBER, store.timezone)
     rates = {r.key: r for r in await stats.all_rates(period)}
-    assert len(rates) == 11
+    assert len(rates) == 12
     assert not rates["resolution"].has_data and rates["resolution"].value is None
     assert rates["resolution"].display() == "无数据" and rates["resolution"].note
     # An empty month: nothing to divide by is "—", not 0% and not 无数据.
@@ -207,3 +210,75 @@ async def test_substantiation_counts_reports_with_a_conclusion(store: Rules) -> 
     assert_rate(await stats.substantiation_rate(period), 3, 4)
     assert_rate(await stats.mediation_success_rate(period), 0, 0)
     assert_rate(await stats.case_filing_rate(period), 0, 0)  # reports are not complaints
+
+
+async def test_a_clock_that_ran_out_in_the_period_is_judged_even_while_still_running(
+    store: Rules,
+) -> None:
+    intake = await make_staff("intake", "centre")
+    month = Period.month(NOVEMBER, store.timezone)
+    # X: filed Monday 2 Nov, never decided: acceptance due by the end of Wednesday 11 Nov.
+    await make_case(store, now=DAY2)
+    # Y: waiting for the citizen's supplement since 3 Nov: its clock is paused, not judged.
+    y = await make_case(store, now=DAY2)
+    await perform(store, y.id, "request_info", intake, note="请补充购物凭证", now=DAY2)
+    # Z: rejected on 20 Nov, after its 11 Nov deadline: a late rejection is late.
+    z = await make_case(store, now=DAY2)
+    late = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    await perform(
+        store, z.id, "reject", intake, note="超时效", now=late, data={"reason_code": "time_barred"}
+    )
+    # W: accepted 1 Sep; its 60-day handling clock ends Saturday 31 Oct, so Monday 2 Nov
+    # (民法典 第二百零三条), and it is still running.
+    w = await make_case(store, now=datetime(2026, 9, 1, 2, 0, tzinfo=UTC))
+    await perform(store, w.id, "accept", intake, now=datetime(2026, 9, 1, 3, 0, tzinfo=UTC))
+
+    before_due = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
+    assert_rate(await stats.on_time_acceptance_rate(month, now=before_due), 0, 0)
+    after = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+    assert_rate(await stats.on_time_acceptance_rate(month, now=after), 0, 2)  # X and Z
+    assert_rate(await stats.on_time_closure_rate(month, now=after), 0, 1)  # W
+    october = Period.month(date(2026, 10, 1), store.timezone)
+    assert_rate(await stats.on_time_closure_rate(october, now=after), 0, 0)
+    consumer_unit_free = await stats.rates_by_unit(month, after)
+    assert (
+        consumer_unit_free[None]["on_time_closure"].numerator,
+        consumer_unit_free[None]["on_time_closure"].denominator,
+    ) == (0, 1)
+
+
+async def test_satisfaction_counts_accepted_complaints_and_participation_stands_beside_it(
+    store: Rules,
+) -> None:
+    await Month().build(store)
+    period = Period.month(NOVEMBER, store.timezone)
+    # A suggestion rated in November: not a complaint, so not in 满意率.
+    suggestion = await make_case(store, now=DAY2, kind="suggestion", category="other")
+    rating = await Rating.create(case_id=suggestion.id, overall="dissatisfied", source="test")
+    await Rating.filter(id=rating.id).update(created_at=DAY2 + timedelta(days=5))
+    assert_rate(await stats.satisfaction_rate(period), 2, 3)  # A B of A B G, as before
+
+
+async def test_participation_is_answers_over_invitations_sent(store: Rules) -> None:
+    month = Month()
+    month.rules = store
+    month.intake = await make_staff("intake", "centre")
+    month.handler = await make_staff("handler", "consumer")
+    # Closed on Monday 2 Nov: each invitation goes out on Tuesday 3 Nov at 10:00.
+    answered = await month.closed(DAY2)
+    await month.closed(DAY2)  # never answered
+    period = Period.month(NOVEMBER, store.timezone)
+    after = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+    assert_rate(await stats.participation_rate(period, now=after), 0, 2)
+    await answer_survey(answered, {"overall": "satisfied"}, "test", DAY2 + timedelta(days=2))
+    assert_rate(await stats.participation_rate(period, now=after), 1, 2)
+    # Before the invitations went out nobody had been asked yet.
+    assert_rate(await stats.participation_rate(period, now=DAY2 + timedelta(hours=1)), 0, 0)
+
+
+async def test_a_merged_duplicate_is_a_repeat_complaint(store: Rules) -> None:
+    intake = await make_staff("intake", "centre")
+    first = await make_case(store, now=DAY2)
+    again = await make_case(store, now=DAY2, respondent_name=OTHER)
+    await perform(store, again.id, "merge", intake, now=DAY2, data={"into": first.number})
+    assert_rate(await stats.repeat_complaint_rate(Period.month(NOVEMBER, store.timezone)), 1, 2)

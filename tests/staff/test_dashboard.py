@@ -43,7 +43,7 @@ async def test_november_for_all_units_then_one_unit(staff_world: StaffWorld) -> 
         '<span class="value">80.0%</span>',  # 受理率 4/5
         '<span class="muted">4/5</span>',
         '<span class="value">66.7%</span>',  # 满意率 2/3
-        'title="满意率 = 本期收到的评价中(满意 + 基本满意)的份数 ÷ 本期收到的评价份数"',
+        'title="满意率 = 本期收到的已受理投诉办结评价中(满意 + 基本满意)的份数 ÷ 本期收到的已受理投诉办结评价份数"',
         "<title>消费者权益保护科:4 件</title>",
         "<title>未交办:2 件</title>",
         f"<title>{OTHER}:2 件</title>",
@@ -187,7 +187,7 @@ async def test_the_json_api(staff_world: StaffWorld) -> None:
     }
     assert body["unit"] is None and (body["filed"], body["closed"]) == (6, 3)
     rates = {r["key"]: r for r in body["rates"]}
-    assert len(rates) == 11
+    assert len(rates) == 12
     assert rates["acceptance"] | {"formula": ""} == {
         "key": "acceptance",
         "name": "受理率",

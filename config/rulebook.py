@@ -1,0 +1,41 @@
+"""The profile's timed rules as one table: rule source → key → number, unit, start point.
+
+`complaint-desk rules --profile NAME` prints it; config/profiles/README.md carries the table of
+each shipped profile, and a test keeps the two equal, so the document cannot drift from the
+rules the desk runs by.
+"""
+
+from __future__ import annotations
+
+from config.catalog import Catalog
+
+UNITS = {"minutes": "分钟", "hours": "小时", "natural_days": "日", "working_days": "个工作日"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def rules_table(catalog: Catalog) -> str:
+    """A Markdown table of every clock of every deadline policy, in the profile's order."""
+    lines = [
+        f"### `{catalog.name}` — {catalog.title}",
+        "",
+        "| source (seed file and quote, or 本配置取值) | key | number | starts on | extension |",
+        "|---|---|---|---|---|",
+    ]
+    for policy in catalog.policies:
+        for clock in policy.clocks:
+            unit = UNITS[clock.unit]
+            if clock.unit == "natural_days" and clock.rollover_holidays:
+                unit += " (末日遇休息日顺延)"
+            extension = (
+                f"{clock.max_extensions} × ≤ {clock.extension_cap} {UNITS[clock.unit]}"
+                if clock.max_extensions
+                else "—"
+            )
+            lines.append(
+                f"| {_cell(clock.source or '—')} | `{policy.name}.{clock.name}` ({clock.label}) "
+                f"| {clock.amount} {unit} | {', '.join(clock.starts_on)} | {extension} |"
+            )
+    return "\n".join(lines) + "\n"
