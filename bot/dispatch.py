@@ -45,14 +45,22 @@ async def dispatch(ctx: BotContext) -> str | None:
         return await status.handle(ctx, text.removeprefix(STATUS_WORD).strip())
     if draft is not None:
         return await filing.handle(ctx, draft)
+    kind = filing.kind_by_word(ctx, text) if text else None
     if adding is not None:
+        if kind is not None:
+            name = ctx.rules.catalog.kinds[kind].name
+            if (refusal := await supplement.busy(ctx, name)) is not None:
+                return refusal
+            return await filing.start(ctx, kind)
         return await supplement.handle(ctx, adding)
     if text.lower() in words.supplement:
         return await supplement.show(ctx)
     verdict = survey.verdict_of(text) if text else None
-    if verdict is not None and (case := await survey.invited_case(ctx)) is not None:
-        return await survey.handle(ctx, case, verdict)
-    kind = filing.kind_by_word(ctx, text) if text else None
+    if verdict is not None:
+        if (case := await survey.invited_case(ctx)) is not None:
+            return await survey.handle(ctx, case, verdict)
+        if (case := await survey.answered_case(ctx)) is not None:
+            return survey.already_answered(ctx, case)
     if kind is not None:
         return await filing.start(ctx, kind)
     if msg.type in ("text", "image") and text.lower() not in words.greetings:
@@ -61,7 +69,9 @@ async def dispatch(ctx: BotContext) -> str | None:
         if waiting:
             return await supplement.begin(ctx, waiting)
     if msg.type == "text":
-        return await follow.handle(ctx)
+        if text.lower() in words.greetings:
+            return await follow.handle(ctx)
+        return ctx.say("not_understood", expected=ctx.say("not_understood_expected"))
     if msg.type in ("image", "location"):
         return await help.handle(ctx)
     return ctx.say("unsupported")

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.context import BotContext
-from cases.drafts import discard_conversation, save_conversation
+from cases.drafts import discard_conversation, load_conversation, save_conversation
 from cases.errors import CaseError
 from cases.supplements import AwaitedSupplement, cases_awaiting_supplement, hand_in_supplement
 from cases.tracking import normalize_number
@@ -70,6 +70,17 @@ async def handle(ctx: BotContext, data: dict[str, Any]) -> str:
     problem = _absorb(ctx, data)
     await _save(ctx, data)
     return problem or _received(ctx, data)
+
+
+async def busy(ctx: BotContext, new_kind: str) -> str | None:
+    """Starting a filing now would drop what the citizen sent as a supplement: say so."""
+    state = await load_conversation(ctx.citizen.oa_openid or "")
+    if state is None or state.state != STATE:
+        return None
+    data = state.data
+    if data["case_id"] is None or not (data["texts"] or data["photo_count"]):
+        return None
+    return ctx.say("supplement_busy", number=data["number"], new_kind=new_kind)
 
 
 async def prompt(ctx: BotContext, data: dict[str, Any]) -> str:
