@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from bot.context import BotContext
-from bot.handlers import filing, follow, help, menu, status, survey
+from bot.handlers import filing, follow, help, menu, status, supplement, survey
+from cases.drafts import load_conversation
 from cases.outbox import record_delivery_report
+from config.chat import load_chat_words
 
 STATUS_WORD = "查询"
 HELP_WORDS = {"帮助", "help", "?"}
@@ -24,26 +26,52 @@ async def dispatch(ctx: BotContext) -> str | None:
             return None
         return None  # unsubscribe, location reports, template delivery reports…
 
-    draft = await filing.active_draft(ctx)
+    state = await load_conversation(ctx.citizen.oa_openid or "")
+    draft = dict(state.data) if state is not None and state.state == filing.STATE else None
+    adding = dict(state.data) if state is not None and state.state == supplement.STATE else None
     text = msg.text if msg.type == "text" else ""
+    words = load_chat_words()
     if text in HELP_WORDS:
         if draft is not None:
             return await help.handle(ctx) + "\n\n" + await filing.current_question(ctx, draft)
+        if adding is not None:
+            return await help.handle(ctx) + "\n\n" + await supplement.prompt(ctx, adding)
         return await help.handle(ctx)
     if text == CANCEL_WORD:
+        if adding is not None:
+            return await supplement.cancel(ctx, adding)
         return await filing.cancel(ctx)
     if text.startswith(STATUS_WORD):
         return await status.handle(ctx, text.removeprefix(STATUS_WORD).strip())
     if draft is not None:
         return await filing.handle(ctx, draft)
-    verdict = survey.verdict_of(text) if text else None
-    if verdict is not None and (case := await survey.invited_case(ctx)) is not None:
-        return await survey.handle(ctx, case, verdict)
-    if msg.type == "text":
-        kind = filing.kind_by_word(ctx, text)
+    kind = filing.kind_by_word(ctx, text) if text else None
+    if adding is not None:
         if kind is not None:
+            name = ctx.rules.catalog.kinds[kind].name
+            if (refusal := await supplement.busy(ctx, name)) is not None:
+                return refusal
             return await filing.start(ctx, kind)
-        return await follow.handle(ctx)
+        return await supplement.handle(ctx, adding)
+    if text.lower() in words.supplement:
+        return await supplement.show(ctx)
+    verdict = survey.verdict_of(text) if text else None
+    if verdict is not None:
+        if (case := await survey.invited_case(ctx)) is not None:
+            return await survey.handle(ctx, case, verdict)
+        if (case := await survey.answered_case(ctx)) is not None:
+            return survey.already_answered(ctx, case)
+    if kind is not None:
+        return await filing.start(ctx, kind)
+    if msg.type in ("text", "image") and text.lower() not in words.greetings:
+        # While a case waits for information, what the citizen sends is taken as the answer.
+        waiting = await supplement.waiting(ctx)
+        if waiting:
+            return await supplement.begin(ctx, waiting)
+    if msg.type == "text":
+        if text.lower() in words.greetings:
+            return await follow.handle(ctx)
+        return ctx.say("not_understood", expected=ctx.say("not_understood_expected"))
     if msg.type in ("image", "location"):
         return await help.handle(ctx)
     return ctx.say("unsupported")

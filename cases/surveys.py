@@ -54,6 +54,19 @@ async def schedule_survey(
     return survey
 
 
+async def answered_survey_case(citizen_id: int, now: datetime) -> Case | None:
+    """The citizen's case whose survey they have answered while its window is still open
+    (a second answer in the chat is thanked, not taken)."""
+    survey = (
+        await Survey.filter(
+            case__citizen_id=citizen_id, status=SurveyStatus.ANSWERED, closes_at__gt=now
+        )
+        .order_by("-answered_at")
+        .first()
+    )
+    return None if survey is None else await Case.get(id=survey.case_id)
+
+
 async def cancel_open_survey(case: Case, now: datetime, conn: BaseDBAsyncClient) -> None:
     """The case is reopened: its survey and a not yet sent invitation no longer apply."""
     await (

@@ -38,6 +38,7 @@ DEFAULT_DIALOGUE = (
     "description",
     "demands",
     "photos",
+    "contact_name",  # asked only when the kind requires it (real-name complaints)
     "contact_phone",
     "confirm",
 )

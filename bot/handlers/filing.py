@@ -7,7 +7,6 @@ created by `cases.intake.file_case`, which checks everything once more.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,10 +14,12 @@ from bot.context import BotContext
 from cases.drafts import discard_conversation, load_conversation, save_conversation
 from cases.errors import ValidationError
 from cases.evidence import attach_evidence
+from cases.incident_time import understand_incident_time
 from cases.intake import file_case, normalize_phone
 from cases.models import CaseClock, EvidenceFile
 from cases.workflow import Actor
 from config.catalog import Kind
+from config.chat import load_chat_words
 
 STATE = "filing"
 # After this long without a message, the next one first offers to continue the draft.
@@ -32,10 +33,11 @@ STEP_LABELS = {
     "description": "事情经过",
     "demands": "诉求",
     "photos": "照片",
+    "contact_name": "姓名",
     "contact_phone": "联系电话",
     "confirm": "核对提交",
 }
-BACK, SKIP, DONE, CONFIRM, CONTINUE = "返回", "跳过", "完成", "确认", "继续"
+BACK, SKIP, CONTINUE = "返回", "跳过", "继续"
 YES_WORDS = {"1", "实名", "否", "不匿名"}
 NO_WORDS = {"2", "匿名", "是", "匿名举报"}
 
@@ -63,6 +65,27 @@ async def start(ctx: BotContext, kind_code: str) -> str:
     data["step"] = _next_step(kind, data, None)
     await _save(ctx, data)
     return await _ask(ctx, data)
+
+
+async def start_or_offer(ctx: BotContext, kind_code: str) -> str:
+    """A request to file `kind_code` (menu click, typed word): with a draft open, ask first."""
+    draft = await active_draft(ctx)
+    if draft is None or kind_code not in ctx.rules.catalog.kinds:
+        return await start(ctx, kind_code)
+    return await _offer_switch(ctx, draft, kind_code)
+
+
+async def _offer_switch(ctx: BotContext, data: dict[str, Any], kind_code: str) -> str:
+    data["switch_to"] = kind_code
+    await _save(ctx, data)
+    kinds = ctx.rules.catalog.kinds
+    return ctx.say(
+        "ask_abandon",
+        kind=kinds[data["kind"]].name,
+        kind_code=data["kind"],
+        step=data["step"],
+        new_kind=kinds[kind_code].name,
+    )
 
 
 async def active_draft(ctx: BotContext) -> dict[str, Any] | None:
@@ -97,8 +120,21 @@ async def handle(ctx: BotContext, data: dict[str, Any]) -> str:
         data["offered_resume"] = True
         await _save(ctx, data)
         kind = ctx.rules.catalog.kinds[data["kind"]]
-        return ctx.say("resume", kind=kind.name, step=STEP_LABELS[data["step"]])
+        return ctx.say("resume", kind=kind.name, kind_code=kind.code, step=data["step"])
     data["offered_resume"] = False
+
+    words = load_chat_words()
+    text = msg.text.lower() if msg.type == "text" else ""
+    if (switch_to := data.pop("switch_to", None)) is not None:
+        # The citizen was asked whether to give this draft up for a new one.
+        if text in words.abandon:
+            return await start(ctx, switch_to)
+        await _save(ctx, data)  # any other answer keeps the draft
+        if text in words.keep:
+            return await _ask(ctx, data)
+    if msg.type == "text" and (other := kind_by_word(ctx, msg.text)) is not None:
+        # "我要举报" is a wish, not the respondent's name: never store it as an answer.
+        return await _offer_switch(ctx, data, other)
 
     if msg.type == "text" and msg.text == BACK:
         if not data["history"]:
@@ -133,8 +169,8 @@ async def _answer(ctx: BotContext, data: dict[str, Any]) -> str:
         return await _advance(ctx, data, kind)
 
     if step == "confirm":
-        if text != CONFIRM:
-            return await _hint(ctx, data, "请回复“确认”提交,或“返回”修改。")
+        if text.lower() not in load_chat_words().confirm:
+            return await _hint(ctx, data, "没看懂,请回复“确认”提交,或“返回”修改。")
         return await _submit(ctx, data)
     problem = _store_answer(ctx, data, kind, step, text)
     if problem:
@@ -152,7 +188,7 @@ def _store_answer(
         options = _categories(ctx, kind)
         chosen = _choose(text, [(c.code, c.name) for c in options])
         if chosen is None:
-            return "请回复列表中的数字。"
+            return "没看懂,请回复列表中的数字。"
         answers["category"] = chosen
     elif step == "anonymous":
         if text in NO_WORDS:
@@ -160,14 +196,16 @@ def _store_answer(
         elif text in YES_WORDS:
             answers["anonymous"] = False
         else:
-            return "请回复 1(实名)或 2(匿名)。"
+            return "没看懂,请回复 1(实名)或 2(匿名)。"
     elif step == "incident_at":
-        when = parse_incident_time(text, ctx.now.astimezone(ctx.rules.timezone))
-        if when is None:
-            return "没看懂这个时间,可以写“今天 14:30”“昨天”或“11月20日”。"
-        if when > ctx.now:
-            return "发生时间不能晚于现在。"
-        answers["incident_at"] = when.isoformat()
+        sent = ctx.sent_at.astimezone(ctx.rules.timezone)
+        understood = understand_incident_time(text, sent)
+        if understood is None:
+            return ctx.say("unclear_time")
+        if understood.at > sent:
+            return ctx.say("future_time")
+        answers["incident_at"] = understood.at.isoformat()
+        data["incident_label"] = understood.label()
     elif step == "contact_phone":
         try:
             answers["contact_phone"] = normalize_phone(text)
@@ -193,9 +231,11 @@ async def _photos(ctx: BotContext, data: dict[str, Any], kind: Kind) -> str:
         await _save(ctx, data)
         ctx.spawn(ctx.save_photo(ctx.citizen, msg.media_id))
         return ctx.say("photo_received", count=data["photo_count"], max_photos=max_photos)
-    if msg.type == "text" and msg.text in (DONE, SKIP):
+    if msg.type == "text" and (
+        msg.text == SKIP or msg.text.lower() in load_chat_words().photos_done
+    ):
         return await _advance(ctx, data, kind)
-    return await _hint(ctx, data, "请发送照片,发完回复“完成”。")
+    return await _hint(ctx, data, "没看懂,请发送照片;发完回复“好了”,没有照片回复“跳过”。")
 
 
 async def _advance(ctx: BotContext, data: dict[str, Any], kind: Kind) -> str:
@@ -209,8 +249,11 @@ def _steps(kind: Kind, data: dict[str, Any]) -> list[str]:
     steps = list(kind.dialogue)
     if not kind.anonymous_allowed and "anonymous" in steps:
         steps.remove("anonymous")
-    if data["answers"].get("anonymous") and "contact_phone" in steps:
-        steps.remove("contact_phone")  # anonymity means we never ask who they are
+    if data["answers"].get("anonymous"):
+        # Anonymity means we never ask who they are.
+        steps = [s for s in steps if s not in ("contact_name", "contact_phone")]
+    if "contact_name" not in kind.required_fields and "contact_name" in steps:
+        steps.remove("contact_name")  # a name is asked only where the profile needs one
     return steps
 
 
@@ -235,12 +278,14 @@ async def _ask(ctx: BotContext, data: dict[str, Any]) -> str:
     if step == "category":
         return ctx.say("ask_category", kind=kind.name, categories=_categories(ctx, kind))
     if step == "description":
-        return ctx.say("ask_description", min_chars=limits.min_description_chars)
+        return ctx.say(
+            "ask_description", kind_code=kind.code, min_chars=limits.min_description_chars
+        )
     if step == "photos":
         return ctx.say("ask_photos", max_photos=limits.max_photos)
     if step == "confirm":
         return ctx.say("summary", **_summary(ctx, data, kind))
-    return ctx.say(f"ask_{step}", kind=kind.name, optional=optional)
+    return ctx.say(f"ask_{step}", kind=kind.name, kind_code=kind.code, optional=optional)
 
 
 async def _hint(ctx: BotContext, data: dict[str, Any], hint: str) -> str:
@@ -265,14 +310,16 @@ def _summary(ctx: BotContext, data: dict[str, Any], kind: Kind) -> dict[str, Any
     when = a.get("incident_at")
     return {
         "kind": kind.name,
+        "kind_code": kind.code,
         "category": ctx.rules.catalog.categories[a["category"]].name,
         "anonymous": a.get("anonymous", False),
         "respondent_name": a.get("respondent_name", ""),
-        "incident_at": datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M") if when else "",
+        "incident_at": data.get("incident_label") or _day_text(ctx, when) if when else "",
         "incident_place": a.get("incident_place", ""),
         "description": a.get("description", ""),
         "demands": a.get("demands", ""),
         "photos": data["photo_count"],
+        "contact_name": a.get("contact_name", ""),
         "contact_phone": a.get("contact_phone", ""),
     }
 
@@ -314,6 +361,13 @@ async def _acceptance_clock(case_id: int) -> CaseClock | None:
     return None
 
 
+def _day_text(ctx: BotContext, iso: str) -> str:
+    """A stored time as the citizen reads it: '11月20日', with the clock only if it has one."""
+    local = datetime.fromisoformat(iso).astimezone(ctx.rules.timezone)
+    day = f"{local.month}月{local.day}日"
+    return day if (local.hour, local.minute) == (0, 0) else f"{day} {local:%H:%M}"
+
+
 def _due_text(ctx: BotContext, due: datetime) -> str:
     last = (due - timedelta(microseconds=1)).astimezone(ctx.rules.timezone)
     return f"{last.month}月{last.day}日"
@@ -322,45 +376,3 @@ def _due_text(ctx: BotContext, due: datetime) -> str:
 async def _save(ctx: BotContext, data: dict[str, Any]) -> None:
     data["updated"] = ctx.now.isoformat()
     await save_conversation(ctx.citizen.oa_openid or "", STATE, data)
-
-
-_TIME = re.compile(r"(\d{1,2})[:：点时](\d{1,2})?分?")
-_FULL_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?")
-_SHORT_DATE = re.compile(r"(\d{1,2})[-/.月](\d{1,2})[日号]?")
-_RELATIVE_DAYS = {"今天": 0, "今日": 0, "昨天": 1, "昨日": 1, "前天": 2}
-
-
-def parse_incident_time(text: str, now_local: datetime) -> datetime | None:
-    """Understand '今天 14:30', '昨天', '2026-11-20 9:05', '11月20日 下午3点' (local time)."""
-    text = text.strip()
-    day = None
-    for word, back in _RELATIVE_DAYS.items():
-        if text.startswith(word):
-            day = (now_local - timedelta(days=back)).date()
-            text = text[len(word) :]
-            break
-    if day is None:
-        full = _FULL_DATE.search(text)
-        short = None if full else _SHORT_DATE.search(text)
-        try:
-            if full:
-                day = datetime(int(full[1]), int(full[2]), int(full[3])).date()
-                text = text[full.end() :]
-            elif short:
-                day = datetime(now_local.year, int(short[1]), int(short[2])).date()
-                if day > now_local.date():
-                    day = day.replace(year=day.year - 1)  # "12月30日" typed in January
-                text = text[short.end() :]
-        except ValueError:
-            return None
-    if day is None:
-        return None
-    hour, minute = 0, 0
-    match = _TIME.search(text)
-    if match:
-        hour, minute = int(match[1]), int(match[2] or 0)
-        if ("下午" in text or "晚上" in text) and hour < 12:
-            hour += 12
-        if hour > 23 or minute > 59:
-            return None
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=now_local.tzinfo)

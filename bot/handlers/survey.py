@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.context import BotContext
 from cases.errors import TransitionNotAllowed
 from cases.models import Case, Survey, SurveyStatus
-from cases.surveys import DISSATISFIED, answer_survey
+from cases.surveys import DISSATISFIED, answer_survey, answered_survey_case
 from config.survey import load_survey_scale
 
 
@@ -29,6 +29,15 @@ async def invited_case(ctx: BotContext) -> Case | None:
         .first()
     )
     return None if survey is None else await Case.get(id=survey.case_id)
+
+
+async def answered_case(ctx: BotContext) -> Case | None:
+    """The citizen's case already rated while its survey window is open."""
+    return await answered_survey_case(ctx.citizen.id, ctx.now)
+
+
+def already_answered(ctx: BotContext, case: Case) -> str:
+    return ctx.say("survey_already", number=case.number)
 
 
 async def handle(ctx: BotContext, case: Case, verdict: str) -> str:

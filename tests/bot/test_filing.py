@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
-from bot.handlers.filing import parse_incident_time
 from cases.evidence import evidence_path
+from cases.incident_time import parse_incident_time
 from cases.models import Case, ConversationState, EvidenceFile, Status
 from complaint_desk.app import create_app
 from tests.bot.conftest import ACCOUNT, BotWorld, Chat, reply_content
@@ -113,7 +113,7 @@ async def test_back_skip_cancel_and_unclear_input(bot: BotWorld) -> None:
     chat = bot.make_chat()
     await chat.say("投诉")
     hint = await chat.say("随便")
-    assert hint.startswith("请回复列表中的数字") and "哪一类" in hint
+    assert hint.startswith("没看懂,请回复列表中的数字") and "哪一类" in hint
     assert "对象" in await chat.say("1")
     refused = await chat.say("跳过")  # the respondent is required for a complaint
     assert refused.startswith("这一项必须填写") and "对象" in refused

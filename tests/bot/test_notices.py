@@ -143,7 +143,7 @@ async def test_the_survey_is_answered_in_the_chat(bot: BotWorld) -> None:
         ("close", intake, {"data": {"finding": "mediated"}}),
     ):
         await perform(rules, case.id, action, who, **kw)
-    assert "欢迎" in await chat.say("3")  # not invited yet: an ordinary message
+    assert "没看懂" in await chat.say("3")  # not invited yet: an ordinary message
     now = datetime.now(UTC)
     # The invitation went out an hour ago.
     await Survey.filter(case_id=case.id).update(
