@@ -435,7 +435,7 @@ async def _apply_rule(
     if name == "request_extension":
         clock = await _running(case, str(data.get("clock", "handling")), conn)
         amount = _positive_int(data.get("amount"))
-        clocks.check_extension(rules, case, clock, amount)
+        clocks.check_extension(rules, case, clock, amount, now)
         assert clock is not None
         data.update(clock=clock.name, amount=amount)
         return {}
@@ -445,7 +445,7 @@ async def _apply_rule(
             raise TransitionNotAllowed("没有待审批的延期申请。", field="action")
         clock = await _running(case, request.data["clock"], conn)
         amount = int(request.data["amount"])
-        clocks.check_extension(rules, case, clock, amount)
+        clocks.check_extension(rules, case, clock, amount, now, verb="批准")
         assert clock is not None
         data.update(
             clock=clock.name,

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -368,3 +369,52 @@ async def test_events_are_append_only(world: World) -> None:
         await event.save()
     with pytest.raises(PermissionError):
         await event.delete()
+
+
+def _last_day(due_at: datetime) -> str:
+    """The clock's last day as staff read it (Asia/Shanghai), from its stored due time."""
+    last = (due_at - timedelta(microseconds=1)).astimezone(ZoneInfo("Asia/Shanghai"))
+    return f"{last.month}月{last.day}日"
+
+
+async def test_extension_is_refused_once_the_deadline_has_passed(world: World) -> None:
+    # 「在60日期限届满前经批准可适当延长办理期限」 (seed 000, 食品药品投诉举报管理办法 第二十条)
+    case = await world.drive_to(S.IN_PROGRESS)
+    handling = await CaseClock.get(case_id=case.id, name="handling", stopped_at__isnull=True)
+    late = handling.due_at + timedelta(minutes=1)
+    events = await CaseEvent.filter(case_id=case.id).count()
+    with pytest.raises(TransitionNotAllowed) as exc:
+        await perform(
+            world.rules,
+            case.id,
+            "request_extension",
+            world.handler,
+            note="需要检测",
+            data={"amount": 10},
+            now=late,
+        )
+    assert exc.value.message == (
+        f"“{handling.label}”期限已于{_last_day(handling.due_at)}届满,不能再申请延期。"
+    )
+    assert await CaseEvent.filter(case_id=case.id).count() == events
+
+    # Requested in time, approved too late: refused, and the clock keeps its due time.
+    in_time = handling.due_at - timedelta(minutes=1)
+    await perform(
+        world.rules,
+        case.id,
+        "request_extension",
+        world.handler,
+        note="需要检测",
+        data={"amount": 10},
+        now=in_time,
+    )
+    with pytest.raises(TransitionNotAllowed) as exc:
+        await perform(world.rules, case.id, "approve_extension", world.leader, now=late)
+    assert exc.value.message == (
+        f"“{handling.label}”期限已于{_last_day(handling.due_at)}届满,不能再批准延期。"
+    )
+    assert (await CaseClock.get(id=handling.id)).due_at == handling.due_at
+    _, event = await perform(world.rules, case.id, "approve_extension", world.leader, now=in_time)
+    assert (await CaseClock.get(id=handling.id)).due_at > handling.due_at
+    assert event.data["amount"] == 10
