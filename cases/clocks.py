@@ -55,8 +55,11 @@ async def apply_action(
     conn: BaseDBAsyncClient,
     *,
     finished: bool = False,
+    reachable: bool = True,
 ) -> list[CaseClock]:
     """Stop, pause, resume and start this case's clocks as the policy says for `action`.
+
+    `reachable`: the citizen can be reached; if not, clocks that need a contact do not start.
 
     `finished`: the action ends the handling (referred out, merged, closed, archived …); every
     clock it does not start stops, whatever the policy's stop lists forgot, so a finished case
@@ -79,7 +82,7 @@ async def apply_action(
             clock.paused_at = None
             clock.due_at = recompute_due(rules, clock)
             await clock.save(using_db=conn, update_fields=["pauses", "paused_at", "due_at"])
-        if action in rule.starts_on:
+        if action in rule.starts_on and (reachable or not rule.needs_contact):
             if clock is not None:
                 await _stop(clock, now, conn)
             clock = await _start(rules, case, rule, now, conn)
@@ -92,6 +95,11 @@ async def apply_action(
         (c.due_at for c in running.values() if c.paused_at is None), default=None
     )
     return started
+
+
+def unstarted_without_contact(rules: Rules, case: Case, action: str) -> list[ClockRule]:
+    """The clocks `action` would start but does not when the citizen cannot be reached."""
+    return [r for r in policy_of(rules, case).clocks if action in r.starts_on and r.needs_contact]
 
 
 async def _start(

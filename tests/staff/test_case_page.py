@@ -12,7 +12,16 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cases.evidence import process_image, store_evidence
-from cases.models import Case, CaseEvent, EvidenceFile, Notice, Rating, StaffUser, Status
+from cases.models import (
+    Case,
+    CaseClock,
+    CaseEvent,
+    EvidenceFile,
+    Notice,
+    Rating,
+    StaffUser,
+    Status,
+)
 from cases.reply_templates import REPLIES_DIR, load_reply_templates
 from cases.rules import Rules
 from cases.workflow import ACTIONS, CITIZEN, SYSTEM, Actor, perform
@@ -784,3 +793,25 @@ async def test_a_reply_starts_from_a_template(staff_world: StaffWorld) -> None:
     assert "经查,您反映的城东便民超市" in page  # $respondent_name filled in
     _, page = await handler.get(f"{url}?template=no_such_template")
     assert "已填入" not in page
+
+
+async def test_intake_records_by_console_how_the_citizen_was_told_of_a_rejection(
+    staff_world: StaffWorld,
+) -> None:
+    case = await make_case(staff_world.rules)
+    intake = await staff_world.console("intake", "centre")
+    url = f"/staff/cases/{case.number}"
+    await intake.get(url)
+    data = {"reason_code": "over_one_year", "note": "超期", "expected_version": str(case.version)}
+    assert (await intake.post(f"{url}/actions/reject", data))[0] == 302
+    status, body = await intake.get(url)
+    assert status == 200 and 'name="means"' in body and "短信" in body
+    case = await Case.get(id=case.id)
+    form = {"means": "sms", "note": "已短信告知", "expected_version": str(case.version)}
+    assert (await intake.post(f"{url}/actions/tell_rejection", form))[0] == 302
+    event = await CaseEvent.get(case_id=case.id, action="tell_rejection")
+    assert event.data == {"means": "sms", "means_name": "短信"} and event.note == "已短信告知"
+    clock = await CaseClock.get(case_id=case.id, name="rejection_notice")
+    assert clock.stopped_at == event.at
+    status, body = await intake.get(url)
+    assert 'name="means"' not in body and "告知方式:短信" in body  # told: no second form
