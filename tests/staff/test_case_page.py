@@ -64,6 +64,7 @@ PATHS: dict[Status, list[tuple[str, str, dict[str, Any]]]] = {
     S.IN_PROGRESS: _IN_PROGRESS,
     S.REPLIED: _REPLIED,
     S.CLOSED: _CLOSED,
+    S.REJECTED: [("reject", "intake", {"note": "超期", "data": {"reason_code": "over_one_year"}})],
 }
 
 
@@ -273,6 +274,14 @@ PAGE_ACTIONS: dict[str, tuple[str, str, Status, dict[str, Any], dict[str, str], 
         S.SUBMITTED,
         {},
         {"reason_code": "over_one_year", "note": "购买已超过一年"},
+        None,
+    ),
+    "tell_rejection": (
+        "intake",
+        "centre",
+        S.REJECTED,
+        {},
+        {"means": "phone", "note": "电话告知本人"},
         None,
     ),
     "refer_out": ("leader", "leaders", S.SUBMITTED, {}, {"referred_to": "县人社局 12333"}, None),
