@@ -7,7 +7,7 @@ only applies it and keeps `Case.next_due_at` equal to the earliest running deadl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -55,8 +55,11 @@ async def apply_action(
     conn: BaseDBAsyncClient,
     *,
     finished: bool = False,
+    reachable: bool = True,
 ) -> list[CaseClock]:
     """Stop, pause, resume and start this case's clocks as the policy says for `action`.
+
+    `reachable`: the citizen can be reached; if not, clocks that need a contact do not start.
 
     `finished`: the action ends the handling (referred out, merged, closed, archived …); every
     clock it does not start stops, whatever the policy's stop lists forgot, so a finished case
@@ -79,7 +82,7 @@ async def apply_action(
             clock.paused_at = None
             clock.due_at = recompute_due(rules, clock)
             await clock.save(using_db=conn, update_fields=["pauses", "paused_at", "due_at"])
-        if action in rule.starts_on:
+        if action in rule.starts_on and (reachable or not rule.needs_contact):
             if clock is not None:
                 await _stop(clock, now, conn)
             clock = await _start(rules, case, rule, now, conn)
@@ -92,6 +95,11 @@ async def apply_action(
         (c.due_at for c in running.values() if c.paused_at is None), default=None
     )
     return started
+
+
+def unstarted_without_contact(rules: Rules, case: Case, action: str) -> list[ClockRule]:
+    """The clocks `action` would start but does not when the citizen cannot be reached."""
+    return [r for r in policy_of(rules, case).clocks if action in r.starts_on and r.needs_contact]
 
 
 async def _start(
@@ -121,10 +129,26 @@ async def _stop(clock: CaseClock, now: datetime, conn: BaseDBAsyncClient) -> Non
     await clock.save(using_db=conn, update_fields=["pauses", "paused_at", "stopped_at"])
 
 
-def check_extension(rules: Rules, case: Case, clock: CaseClock | None, amount: int) -> ClockRule:
-    """Refuse an extension the policy does not allow: no such clock, too many, or too long."""
+def check_extension(
+    rules: Rules,
+    case: Case,
+    clock: CaseClock | None,
+    amount: int,
+    now: datetime,
+    *,
+    verb: str = "申请",
+) -> ClockRule:
+    """Refuse an extension the policy does not allow: no such clock, too many, too long, or
+    too late. `verb` names the step refused (申请 / 批准) in the message."""
     if clock is None:
         raise TransitionNotAllowed("没有正在计时的办理期限,无法延期。", field="clock")
+    # 「在60日期限届满前经批准可适当延长」: both the request and the approval come before the
+    # deadline. A paused clock has not run out (its due time moves on when it resumes).
+    if clock.paused_at is None and now >= clock.due_at:
+        raise TransitionNotAllowed(
+            f"“{clock.label}”期限已于{last_day(rules, clock.due_at)}届满,不能再{verb}延期。",
+            field="action",
+        )
     rule = next((r for r in policy_of(rules, case).clocks if r.name == clock.name), None)
     if rule is None or rule.max_extensions == 0:
         raise TransitionNotAllowed(f"“{clock.label}”期限不允许延长。", field="clock")
@@ -149,6 +173,13 @@ async def extend(
     await clock.save(using_db=conn, update_fields=["extended_by", "extensions_used", "due_at"])
     running = await running_clocks(case, conn)
     case.next_due_at = min((c.due_at for c in running if c.paused_at is None), default=None)
+
+
+def last_day(rules: Rules, due_at: datetime) -> str:
+    """The last day a deadline covers, as a local date ("12月7日"): a due time at midnight
+    ends the day before."""
+    last = (due_at - timedelta(microseconds=1)).astimezone(rules.timezone)
+    return f"{last.month}月{last.day}日"
 
 
 _UNIT_NAMES = {"minutes": "分钟", "hours": "小时", "natural_days": "日", "working_days": "个工作日"}

@@ -18,9 +18,10 @@ from typing import Any, Protocol
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from cases.errors import CaseError
 from cases.models import Case, CaseClock, CaseEvent, Notice, NoticeStatus
 from cases.rules import Rules
-from cases.workflow import Actor, record_event
+from cases.workflow import DELIVERED_ACTIONS, Actor, perform, record_event
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,20 @@ async def _deliver(
         delivery_id=delivery_id,
         last_error="",
     )
+    if notice.kind in DELIVERED_ACTIONS:
+        # A delivered notice can end a duty (the rejection must reach the citizen in 15 days).
+        data = {"notice": notice.id, "channel": notice.channel}
+        try:
+            await perform(
+                rules,
+                notice.case_id,
+                DELIVERED_ACTIONS[notice.kind],
+                Actor.system(),
+                data=data,
+                now=now,
+            )
+        except CaseError as exc:  # the case moved on (archived, deemed accepted …)
+            log.info("notice %s delivered, case not updated: %s", notice.id, exc.message)
     return True
 
 

@@ -38,6 +38,7 @@ from cases.workflow import (
     Action,
     Actor,
     allowed_actions,
+    rejection_told,
 )
 from config.catalog import DeadlinePolicy
 
@@ -293,6 +294,10 @@ def _details(
     shown: list[tuple[str, str]] = []
     if "reason_text" in data:
         shown.append(("理由", str(data["reason_text"])))
+    if "means_name" in data:
+        shown.append(("告知方式", str(data["means_name"])))
+    if "no_contact" in data:
+        shown.append(("不予受理告知", str(data["no_contact"])))
     if "department" in data:
         shown.append(("承办单位", _name(catalog.departments, str(data["department"]))))
     if "referred_to" in data:
@@ -405,6 +410,7 @@ async def action_forms(
         "resume_clock": handling is not None and handling.paused_at is not None,
         "request_extension": bool(extendable),
         "approve_extension": pending is not None,
+        "tell_rejection": case.status == Status.REJECTED and not await rejection_told(case),
         "answer": bool(kind and kind.answer_at_intake),
         "return": window is None or now <= window.due_at,
         "raise_severity": current is not None and current.rank < max(ranks),

@@ -129,10 +129,11 @@ ACTIONS: dict[str, Action] = {
             needs_note=True,
         ),
         _action("accept", "受理", {S.SUBMITTED}, S.ACCEPTED, {INTAKE, LEADER}, notice="accepted"),
+        # From a rejection too: a food/drug rejection never told counts as accepted (profile).
         _action(
             "deem_accepted",
             "视为受理",
-            {S.SUBMITTED, S.NEEDS_INFO},
+            {S.SUBMITTED, S.NEEDS_INFO, S.REJECTED},
             S.ACCEPTED,
             {SYSTEM},
             notice="accepted",
@@ -259,9 +260,16 @@ ACTIONS: dict[str, Action] = {
         _action(
             "notify_rejected", "不予受理告知已送达", {S.REJECTED}, None, {SYSTEM}, public=False
         ),
+        # Staff told the citizen themselves (phone, SMS, letter, in person): the means is recorded.
+        _action(
+            "tell_rejection", "已告知不予受理", {S.REJECTED}, None, {INTAKE, LEADER}, public=False
+        ),
         _action("return_visit", "回访", {S.CLOSED}, None, {INTAKE}, needs_note=True, public=False),
     )
 }
+
+# The system action recorded when a notice of this kind has been delivered.
+DELIVERED_ACTIONS = {"rejected": "notify_rejected"}
 
 # Staff may act on behalf of a citizen for these (a phone call asking to withdraw, say).
 _CITIZEN_OWNED = {"submit", "supplement", "withdraw"}
@@ -324,6 +332,10 @@ async def perform(
     version = case.version
 
     from_status = case.status
+    reachable = _reachable(case)
+    if not reachable:
+        for rule in clocks.unstarted_without_contact(rules, case, action.name):
+            data["no_contact"] = rule.no_contact_note  # the timeline says why no clock runs
     async with in_transaction() as conn:
         changes = await _apply_rule(rules, case, action, data, now, conn)
         if action.target is not None:
@@ -353,7 +365,9 @@ async def perform(
         finished = case.status not in OPEN_STATES and from_status in OPEN_STATES
         if action.target == S.ARCHIVED:
             finished = True  # the return visit or rejection notice is moot once archived
-        await clocks.apply_action(rules, case, action.name, now, conn, finished=finished)
+        await clocks.apply_action(
+            rules, case, action.name, now, conn, finished=finished, reachable=reachable
+        )
         if action.name == "approve_extension":
             await clocks.extend(rules, case, data["_clock"], int(data["amount"]), conn)
         await Case.filter(id=case.id).using_db(conn).update(next_due_at=case.next_due_at)
@@ -400,8 +414,28 @@ async def _apply_rule(
     """Action-specific checks and the case fields the action changes."""
     catalog = rules.catalog
     name = action.name
+    if name == "deem_accepted" and case.status == S.REJECTED:
+        # Only the expiry of a clock that deems acceptance (a rejection never told) does this.
+        due = [
+            c
+            for c in await clocks.running_clocks(case, conn)
+            if c.on_expiry == name and c.paused_at is None and c.due_at <= now
+        ]
+        if not due:
+            raise TransitionNotAllowed(
+                "不予受理决定的告知期限未届满或已告知,不能视为受理。", field="action"
+            )
+        return {"accepted_at": now, "reject_reason": ""}
     if name in ("accept", "deem_accepted"):
         return {"accepted_at": now}
+    if name == "tell_rejection":
+        if await rejection_told(case, conn):
+            raise TransitionNotAllowed("不予受理决定已告知市民,无需再次记录。", field="action")
+        means = str(data.get("means", ""))
+        if means not in catalog.notify_means:
+            raise ValidationError("请选择告知方式。", field="means")
+        data["means_name"] = catalog.notify_means[means]
+        return {}
     if name == "reject":
         code = str(data.get("reason_code", ""))
         if code not in catalog.reasons:
@@ -435,7 +469,7 @@ async def _apply_rule(
     if name == "request_extension":
         clock = await _running(case, str(data.get("clock", "handling")), conn)
         amount = _positive_int(data.get("amount"))
-        clocks.check_extension(rules, case, clock, amount)
+        clocks.check_extension(rules, case, clock, amount, now)
         assert clock is not None
         data.update(clock=clock.name, amount=amount)
         return {}
@@ -445,7 +479,7 @@ async def _apply_rule(
             raise TransitionNotAllowed("没有待审批的延期申请。", field="action")
         clock = await _running(case, request.data["clock"], conn)
         amount = int(request.data["amount"])
-        clocks.check_extension(rules, case, clock, amount)
+        clocks.check_extension(rules, case, clock, amount, now, verb="批准")
         assert clock is not None
         data.update(
             clock=clock.name,
@@ -499,6 +533,20 @@ async def _handling_unit(code: str, conn: BaseDBAsyncClient) -> int:
     if dept is None or dept.role != "handling":
         raise ValidationError("请选择一个承办单位。", field="department")
     return dept.id
+
+
+def _reachable(case: Case) -> bool:
+    """Whether anyone can tell the citizen anything: by WeChat, phone or post."""
+    return case.citizen_id is not None or bool(case.contact_phone or case.contact_address)
+
+
+async def rejection_told(case: Case, conn: BaseDBAsyncClient | None = None) -> bool:
+    """Whether the latest rejection of the case has reached the citizen (delivered or told)."""
+    query = CaseEvent.filter(
+        case_id=case.id, action__in=["reject", "notify_rejected", "tell_rejection"]
+    ).order_by("-id")
+    last = await (query.using_db(conn) if conn else query).first()
+    return last is not None and last.action != "reject"
 
 
 async def _running(case: Case, name: str, conn: BaseDBAsyncClient) -> CaseClock | None:

@@ -120,6 +120,10 @@ class ClockRule:
     on_expiry: str = ""
     # With on_expiry = "raise_severity": the severity to raise to (default: the next one up).
     expiry_severity: str = ""
+    # Not started when the case has no way to reach the citizen (no WeChat, phone or address);
+    # the starting event says why with `no_contact_note`.
+    needs_contact: bool = False
+    no_contact_note: str = ""
     source: str = ""
 
 
@@ -177,6 +181,8 @@ class Catalog:
     sanctions: tuple[Sanction, ...] = ()
     sanctions_source: str = ""
     reminders: Reminders = field(default_factory=Reminders)
+    # Ways staff may tell a citizen of a decision themselves (code → name).
+    notify_means: dict[str, str] = field(default_factory=dict)
 
     def findings_for(self, kind: str) -> list[Finding]:
         return [f for f in self.findings.values() if kind in f.kinds]
@@ -295,6 +301,7 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
         reminders=build_reminders(
             raw.get("reminders", {}), {c.name for p in policies for c in p.clocks}
         ),
+        notify_means={str(k): str(v) for k, v in raw.get("notify_means", {}).items()},
     )
     _check(catalog.default_severity in severities, "default_severity is not a severity")
     _check(0 < catalog.duplicates.similarity <= 1, "duplicates.similarity must be in (0, 1]")
@@ -352,6 +359,8 @@ def _build_policy(
                 rollover_holidays=bool(c.get("rollover_holidays", roll_over)),
                 on_expiry=c.get("on_expiry", ""),
                 expiry_severity=c.get("expiry_severity", ""),
+                needs_contact=bool(c.get("needs_contact", False)),
+                no_contact_note=str(c.get("no_contact_note", "")),
                 source=c.get("source", ""),
             )
             for c in raw["clocks"]

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from cases.consents import consents_left, record_consents, take_consent
-from cases.models import Case, CaseEvent, Notice, NoticeStatus
+from cases.models import Case, CaseClock, CaseEvent, Notice, NoticeStatus
 from cases.outbox import CLAIM_LEASE, NoticeChannel, NoticeContext, deliver_due
 from cases.rules import Rules
 from cases.workflow import Actor, perform
@@ -375,3 +375,51 @@ async def test_a_notice_keeps_the_deadline_of_its_moment(outbox: Outbox) -> None
     assert accepted.data["thing3"].startswith("2026年") and accepted.data["thing3"].endswith(
         "前办理"
     )
+
+
+async def test_a_delivered_rejection_notice_stops_its_clock(outbox: Outbox) -> None:
+    # Seed 000 (食品药品投诉举报管理办法 第十五条): 「15日内以适当方式将不予受理的决定和理由
+    # 告知投诉举报人」: once the notice has gone out, nothing is left to remind anyone of.
+    who = await make_citizen()
+    case = await make_case(outbox.rules, citizen=who, now=NOW)
+    intake = await make_staff("intake", "centre")
+    _, event = await perform(
+        outbox.rules,
+        case.id,
+        "reject",
+        intake,
+        note="已过一年",
+        data={"reason_code": "over_one_year"},
+        now=NOW,
+    )
+    notice = await Notice.get(event_id=event.id)
+    clock = await CaseClock.get(case_id=case.id, name="rejection_notice")
+    assert clock.stopped_at is None
+    sent_at = NOW + timedelta(minutes=5)
+    assert await outbox.deliver(sent_at) == 1
+    clock = await CaseClock.get(id=clock.id)
+    assert clock.stopped_at == sent_at
+    told = await CaseEvent.get(case_id=case.id, action="notify_rejected")
+    assert told.actor_kind == "system" and told.at == sent_at
+    assert told.data["notice"] == notice.id
+    assert (await Case.get(id=case.id)).next_due_at is None
+
+
+async def test_an_undelivered_rejection_notice_leaves_its_clock_running(outbox: Outbox) -> None:
+    who = await make_citizen(oa_openid="not-an-openid")  # WeChat refuses it for good
+    case = await make_case(outbox.rules, citizen=who, now=NOW)
+    intake = await make_staff("intake", "centre")
+    await perform(
+        outbox.rules,
+        case.id,
+        "reject",
+        intake,
+        note="已过一年",
+        data={"reason_code": "over_one_year"},
+        now=NOW,
+    )
+    assert await outbox.deliver() == 0
+    assert await CaseEvent.filter(case_id=case.id, action="notice_failed").exists()
+    clock = await CaseClock.get(case_id=case.id, name="rejection_notice")
+    assert clock.stopped_at is None
+    assert not await CaseEvent.filter(case_id=case.id, action="notify_rejected").exists()

@@ -222,3 +222,31 @@ async def test_the_sweep_reads_index_ranges_only(store: Rules) -> None:
         assert "SEARCH k USING INDEX idx_case_clock_stopped" in plan, plan
         assert "SEARCH r USING COVERING INDEX sqlite_autoindex_reminder" in plan, plan
         assert "SCAN" not in plan, plan
+
+
+async def test_a_rejection_told_to_the_citizen_raises_no_overdue_reminder(store: Rules) -> None:
+    # The clock of 「15日内以适当方式……告知」 (seed 000, 第十五条) stops once the citizen is told;
+    # one never told is flagged to the intake centre.
+    intake = await make_staff("intake", "centre")
+    told = await make_case(store, now=ACCEPTED)
+    untold = await make_case(store, now=ACCEPTED)
+    for case in (told, untold):
+        await perform(
+            store,
+            case.id,
+            "reject",
+            intake,
+            note="已过一年",
+            data={"reason_code": "over_one_year"},
+            now=ACCEPTED,
+        )
+    await perform(
+        store, told.id, "tell_rejection", intake, data={"means": "phone"}, now=local(8, 3, 9)
+    )
+    clock = await CaseClock.get(case_id=untold.id, name="rejection_notice")
+    await run_sweeps(store, clock.due_at)
+    assert await points_of(told) == []
+    assert await points_of(untold) == ["overdue"]
+    reminder = await Reminder.get(case_id=untold.id)
+    assert reminder.clock_id == clock.id
+    assert reminder.department_id is None  # the intake centre's own queue

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from cases.clocks import deadlines_of
-from cases.models import Case, CaseEvent, Notice, Status
+from cases.errors import TransitionNotAllowed
+from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules
 from cases.sweeps import apply_expired_clocks
-from cases.workflow import perform
+from cases.workflow import Actor, perform
 from tests.factories import make_case, make_staff
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday
@@ -44,7 +47,47 @@ async def test_a_refused_case_is_not_deemed_accepted(store: Rules) -> None:
         now=NOW,
         data={"reason_code": "time_barred"},
     )
+    await perform(store, case.id, "tell_rejection", intake, data={"means": "letter"}, now=NOW)
     assert await apply_expired_clocks(store, NOW + timedelta(days=30)) == 0
+    assert (await Case.get(id=case.id)).status == Status.REJECTED
+
+
+async def test_a_food_rejection_never_told_counts_as_accepted(store: Rules) -> None:
+    # Seed 000 (食品药品投诉举报管理办法 第十五条): 「未按前款规定告知的,投诉举报自……收到之日起
+    # 第5日即为受理」.
+    case = await make_case(store, now=NOW, category="food")
+    intake = await make_staff("intake", "centre")
+    await perform(
+        store,
+        case.id,
+        "reject",
+        intake,
+        note="超时效",
+        now=NOW,
+        data={"reason_code": "time_barred"},
+    )
+    notice_clock = await CaseClock.get(case_id=case.id, name="rejection_notice")
+    assert await apply_expired_clocks(store, notice_clock.due_at - timedelta(minutes=1)) == 0
+    assert (await Case.get(id=case.id)).status == Status.REJECTED
+    assert await apply_expired_clocks(store, notice_clock.due_at) == 1
+    stored = await Case.get(id=case.id)
+    assert stored.status == Status.ACCEPTED and stored.accepted_at == notice_clock.due_at
+    event = await CaseEvent.get(case_id=case.id, action="deem_accepted")
+    assert (event.from_status, event.to_status) == (Status.REJECTED, Status.ACCEPTED)
+    assert event.actor_kind == "system" and "不予受理告知" in event.note
+    assert (await CaseClock.get(id=notice_clock.id)).stopped_at == notice_clock.due_at
+    handling = await CaseClock.get(case_id=case.id, name="handling", stopped_at__isnull=True)
+    assert handling.started_at == notice_clock.due_at
+
+
+async def test_a_deemed_acceptance_needs_an_expired_untold_rejection(store: Rules) -> None:
+    case = await make_case(store, now=NOW, category="food")
+    intake = await make_staff("intake", "centre")
+    await perform(
+        store, case.id, "reject", intake, note="x", now=NOW, data={"reason_code": "other"}
+    )
+    with pytest.raises(TransitionNotAllowed):
+        await perform(store, case.id, "deem_accepted", Actor.system(), now=NOW)
     assert (await Case.get(id=case.id)).status == Status.REJECTED
 
 

@@ -6,12 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from cases.errors import ConcurrentChange, PermissionDenied, TransitionNotAllowed, ValidationError
 from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules
+from cases.staff_actions import register_case
 from cases.workflow import ACTIONS, Actor, allowed_actions, perform
 from tests.factories import citizen_actor, make_case, make_citizen, make_staff
 
@@ -99,6 +101,14 @@ async def _paused(world: World, case: Case) -> Case:
     return await world.act(case, "pause_clock", world.handler, note="送检")
 
 
+async def _untold_rejection_expired(world: World, case: Case) -> Case:
+    """A food/drug rejection whose notice deadline ran out untold (only then is a rejected
+    case deemed accepted): its stored clock is moved to now instead of waiting 15 days."""
+    if case.status == S.REJECTED:
+        await CaseClock.filter(case_id=case.id, name="rejection_notice").update(due_at=NOW)
+    return case
+
+
 async def _merge_target(world: World, case: Case) -> dict[str, Any]:
     other = await world.new_case(
         description="另一件完全不同的事情,发生在别的地方。", respondent_name="别的公司"
@@ -111,7 +121,7 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "request_info": ("intake", {"note": "请补充小票"}, _no_prep),
     "supplement": ("citizen_actor", {"note": "小票照片已上传"}, _no_prep),
     "accept": ("intake", {}, _no_prep),
-    "deem_accepted": ("system", {}, _no_prep),
+    "deem_accepted": ("system", {}, _untold_rejection_expired),
     "reject": ("intake", {"note": "重复", "data": {"reason_code": "duplicate_open"}}, _no_prep),
     "refer_out": ("intake", {"data": {"referred_to": "县卫健局"}}, _no_prep),
     "merge": ("intake", {}, _no_prep),
@@ -131,6 +141,7 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "withdraw": ("citizen_actor", {}, _no_prep),
     "raise_severity": ("leader", {}, _no_prep),
     "notify_rejected": ("system", {}, _no_prep),
+    "tell_rejection": ("intake", {"data": {"means": "phone"}}, _no_prep),
     "return_visit": ("intake", {"note": "电话回访,满意"}, _no_prep),
 }
 ALLOWED = sorted((name, src) for name, a in ACTIONS.items() for src in a.sources)
@@ -159,6 +170,8 @@ def _form_for(action: str, state: Status) -> dict[str, Any]:
         }
     if action == "merge":
         return {}
+    if action == "deem_accepted" and state == S.REJECTED:
+        return {"category": "food"}  # the policy whose rejection notice deems acceptance
     return {}
 
 
@@ -368,3 +381,141 @@ async def test_events_are_append_only(world: World) -> None:
         await event.save()
     with pytest.raises(PermissionError):
         await event.delete()
+
+
+def _last_day(due_at: datetime) -> str:
+    """The clock's last day as staff read it (Asia/Shanghai), from its stored due time."""
+    last = (due_at - timedelta(microseconds=1)).astimezone(ZoneInfo("Asia/Shanghai"))
+    return f"{last.month}月{last.day}日"
+
+
+async def test_extension_is_refused_once_the_deadline_has_passed(world: World) -> None:
+    # 「在60日期限届满前经批准可适当延长办理期限」 (seed 000, 食品药品投诉举报管理办法 第二十条)
+    case = await world.drive_to(S.IN_PROGRESS)
+    handling = await CaseClock.get(case_id=case.id, name="handling", stopped_at__isnull=True)
+    late = handling.due_at + timedelta(minutes=1)
+    events = await CaseEvent.filter(case_id=case.id).count()
+    with pytest.raises(TransitionNotAllowed) as exc:
+        await perform(
+            world.rules,
+            case.id,
+            "request_extension",
+            world.handler,
+            note="需要检测",
+            data={"amount": 10},
+            now=late,
+        )
+    assert exc.value.message == (
+        f"“{handling.label}”期限已于{_last_day(handling.due_at)}届满,不能再申请延期。"
+    )
+    assert await CaseEvent.filter(case_id=case.id).count() == events
+
+    # Requested in time, approved too late: refused, and the clock keeps its due time.
+    in_time = handling.due_at - timedelta(minutes=1)
+    await perform(
+        world.rules,
+        case.id,
+        "request_extension",
+        world.handler,
+        note="需要检测",
+        data={"amount": 10},
+        now=in_time,
+    )
+    with pytest.raises(TransitionNotAllowed) as exc:
+        await perform(world.rules, case.id, "approve_extension", world.leader, now=late)
+    assert exc.value.message == (
+        f"“{handling.label}”期限已于{_last_day(handling.due_at)}届满,不能再批准延期。"
+    )
+    assert (await CaseClock.get(id=handling.id)).due_at == handling.due_at
+    _, event = await perform(world.rules, case.id, "approve_extension", world.leader, now=in_time)
+    assert (await CaseClock.get(id=handling.id)).due_at > handling.due_at
+    assert event.data["amount"] == 10
+
+
+async def test_staff_record_telling_the_citizen_of_a_rejection_and_the_clock_stops(
+    world: World,
+) -> None:
+    # Seed 000 (食品药品投诉举报管理办法 第十五条): 「15日内以适当方式……告知投诉举报人」;
+    # a phone call, letter, SMS or visit is such a way, recorded with its means.
+    case = await world.drive_to(S.REJECTED)
+    clock = await CaseClock.get(case_id=case.id, name="rejection_notice", stopped_at__isnull=True)
+    later = NOW + timedelta(days=2)
+    with pytest.raises(ValidationError) as exc:
+        await perform(
+            world.rules, case.id, "tell_rejection", world.intake, data={"means": "pigeon"}
+        )
+    assert exc.value.field == "means"
+    assert (await CaseClock.get(id=clock.id)).stopped_at is None
+    told, event = await perform(
+        world.rules,
+        case.id,
+        "tell_rejection",
+        world.intake,
+        note="电话告知本人,已解释理由",
+        data={"means": "phone"},
+        now=later,
+    )
+    assert told.status == S.REJECTED
+    assert event.data == {"means": "phone", "means_name": "电话"}
+    assert (await CaseClock.get(id=clock.id)).stopped_at == later
+    assert (await Case.get(id=case.id)).next_due_at is None
+    with pytest.raises(TransitionNotAllowed):  # told once: nothing left to record
+        await perform(
+            world.rules, case.id, "tell_rejection", world.intake, data={"means": "sms"}, now=later
+        )
+
+
+async def test_no_rejection_notice_clock_without_any_contact_and_the_timeline_says_why(
+    world: World,
+) -> None:
+    # 「投诉举报人联系方式不详的除外」 (seed 000, 第十五条)
+    anonymous = await register_case(
+        world.rules,
+        world.intake,
+        {
+            "channel": "letter",
+            "kind": "report",
+            "category": "price",
+            "anonymous": True,
+            "respondent_name": "城东便民超市",
+            "description": "该超市长期对同一商品标示两种价格,结账时按高价收取。",
+        },
+        now=NOW,
+    )
+    _, event = await perform(
+        world.rules,
+        anonymous.id,
+        "reject",
+        world.intake,
+        note="无明确违法行为",
+        data={"reason_code": "no_clear_respondent"},
+        now=NOW,
+    )
+    assert not await CaseClock.filter(case_id=anonymous.id, name="rejection_notice").exists()
+    assert event.data["no_contact"] == "投诉举报人联系方式不详,依法无需告知不予受理决定"
+    assert (await Case.get(id=anonymous.id)).next_due_at is None
+    # The same letter with a phone number: the clock runs.
+    known = await register_case(
+        world.rules,
+        world.intake,
+        {
+            "channel": "letter",
+            "kind": "report",
+            "category": "price",
+            "contact_phone": "13800000000",
+            "respondent_name": "城东便民超市",
+            "description": "该超市长期对同一商品标示两种价格,结账时按高价收取。",
+        },
+        now=NOW,
+    )
+    _, event = await perform(
+        world.rules,
+        known.id,
+        "reject",
+        world.intake,
+        note="无明确违法行为",
+        data={"reason_code": "no_clear_respondent"},
+        now=NOW,
+    )
+    assert await CaseClock.filter(case_id=known.id, name="rejection_notice").exists()
+    assert "no_contact" not in event.data

@@ -84,6 +84,7 @@ DATA: dict[str, list[dict[str, Any]]] = {
         {"finding": "mediated", "named_staff": "名" * 51},
     ],
     "raise_severity": [{}, {"severity": "important"}, {"severity": "general"}],
+    "tell_rejection": [{"means": "phone"}, {"means": "pigeon"}, {}],
     "return_visit": [{}, {"overall": "satisfied"}, {"overall": "basic", "result": "dissatisfied"}],
 }
 # Moves that keep a case in the lifecycle (withdrawing or referring ends it early), so most
@@ -104,7 +105,7 @@ FORWARD: dict[Status, list[str]] = {
     ],
     Status.REPLIED: ["close"],
     Status.CLOSED: ["reopen", "return_visit", "uphold", "archive"],
-    Status.REJECTED: ["notify_rejected", "archive"],
+    Status.REJECTED: ["notify_rejected", "tell_rejection", "archive"],
 }
 # One move: which action (of those the state allows), which actor, valid or not (0).
 MOVE = st.tuples(st.integers(0, 11), st.integers(0, 7), st.integers(0, 4))

@@ -15,7 +15,16 @@ from aiohttp.test_utils import TestClient
 
 from cases.deadlines import YearTable
 from cases.evidence import process_image, store_evidence
-from cases.models import Case, CaseEvent, EvidenceFile, Notice, Rating, StaffUser, Status
+from cases.models import (
+    Case,
+    CaseClock,
+    CaseEvent,
+    EvidenceFile,
+    Notice,
+    Rating,
+    StaffUser,
+    Status,
+)
 from cases.reply_templates import REPLIES_DIR, load_reply_templates
 from cases.rules import Rules
 from cases.workflow import ACTIONS, CITIZEN, SYSTEM, Actor, perform
@@ -58,6 +67,7 @@ PATHS: dict[Status, list[tuple[str, str, dict[str, Any]]]] = {
     S.IN_PROGRESS: _IN_PROGRESS,
     S.REPLIED: _REPLIED,
     S.CLOSED: _CLOSED,
+    S.REJECTED: [("reject", "intake", {"note": "超期", "data": {"reason_code": "over_one_year"}})],
 }
 
 
@@ -267,6 +277,14 @@ PAGE_ACTIONS: dict[str, tuple[str, str, Status, dict[str, Any], dict[str, str], 
         S.SUBMITTED,
         {},
         {"reason_code": "over_one_year", "note": "购买已超过一年"},
+        None,
+    ),
+    "tell_rejection": (
+        "intake",
+        "centre",
+        S.REJECTED,
+        {},
+        {"means": "phone", "note": "电话告知本人"},
         None,
     ),
     "refer_out": ("leader", "leaders", S.SUBMITTED, {}, {"referred_to": "县人社局 12333"}, None),
@@ -811,3 +829,25 @@ async def test_a_deadline_in_an_unpublished_year_is_marked_provisional(
     body = await (await api_client.get(f"/api/staff/v1/cases/{case.number}", headers=token)).json()
     marks = {d["name"]: d["provisional"] for d in body["deadlines"]}
     assert marks["acceptance"] is True and marks["triage"] is False
+
+
+async def test_intake_records_by_console_how_the_citizen_was_told_of_a_rejection(
+    staff_world: StaffWorld,
+) -> None:
+    case = await make_case(staff_world.rules)
+    intake = await staff_world.console("intake", "centre")
+    url = f"/staff/cases/{case.number}"
+    await intake.get(url)
+    data = {"reason_code": "over_one_year", "note": "超期", "expected_version": str(case.version)}
+    assert (await intake.post(f"{url}/actions/reject", data))[0] == 302
+    status, body = await intake.get(url)
+    assert status == 200 and 'name="means"' in body and "短信" in body
+    case = await Case.get(id=case.id)
+    form = {"means": "sms", "note": "已短信告知", "expected_version": str(case.version)}
+    assert (await intake.post(f"{url}/actions/tell_rejection", form))[0] == 302
+    event = await CaseEvent.get(case_id=case.id, action="tell_rejection")
+    assert event.data == {"means": "sms", "means_name": "短信"} and event.note == "已短信告知"
+    clock = await CaseClock.get(case_id=case.id, name="rejection_notice")
+    assert clock.stopped_at == event.at
+    status, body = await intake.get(url)
+    assert 'name="means"' not in body and "告知方式:短信" in body  # told: no second form
