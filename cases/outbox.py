@@ -18,7 +18,8 @@ from typing import Any, Protocol
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from cases.models import Case, CaseClock, CaseEvent, Notice, NoticeStatus
+from cases.clocks import citizen_deadline
+from cases.models import Case, CaseEvent, Notice, NoticeStatus
 from cases.rules import Rules
 from cases.workflow import Actor, record_event
 
@@ -97,15 +98,10 @@ async def notice_context(rules: Rules, notice: Notice) -> NoticeContext:
     event = await CaseEvent.get(id=notice.event_id)
     catalog = rules.catalog
     due_at = None
-    if notice.payload.get("due_at"):  # the deadline when the event happened
+    if notice.payload.get("due_at"):  # the citizen's date when the event happened
         due_at = datetime.fromisoformat(notice.payload["due_at"])
-    else:
-        clock = (
-            await CaseClock.filter(case_id=case.id, stopped_at__isnull=True)
-            .order_by("due_at")
-            .first()
-        )
-        due_at = clock.due_at if clock is not None else None
+    elif (deadline := await citizen_deadline(rules, case, datetime.now(UTC))) is not None:
+        due_at = deadline.due_at
     due = ""
     if due_at is not None:
         last = (due_at - timedelta(microseconds=1)).astimezone(rules.timezone)

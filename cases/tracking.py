@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from cases.clocks import Deadline, deadlines_of
+from cases.clocks import Deadline, citizen_deadline
 from cases.errors import NotFound
 from cases.models import Case, CaseEvent, Citizen, Department, EvidenceFile
 from cases.rules import Rules
@@ -59,7 +59,8 @@ class CaseView:
 
 
 async def view_for_citizen(rules: Rules, case: Case, now: datetime) -> CaseView:
-    """Plain-words status: kind, category, status, unit, next due date, latest reply."""
+    """Plain-words status: kind, category, status, unit, the date their stage promises (paused
+    while a test or appraisal stops the clock), latest reply."""
     catalog = rules.catalog
     unit = ""
     if case.department_id is not None:
@@ -70,7 +71,6 @@ async def view_for_citizen(rules: Rules, case: Case, now: datetime) -> CaseView:
         .order_by("-id")
         .first()
     )
-    deadlines = [d for d in await deadlines_of(rules, case, now) if not d.paused]
     return CaseView(
         number=case.number,
         kind=catalog.kinds[case.kind].name if case.kind in catalog.kinds else case.kind,
@@ -79,7 +79,7 @@ async def view_for_citizen(rules: Rules, case: Case, now: datetime) -> CaseView:
         else case.category,
         status=STATUS_LABELS[case.status],
         unit=unit,
-        deadline=deadlines[0] if deadlines else None,
+        deadline=await citizen_deadline(rules, case, now),
         latest_reply=reply.note if reply else "",
         filed_at=case.created_at.astimezone(rules.timezone),
     )

@@ -358,7 +358,7 @@ async def perform(
             await clocks.extend(rules, case, data["_clock"], int(data["amount"]), conn)
         await Case.filter(id=case.id).using_db(conn).update(next_due_at=case.next_due_at)
         if action.notice:
-            await queue_notice(case, event, action.notice, now, conn)
+            await queue_notice(rules, case, event, action.notice, now, conn)
         await _survey_step(rules, case, action.name, event, actor, now, conn)
     return case, event
 
@@ -579,7 +579,12 @@ async def record_event(
 
 
 async def queue_notice(
-    case: Case, event: CaseEvent, kind: str, now: datetime, conn: BaseDBAsyncClient
+    rules: Rules,
+    case: Case,
+    event: CaseEvent,
+    kind: str,
+    now: datetime,
+    conn: BaseDBAsyncClient,
 ) -> Notice | None:
     """Write the citizen's notice in the same transaction as its event (transactional outbox);
     it is sent from `now` on (a survey invitation waits for its invitation time).
@@ -590,15 +595,11 @@ async def queue_notice(
     if case.citizen_id is None:
         return None
     payload = {"number": case.number, "status": str(case.status), "event": event.action}
-    # The deadline as it stands now: by the time the notice goes out the case may have moved on.
-    clock = (
-        await CaseClock.filter(case_id=case.id, stopped_at__isnull=True)
-        .using_db(conn)
-        .order_by("due_at")
-        .first()
-    )
-    if clock is not None:
-        payload["due_at"] = clock.due_at.isoformat()
+    # The citizen's date as it stands now: by the time the notice goes out the case may have
+    # moved on.
+    deadline = await clocks.citizen_deadline(rules, case, now, conn)
+    if deadline is not None:
+        payload["due_at"] = deadline.due_at.astimezone(UTC).isoformat()
     return await Notice.create(
         case_id=case.id,
         event_id=event.id,

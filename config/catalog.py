@@ -119,6 +119,9 @@ class ClockRule:
     on_expiry: str = ""
     # With on_expiry = "raise_severity": the severity to raise to (default: the next one up).
     expiry_severity: str = ""
+    # The date a stage promises the citizen (acceptance decision, handling): the only clocks
+    # any citizen surface shows; the others are the office's own.
+    citizen_facing: bool = False
     source: str = ""
 
 
@@ -345,6 +348,7 @@ def _build_policy(
                 rollover_holidays=bool(c.get("rollover_holidays", False)),
                 on_expiry=c.get("on_expiry", ""),
                 expiry_severity=c.get("expiry_severity", ""),
+                citizen_facing=bool(c.get("citizen_facing", False)),
                 source=c.get("source", ""),
             )
             for c in raw["clocks"]
@@ -357,6 +361,8 @@ def _build_policy(
     for clock in policy.clocks:
         _check(clock.unit in CLOCK_UNITS, f"policy {name} clock {clock.name}: unit {clock.unit!r}")
         _check(clock.amount > 0, f"policy {name} clock {clock.name}: amount must be > 0")
+        # Screens say "{label}期限": a label ending in 期限 would read 期限期限.
+        _check(not clock.label.endswith("期限"), f"clock {clock.name}: label ends with 期限")
         _check(clock.on_expiry in CLOCK_EXPIRY_ACTIONS, f"clock {clock.name}: on_expiry")
         _check(
             not clock.expiry_severity or clock.expiry_severity in severities,
