@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 from cases.clocks import citizen_deadline
 from cases.models import Case, CaseEvent, Notice, NoticeStatus
 from cases.rules import Rules
-from cases.workflow import Actor, record_event
+from cases.workflow import Actor, citizen_note, record_event
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,13 @@ async def notice_context(rules: Rules, notice: Notice) -> NoticeContext:
         if case.category in catalog.categories
         else case.category,
         "due": due,
-        "note": event.note,
-        "reason": event.data.get("reason_text") or event.data.get("reason") or event.note,
+        # Only what the citizen is meant to read; a staff member's internal note never goes out.
+        "note": citizen_note(event),
+        "reason": event.data.get("reason_text")
+        or event.data.get("public_note")
+        or event.data.get("reason")
+        or citizen_note(event),
+        "into": event.data.get("into", ""),
         "referred_to": case.referred_to,
         "at": event.at.astimezone(rules.timezone).strftime("%Y年%m月%d日 %H:%M"),
     }

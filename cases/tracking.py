@@ -11,7 +11,7 @@ from cases.clocks import Deadline, citizen_deadline
 from cases.errors import NotFound
 from cases.models import Case, CaseEvent, Citizen, Department, EvidenceFile
 from cases.rules import Rules
-from cases.workflow import ACTIONS, STATUS_LABELS
+from cases.workflow import ACTIONS, STATUS_LABELS, citizen_note
 
 # Events whose note is the answer the citizen is waiting for.
 REPLY_ACTIONS = ("reply", "answer")
@@ -98,7 +98,8 @@ _EXTRA_LABELS = {"file": "提交", "rate": "评价"}
 
 
 async def public_timeline(rules: Rules, case: Case) -> list[TimelineEntry]:
-    """The events a citizen may see (never internal notes), oldest first, in local time."""
+    """The events a citizen may see, oldest first, in local time, each with only the text meant
+    for the citizen (never a staff member's internal note)."""
     events = await CaseEvent.filter(case_id=case.id, public=True).order_by("at", "id")
     return [
         TimelineEntry(
@@ -107,7 +108,7 @@ async def public_timeline(rules: Rules, case: Case) -> list[TimelineEntry]:
             label=ACTIONS[e.action].label
             if e.action in ACTIONS
             else _EXTRA_LABELS.get(e.action, e.action),
-            note=e.note,
+            note=citizen_note(e),
         )
         for e in events
     ]

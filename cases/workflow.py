@@ -87,6 +87,9 @@ class Action:
     # Notice kind written to the outbox for the citizen ("" = none).
     notice: str = ""
     public: bool = True
+    # The note is what the citizen is told (a reply, what to supplement …). Otherwise it is the
+    # staff's internal note and the citizen reads only the event's `public_note`, if any.
+    note_public: bool = False
 
 
 def _action(
@@ -119,6 +122,7 @@ ACTIONS: dict[str, Action] = {
             {INTAKE},
             needs_note=True,
             notice="needs_info",
+            note_public=True,
         ),
         _action(
             "supplement",
@@ -127,6 +131,7 @@ ACTIONS: dict[str, Action] = {
             S.SUBMITTED,
             {CITIZEN, INTAKE},
             needs_note=True,
+            note_public=True,
         ),
         _action("accept", "受理", {S.SUBMITTED}, S.ACCEPTED, {INTAKE, LEADER}, notice="accepted"),
         _action(
@@ -145,6 +150,7 @@ ACTIONS: dict[str, Action] = {
             {INTAKE, LEADER},
             needs_note=True,
             notice="rejected",
+            note_public=True,
         ),
         _action(
             "refer_out",
@@ -170,6 +176,7 @@ ACTIONS: dict[str, Action] = {
             {INTAKE},
             needs_note=True,
             notice="replied",
+            note_public=True,
         ),
         _action("assign", "交办", {S.ACCEPTED}, S.ASSIGNED, {INTAKE, LEADER}),
         _action(
@@ -192,6 +199,7 @@ ACTIONS: dict[str, Action] = {
             unit_scoped=True,
             needs_note=True,
             public=False,
+            note_public=True,
         ),
         _action(
             "approve_extension", "批准延期", {S.IN_PROGRESS}, None, {LEADER}, notice="extended"
@@ -217,6 +225,7 @@ ACTIONS: dict[str, Action] = {
             unit_scoped=True,
             needs_note=True,
             notice="replied",
+            note_public=True,
         ),
         _action(
             "close",
@@ -245,6 +254,7 @@ ACTIONS: dict[str, Action] = {
             {LEADER},
             needs_note=True,
             notice="upheld",
+            note_public=True,
         ),
         _action("archive", "归档", FINISHED_STATES, S.ARCHIVED, {INTAKE, ADMIN}, public=False),
         _action("withdraw", "撤回", OPEN_STATES, S.WITHDRAWN, {CITIZEN, INTAKE}),
@@ -265,6 +275,15 @@ ACTIONS: dict[str, Action] = {
 
 # Staff may act on behalf of a citizen for these (a phone call asking to withdraw, say).
 _CITIZEN_OWNED = {"submit", "supplement", "withdraw"}
+
+
+def citizen_note(event: CaseEvent) -> str:
+    """What the citizen may read of an event: their own words, a note that is meant for them
+    (a reply …), or the staff's separate `public_note`; never an internal note."""
+    action = ACTIONS.get(event.action)
+    if event.actor_kind == CITIZEN or (action is not None and action.note_public):
+        return event.note
+    return str(event.data.get("public_note", ""))
 
 
 def allowed_actions(case: Case, actor: Actor) -> list[Action]:
@@ -322,6 +341,8 @@ async def perform(
     if action.needs_note and not note:
         raise ValidationError(f"“{action.label}”需要填写说明。", field="note")
     version = case.version
+    # Accepted again after a unit returned it: the citizen was told once, not twice.
+    told_before = action.notice == "accepted" and case.accepted_at is not None
 
     from_status = case.status
     async with in_transaction() as conn:
@@ -357,7 +378,7 @@ async def perform(
         if action.name == "approve_extension":
             await clocks.extend(rules, case, data["_clock"], int(data["amount"]), conn)
         await Case.filter(id=case.id).using_db(conn).update(next_due_at=case.next_due_at)
-        if action.notice:
+        if action.notice and not told_before:
             await queue_notice(rules, case, event, action.notice, now, conn)
         await _survey_step(rules, case, action.name, event, actor, now, conn)
     return case, event

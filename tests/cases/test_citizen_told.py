@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from cases.models import Case, CaseClock, Notice
 from cases.outbox import notice_context
+from cases.reply_templates import REPLIES_DIR, load_reply_templates
 from cases.rules import Rules
+from cases.staff_actions import compose_reply
 from cases.sweeps import apply_expired_clocks
 from cases.workflow import perform
 from config.notices import NoticeTemplates, load_notice_templates
@@ -110,3 +112,37 @@ async def test_reopened_names_the_new_handling_deadline(store: Rules) -> None:
     due = _day(store, await _clock(case, "handling"))
     oa, mp, _ = await _told(store, event.id)
     assert due in oa["thing3"] and due in mp["thing3"]
+
+
+# --- item 5: what replies and notices say ----------------------------------------------------
+
+
+def test_a_reply_says_经查_once() -> None:
+    text = compose_reply({"facts": "经查,超市已为您退货。", "handling": "已调解。"})
+    assert text.startswith("经查:超市已为您退货。") and "经查:经查" not in text
+    for path in REPLIES_DIR.glob("*.toml"):
+        for reply in load_reply_templates(path.stem):
+            assert not reply.facts.startswith(("经查", "经核查", "经调查")), reply.code
+
+
+async def test_the_merge_notice_names_the_case_it_joined(store: Rules) -> None:
+    intake = await make_staff("intake", "centre")
+    target = await make_case(store, now=NOW)
+    case = await make_case(store, now=NOW, respondent_name="城西商场")
+    _, event = await perform(store, case.id, "merge", intake, data={"into": target.number}, now=NOW)
+    oa, mp, _ = await _told(store, event.id)
+    assert target.number in oa["thing3"] and target.number in mp["thing3"]
+
+
+async def test_accepting_again_after_a_return_is_not_announced_twice(store: Rules) -> None:
+    intake = await make_staff("intake", "centre")
+    handler = await make_staff("handler", "consumer")
+    case = await make_case(store, now=NOW)
+    for action, actor, kw in (
+        ("accept", intake, {}),
+        ("assign", intake, {"data": {"department": "consumer"}}),
+        ("return", handler, {"note": "不属于本科室职责"}),
+        ("accept", intake, {}),
+    ):
+        await perform(store, case.id, action, actor, now=NOW, **kw)  # type: ignore[arg-type]
+    assert await Notice.filter(case_id=case.id, kind="accepted").count() == 1
