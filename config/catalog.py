@@ -179,6 +179,8 @@ class Catalog:
     sanctions: tuple[Sanction, ...] = ()
     sanctions_source: str = ""
     reminders: Reminders = field(default_factory=Reminders)
+    # Clocks that are a unit's right, not a duty (the return window): never a row's headline.
+    right_clocks: frozenset[str] = frozenset()
 
     def findings_for(self, kind: str) -> list[Finding]:
         return [f for f in self.findings.values() if kind in f.kinds]
@@ -284,6 +286,7 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
             similarity=float(dup["similarity"]), window_days=int(dup["window_days"])
         ),
         due_soon_ratio=float(raw["deadlines"]["due_soon_ratio"]),
+        right_clocks=frozenset(raw["deadlines"].get("right_clocks", ())),
         number_seq_digits=int(raw["numbering"]["seq_digits"]),
         channels=dict(raw["channels"]),
         findings=_findings(raw.get("findings", {}), kinds),

@@ -9,6 +9,7 @@ from cases.rules import Rules
 from cases.workflow import perform
 from complaint_desk.keys import RULES
 from tests.bot.conftest import BotWorld
+from tests.bot.test_filing import at_photos_step, gps_jpeg
 from tests.factories import make_case, make_citizen, make_staff
 
 
@@ -36,3 +37,23 @@ async def test_status_shows_the_promised_date_of_each_stage(bot: BotWorld) -> No
     assigned = await chat.say(f"查询 {case.number}")
     assert f"办理期限:{await _day(rules, case, 'handling')}" in assigned
     assert "退回" not in assigned and "期限期限" not in assigned
+
+
+async def test_a_photo_that_could_not_be_kept_is_not_counted(bot: BotWorld) -> None:
+    chat = await at_photos_step(bot)
+    good = bot.fake.add_media(gps_jpeg("red"), "image/jpeg")
+    assert "已收到第 1 张" in await chat.send_image(good)
+    await chat.settle()
+    bad = bot.fake.add_media(b"this is not a picture", "image/jpeg")
+    await chat.send_image(bad)
+    await chat.settle()
+    [apology] = [
+        m[1]["text"]["content"] for m in bot.fake.sent_messages if m[1]["touser"] == chat.openid
+    ]
+    assert "没能保存" in apology and "。)" not in apology and "。。" not in apology
+    assert "已收到第 2 张" in await chat.send_image(
+        bot.fake.add_media(gps_jpeg("blue"), "image/jpeg")
+    )
+    await chat.settle()
+    assert "手机号" in await chat.say("完成")
+    assert "照片:2 张" in await chat.say("138 0000 0000")

@@ -15,6 +15,7 @@ from cases.rules import Rules
 from cases.staff_actions import compose_reply
 from cases.sweeps import apply_expired_clocks
 from cases.workflow import perform
+from cases.worklists import rows_of
 from config.notices import NoticeTemplates, load_notice_templates
 from tests.factories import make_case, make_staff
 
@@ -146,3 +147,18 @@ async def test_accepting_again_after_a_return_is_not_announced_twice(store: Rule
     ):
         await perform(store, case.id, action, actor, now=NOW, **kw)  # type: ignore[arg-type]
     assert await Notice.filter(case_id=case.id, kind="accepted").count() == 1
+
+
+async def test_a_units_worklist_headlines_its_handling_deadline_not_the_return_window(
+    store: Rules,
+) -> None:
+    intake = await make_staff("intake", "centre")
+    case = await make_case(store, now=NOW)
+    await perform(store, case.id, "accept", intake, now=NOW)
+    case, _ = await perform(
+        store, case.id, "assign", intake, data={"department": "consumer"}, now=NOW
+    )
+    [row] = await rows_of(store, [case], NOW)
+    handling = await _clock(case, "handling")
+    assert row.deadline is not None
+    assert (row.deadline.label, row.deadline.due_at) == (handling.label, handling.due_at)
