@@ -232,3 +232,28 @@ async def deadlines_of(rules: Rules, case: Case, now: datetime) -> list[Deadline
             )
         )
     return result
+
+
+async def citizen_deadline(
+    rules: Rules, case: Case, now: datetime, conn: BaseDBAsyncClient | None = None
+) -> Deadline | None:
+    """The date the citizen is promised now: the running clock of the stage they wait for.
+
+    Only clocks the profile marks `citizen_facing` (acceptance decision, handling) count; the
+    office's own clocks (triage, return window, escalation …) are never a citizen's date.
+    Read from the stored clock, so every extension, pause and reopen is already in it. Every
+    citizen surface (notices, 查询, mini-program) calls this.
+    """
+    facing = {r.name for r in policy_of(rules, case).clocks if r.citizen_facing}
+    for clock in await running_clocks(case, conn):
+        if clock.name in facing:
+            state = state_of(rules, clock, now)
+            return Deadline(
+                name=clock.name,
+                label=clock.label,
+                due_at=clock.due_at.astimezone(rules.timezone),
+                overdue=state.overdue,
+                due_soon=state.due_soon,
+                paused=clock.paused_at is not None,
+            )
+    return None

@@ -18,10 +18,11 @@ from typing import Any, Protocol
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from cases.clocks import citizen_deadline
 from cases.errors import CaseError
-from cases.models import Case, CaseClock, CaseEvent, Notice, NoticeStatus
+from cases.models import Case, CaseEvent, Notice, NoticeStatus
 from cases.rules import Rules
-from cases.workflow import DELIVERED_ACTIONS, Actor, perform, record_event
+from cases.workflow import DELIVERED_ACTIONS, Actor, citizen_note, perform, record_event
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +99,10 @@ async def notice_context(rules: Rules, notice: Notice) -> NoticeContext:
     event = await CaseEvent.get(id=notice.event_id)
     catalog = rules.catalog
     due_at = None
-    if notice.payload.get("due_at"):  # the deadline when the event happened
+    if notice.payload.get("due_at"):  # the citizen's date when the event happened
         due_at = datetime.fromisoformat(notice.payload["due_at"])
-    else:
-        clock = (
-            await CaseClock.filter(case_id=case.id, stopped_at__isnull=True)
-            .order_by("due_at")
-            .first()
-        )
-        due_at = clock.due_at if clock is not None else None
+    elif (deadline := await citizen_deadline(rules, case, datetime.now(UTC))) is not None:
+        due_at = deadline.due_at
     due = ""
     if due_at is not None:
         last = (due_at - timedelta(microseconds=1)).astimezone(rules.timezone)
@@ -118,8 +114,13 @@ async def notice_context(rules: Rules, notice: Notice) -> NoticeContext:
         if case.category in catalog.categories
         else case.category,
         "due": due,
-        "note": event.note,
-        "reason": event.data.get("reason_text") or event.data.get("reason") or event.note,
+        # Only what the citizen is meant to read; a staff member's internal note never goes out.
+        "note": citizen_note(event),
+        "reason": event.data.get("reason_text")
+        or event.data.get("public_note")
+        or event.data.get("reason")
+        or citizen_note(event),
+        "into": event.data.get("into", ""),
         "referred_to": case.referred_to,
         "at": event.at.astimezone(rules.timezone).strftime("%Y年%m月%d日 %H:%M"),
     }

@@ -17,7 +17,7 @@ from cases.intake import FIELD_LABELS, file_case
 from cases.models import Case, CaseEvent, Role
 from cases.rules import Rules
 from cases.tracking import normalize_number
-from cases.workflow import Actor, perform
+from cases.workflow import ACTIONS, Actor, perform
 from config.survey import load_survey_scale
 
 # The data each action reads (see cases/workflow.py `_apply_rule`).
@@ -43,6 +43,7 @@ REGISTER_CHANNELS = ("phone", "visit", "letter")
 REGISTER_FIELDS = (*FIELD_LABELS, "anonymous")
 DEFAULT_NOTE_CHARS = 1000
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LABEL_SEPARATORS = (",", ",", ":", ":", "、", " ")
 _TRUE = (True, "1", "on", "true", "yes")  # a tuple: a JSON list must not raise TypeError
 
 
@@ -64,11 +65,14 @@ def action_input(
     """The note and data to hand to `perform`, from what staff typed.
 
     For a reply, filled-in parts (facts / handling / basis) become the note; without any part,
-    a plain note is taken as the whole reply (API clients that compose their own text).
+    a plain note is taken as the whole reply (API clients that compose their own text). Where
+    the note is internal, `public_note` is the text the citizen reads.
     """
     data = {
         name: _clean(rules, fields.get(name), name, name) for name in DATA_FIELDS.get(action, ())
     }
+    if tells_separately(action):
+        data["public_note"] = _clean(rules, fields.get("public_note"), "public_note", "告知市民")
     data = {k: v for k, v in data.items() if v}
     if "into" in data:
         data["into"] = normalize_number(data["into"])
@@ -80,13 +84,31 @@ def action_input(
     return text, data
 
 
+def tells_separately(action: str) -> bool:
+    """The action's note is internal; what the citizen is told is a separate `public_note`."""
+    known = ACTIONS.get(action)
+    return known is not None and known.public and not known.note_public
+
+
 def compose_reply(parts: Mapping[str, str]) -> str:
     """'经查:…\\n处理情况:…\\n处理依据:…'; facts and handling must be there."""
     for name in REQUIRED_REPLY_PARTS:
         if not parts.get(name):
             label = dict(REPLY_PARTS)[name]
             raise ValidationError(f"答复需要写明“{label}”。", field=name)
-    return "\n".join(f"{label}:{parts[name]}" for name, label in REPLY_PARTS if parts.get(name))
+    return "\n".join(
+        f"{label}:{_without_label(parts[name], label)}"
+        for name, label in REPLY_PARTS
+        if parts.get(name)
+    )
+
+
+def _without_label(text: str, label: str) -> str:
+    """Staff often start the part with its own label ('经查,…'): say it once."""
+    rest = text.removeprefix(label)
+    if rest == text or not rest.startswith(_LABEL_SEPARATORS):
+        return text  # no label, or a word that merely starts like it ('经查明')
+    return rest.lstrip("".join(_LABEL_SEPARATORS)) or text
 
 
 def expected_version(raw: Any) -> int | None:

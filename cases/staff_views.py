@@ -28,7 +28,7 @@ from cases.duplicates import similarity
 from cases.errors import NotFound, PermissionDenied
 from cases.models import Case, CaseEvent, Department, EvidenceFile, Status
 from cases.rules import Rules
-from cases.staff_actions import DATA_FIELDS, REPLY_ACTIONS, REPLY_PARTS
+from cases.staff_actions import DATA_FIELDS, REPLY_ACTIONS, REPLY_PARTS, tells_separately
 from cases.supervision import SUPERVISION_LABELS
 from cases.workflow import (
     ACTIONS,
@@ -304,6 +304,8 @@ def _details(
         shown.append(("移送至", str(data["referred_to"])))
     if "into" in data:
         shown.append(("并入", str(data["into"])))
+    if data.get("public_note"):
+        shown.append(("告知市民", str(data["public_note"])))
     if "amount" in data:
         shown.append(("延长", f"{data['amount']} {_unit_of(policy, data)}"))
     if "severity" in data:
@@ -425,4 +427,5 @@ async def action_forms(
 def _inputs(action: Action) -> tuple[str, ...]:
     if action.name in REPLY_ACTIONS:
         return tuple(name for name, _ in REPLY_PARTS)
-    return DATA_FIELDS.get(action.name, ())
+    told = ("public_note",) if tells_separately(action.name) else ()
+    return (*DATA_FIELDS.get(action.name, ()), *told)

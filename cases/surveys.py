@@ -50,7 +50,7 @@ async def schedule_survey(
         closes_at=invite_at + timedelta(days=scale.answer_within_days),
         using_db=conn,
     )
-    await queue_notice(case, close_event, "survey", invite_at, conn)
+    await queue_notice(rules, case, close_event, "survey", invite_at, conn)
     return survey
 
 

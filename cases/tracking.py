@@ -7,11 +7,11 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from cases.clocks import Deadline, deadlines_of
+from cases.clocks import Deadline, citizen_deadline
 from cases.errors import NotFound
 from cases.models import Case, CaseEvent, Citizen, Department, EvidenceFile
 from cases.rules import Rules
-from cases.workflow import ACTIONS, STATUS_LABELS
+from cases.workflow import ACTIONS, STATUS_LABELS, citizen_note
 
 # Events whose note is the answer the citizen is waiting for.
 REPLY_ACTIONS = ("reply", "answer")
@@ -59,7 +59,8 @@ class CaseView:
 
 
 async def view_for_citizen(rules: Rules, case: Case, now: datetime) -> CaseView:
-    """Plain-words status: kind, category, status, unit, next due date, latest reply."""
+    """Plain-words status: kind, category, status, unit, the date their stage promises (paused
+    while a test or appraisal stops the clock), latest reply."""
     catalog = rules.catalog
     unit = ""
     if case.department_id is not None:
@@ -70,7 +71,6 @@ async def view_for_citizen(rules: Rules, case: Case, now: datetime) -> CaseView:
         .order_by("-id")
         .first()
     )
-    deadlines = [d for d in await deadlines_of(rules, case, now) if not d.paused]
     return CaseView(
         number=case.number,
         kind=catalog.kinds[case.kind].name if case.kind in catalog.kinds else case.kind,
@@ -79,7 +79,7 @@ async def view_for_citizen(rules: Rules, case: Case, now: datetime) -> CaseView:
         else case.category,
         status=STATUS_LABELS[case.status],
         unit=unit,
-        deadline=deadlines[0] if deadlines else None,
+        deadline=await citizen_deadline(rules, case, now),
         latest_reply=reply.note if reply else "",
         filed_at=case.created_at.astimezone(rules.timezone),
     )
@@ -98,7 +98,8 @@ _EXTRA_LABELS = {"file": "提交", "rate": "评价"}
 
 
 async def public_timeline(rules: Rules, case: Case) -> list[TimelineEntry]:
-    """The events a citizen may see (never internal notes), oldest first, in local time."""
+    """The events a citizen may see, oldest first, in local time, each with only the text meant
+    for the citizen (never a staff member's internal note)."""
     events = await CaseEvent.filter(case_id=case.id, public=True).order_by("at", "id")
     return [
         TimelineEntry(
@@ -107,7 +108,7 @@ async def public_timeline(rules: Rules, case: Case) -> list[TimelineEntry]:
             label=ACTIONS[e.action].label
             if e.action in ACTIONS
             else _EXTRA_LABELS.get(e.action, e.action),
-            note=e.note,
+            note=citizen_note(e),
         )
         for e in events
     ]

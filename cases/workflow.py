@@ -87,6 +87,9 @@ class Action:
     # Notice kind written to the outbox for the citizen ("" = none).
     notice: str = ""
     public: bool = True
+    # The note is what the citizen is told (a reply, what to supplement …). Otherwise it is the
+    # staff's internal note and the citizen reads only the event's `public_note`, if any.
+    note_public: bool = False
 
 
 def _action(
@@ -119,6 +122,7 @@ ACTIONS: dict[str, Action] = {
             {INTAKE},
             needs_note=True,
             notice="needs_info",
+            note_public=True,
         ),
         _action(
             "supplement",
@@ -127,6 +131,7 @@ ACTIONS: dict[str, Action] = {
             S.SUBMITTED,
             {CITIZEN, INTAKE},
             needs_note=True,
+            note_public=True,
         ),
         _action("accept", "受理", {S.SUBMITTED}, S.ACCEPTED, {INTAKE, LEADER}, notice="accepted"),
         # From a rejection too: a food/drug rejection never told counts as accepted (profile).
@@ -146,6 +151,7 @@ ACTIONS: dict[str, Action] = {
             {INTAKE, LEADER},
             needs_note=True,
             notice="rejected",
+            note_public=True,
         ),
         _action(
             "refer_out",
@@ -171,6 +177,7 @@ ACTIONS: dict[str, Action] = {
             {INTAKE},
             needs_note=True,
             notice="replied",
+            note_public=True,
         ),
         _action("assign", "交办", {S.ACCEPTED}, S.ASSIGNED, {INTAKE, LEADER}),
         _action(
@@ -193,6 +200,7 @@ ACTIONS: dict[str, Action] = {
             unit_scoped=True,
             needs_note=True,
             public=False,
+            note_public=True,
         ),
         _action(
             "approve_extension", "批准延期", {S.IN_PROGRESS}, None, {LEADER}, notice="extended"
@@ -218,6 +226,7 @@ ACTIONS: dict[str, Action] = {
             unit_scoped=True,
             needs_note=True,
             notice="replied",
+            note_public=True,
         ),
         _action(
             "close",
@@ -246,6 +255,7 @@ ACTIONS: dict[str, Action] = {
             {LEADER},
             needs_note=True,
             notice="upheld",
+            note_public=True,
         ),
         _action("archive", "归档", FINISHED_STATES, S.ARCHIVED, {INTAKE, ADMIN}, public=False),
         _action("withdraw", "撤回", OPEN_STATES, S.WITHDRAWN, {CITIZEN, INTAKE}),
@@ -273,6 +283,15 @@ DELIVERED_ACTIONS = {"rejected": "notify_rejected"}
 
 # Staff may act on behalf of a citizen for these (a phone call asking to withdraw, say).
 _CITIZEN_OWNED = {"submit", "supplement", "withdraw"}
+
+
+def citizen_note(event: CaseEvent) -> str:
+    """What the citizen may read of an event: their own words, a note that is meant for them
+    (a reply …), or the staff's separate `public_note`; never an internal note."""
+    action = ACTIONS.get(event.action)
+    if event.actor_kind == CITIZEN or (action is not None and action.note_public):
+        return event.note
+    return str(event.data.get("public_note", ""))
 
 
 def allowed_actions(case: Case, actor: Actor) -> list[Action]:
@@ -330,6 +349,8 @@ async def perform(
     if action.needs_note and not note:
         raise ValidationError(f"“{action.label}”需要填写说明。", field="note")
     version = case.version
+    # Accepted again after a unit returned it: the citizen was told once, not twice.
+    told_before = action.notice == "accepted" and case.accepted_at is not None
 
     from_status = case.status
     reachable = _reachable(case)
@@ -371,8 +392,8 @@ async def perform(
         if action.name == "approve_extension":
             await clocks.extend(rules, case, data["_clock"], int(data["amount"]), conn)
         await Case.filter(id=case.id).using_db(conn).update(next_due_at=case.next_due_at)
-        if action.notice:
-            await queue_notice(case, event, action.notice, now, conn)
+        if action.notice and not told_before:
+            await queue_notice(rules, case, event, action.notice, now, conn)
         await _survey_step(rules, case, action.name, event, actor, now, conn)
     return case, event
 
@@ -627,7 +648,12 @@ async def record_event(
 
 
 async def queue_notice(
-    case: Case, event: CaseEvent, kind: str, now: datetime, conn: BaseDBAsyncClient
+    rules: Rules,
+    case: Case,
+    event: CaseEvent,
+    kind: str,
+    now: datetime,
+    conn: BaseDBAsyncClient,
 ) -> Notice | None:
     """Write the citizen's notice in the same transaction as its event (transactional outbox);
     it is sent from `now` on (a survey invitation waits for its invitation time).
@@ -638,15 +664,11 @@ async def queue_notice(
     if case.citizen_id is None:
         return None
     payload = {"number": case.number, "status": str(case.status), "event": event.action}
-    # The deadline as it stands now: by the time the notice goes out the case may have moved on.
-    clock = (
-        await CaseClock.filter(case_id=case.id, stopped_at__isnull=True)
-        .using_db(conn)
-        .order_by("due_at")
-        .first()
-    )
-    if clock is not None:
-        payload["due_at"] = clock.due_at.isoformat()
+    # The citizen's date as it stands now: by the time the notice goes out the case may have
+    # moved on.
+    deadline = await clocks.citizen_deadline(rules, case, now, conn)
+    if deadline is not None:
+        payload["due_at"] = deadline.due_at.astimezone(UTC).isoformat()
     return await Notice.create(
         case_id=case.id,
         event_id=event.id,

@@ -397,9 +397,9 @@ class Row:
 
 
 async def rows_of(rules: Rules, cases: list[Case], now: datetime) -> list[Row]:
-    """List rows for `cases`, in order, with the earliest running deadline of each."""
+    """List rows for `cases`, in order, each with the earliest deadline staff must beat."""
     units = {d.id: d for d in await Department.all()}
-    clocks = await _earliest_clocks(cases)
+    clocks = await _headline_clocks(rules, cases) if cases else {}
     catalog = rules.catalog
     rows = []
     for case in cases:
@@ -424,50 +424,39 @@ async def rows_of(rules: Rules, cases: list[Case], now: datetime) -> list[Row]:
                 contact_name=who.name,
                 contact_phone=who.phone,
                 filed_at=case.created_at.astimezone(rules.timezone),
-                deadline=_deadline(rules, case, clocks.get(case.id), now),
+                deadline=_deadline(rules, clocks.get(case.id), now),
             )
         )
     return rows
 
 
-async def _earliest_clocks(cases: list[Case]) -> dict[int, CaseClock]:
-    """The running clock behind each case's `next_due_at`.
-
-    Looked up by (stopped_at, due_at), the clock table's index, not by case id (not indexed).
-    """
-    dues = {c.next_due_at.astimezone(UTC) for c in cases if c.next_due_at is not None}
-    if not dues:
-        return {}
-    found = await CaseClock.filter(
-        stopped_at__isnull=True,
-        paused_at__isnull=True,
-        due_at__in=sorted(dues),
-        case_id__in=[c.id for c in cases],
-    ).order_by("-id")
-    return {clock.case_id: clock for clock in found}
+async def _headline_clocks(rules: Rules, cases: list[Case]) -> dict[int, CaseClock]:
+    """Each case's earliest running clock that is a duty to beat, not a right like the return
+    window (the profile's `right_clocks`). Read by the (case_id, name) index."""
+    skip = rules.catalog.right_clocks
+    found = await (
+        CaseClock.filter(
+            case_id__in=[c.id for c in cases], stopped_at__isnull=True, paused_at__isnull=True
+        )
+        .exclude(name__in=sorted(skip))
+        .order_by("-due_at", "-id")
+    )
+    return {clock.case_id: clock for clock in found}  # the earliest is written last
 
 
-def _deadline(
-    rules: Rules, case: Case, clock: CaseClock | None, now: datetime
-) -> RowDeadline | None:
-    if case.next_due_at is None:
+def _deadline(rules: Rules, clock: CaseClock | None, now: datetime) -> RowDeadline | None:
+    if clock is None:
         return None
-    due = case.next_due_at.astimezone(rules.timezone)
-    if clock is None:  # next_due_at always names a running clock; be honest if it does not
-        overdue, soon, label, unit = due <= now, False, "办理", "natural_days"
-        provisional = rules.calendar.is_provisional(due, "working_days")
-    else:
-        state = state_of(rules, clock, now)
-        overdue, soon, label, unit = state.overdue, state.due_soon, clock.label, clock.unit
-        provisional = rules.calendar.is_provisional(due, unit, clock.rollover_holidays)
+    due = clock.due_at.astimezone(rules.timezone)
+    state = state_of(rules, clock, now)
     return RowDeadline(
-        label=label,
+        label=clock.label,
         due_at=due,
         due_text=due_text(due),
-        countdown=countdown(rules.calendar, unit, due, now),
-        overdue=overdue,
-        due_soon=soon,
-        provisional=provisional,
+        countdown=countdown(rules.calendar, clock.unit, due, now),
+        overdue=state.overdue,
+        due_soon=state.due_soon,
+        provisional=rules.calendar.is_provisional(due, clock.unit, clock.rollover_holidays),
     )
 
 

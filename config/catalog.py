@@ -124,6 +124,9 @@ class ClockRule:
     # the starting event says why with `no_contact_note`.
     needs_contact: bool = False
     no_contact_note: str = ""
+    # The date a stage promises the citizen (acceptance decision, handling): the only clocks
+    # any citizen surface shows; the others are the office's own.
+    citizen_facing: bool = False
     source: str = ""
 
 
@@ -183,6 +186,8 @@ class Catalog:
     reminders: Reminders = field(default_factory=Reminders)
     # Ways staff may tell a citizen of a decision themselves (code → name).
     notify_means: dict[str, str] = field(default_factory=dict)
+    # Clocks that are a unit's right, not a duty (the return window): never a row's headline.
+    right_clocks: frozenset[str] = frozenset()
 
     def findings_for(self, kind: str) -> list[Finding]:
         return [f for f in self.findings.values() if kind in f.kinds]
@@ -293,6 +298,7 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
             similarity=float(dup["similarity"]), window_days=int(dup["window_days"])
         ),
         due_soon_ratio=float(raw["deadlines"]["due_soon_ratio"]),
+        right_clocks=frozenset(raw["deadlines"].get("right_clocks", ())),
         number_seq_digits=int(raw["numbering"]["seq_digits"]),
         channels=dict(raw["channels"]),
         findings=_findings(raw.get("findings", {}), kinds),
@@ -361,6 +367,7 @@ def _build_policy(
                 expiry_severity=c.get("expiry_severity", ""),
                 needs_contact=bool(c.get("needs_contact", False)),
                 no_contact_note=str(c.get("no_contact_note", "")),
+                citizen_facing=bool(c.get("citizen_facing", False)),
                 source=c.get("source", ""),
             )
             for c in raw["clocks"]
@@ -373,6 +380,8 @@ def _build_policy(
     for clock in policy.clocks:
         _check(clock.unit in CLOCK_UNITS, f"policy {name} clock {clock.name}: unit {clock.unit!r}")
         _check(clock.amount > 0, f"policy {name} clock {clock.name}: amount must be > 0")
+        # Screens say "{label}期限": a label ending in 期限 would read 期限期限.
+        _check(not clock.label.endswith("期限"), f"clock {clock.name}: label ends with 期限")
         _check(clock.on_expiry in CLOCK_EXPIRY_ACTIONS, f"clock {clock.name}: on_expiry")
         _check(
             not clock.expiry_severity or clock.expiry_severity in severities,

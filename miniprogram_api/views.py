@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from cases.clocks import deadlines_of
+from cases.clocks import citizen_deadline
 from cases.models import Case, EvidenceFile
 from cases.rules import Rules
 from cases.tracking import VISIBLE_CHECKS, WITHHELD_NOTE, public_timeline
@@ -37,8 +37,10 @@ def case_summary(rules: Rules, case: Case) -> dict[str, Any]:
 
 
 async def deadlines(rules: Rules, case: Case, now: datetime) -> list[dict[str, Any]]:
+    """The date the citizen's stage promises (none or one; a list for the API's shape)."""
     result = []
-    for d in await deadlines_of(rules, case, now):
+    deadline = await citizen_deadline(rules, case, now)
+    for d in [deadline] if deadline is not None else []:
         last_day = (d.due_at - timedelta(microseconds=1)).astimezone(rules.timezone).date()
         result.append(
             {

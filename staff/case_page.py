@@ -42,7 +42,12 @@ PHOTO_HEADERS = {
     "Cache-Control": "private, no-store",
 }
 # Form fields a refused action's form gets back, so nothing typed is lost.
-KEPT_FIELDS = ("note", *TEMPLATE_PARTS, *{f for fields in DATA_FIELDS.values() for f in fields})
+KEPT_FIELDS = (
+    "note",
+    "public_note",
+    *TEMPLATE_PARTS,
+    *{f for fields in DATA_FIELDS.values() for f in fields},
+)
 DONE_LABELS = {"file": "已登记。"}
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.texts import Texts
-from cases.drafts import load_conversation
+from cases.drafts import load_conversation, save_conversation
 from cases.errors import CaseError
 from cases.evidence import MAX_PHOTO_BYTES, attach_evidence, process_image, store_evidence
 from cases.models import Case, Citizen
@@ -30,9 +30,9 @@ async def save_photo(
         image = await asyncio.to_thread(process_image, raw)
         evidence = await store_evidence(media_dir, image, citizen_id=citizen.id)
     except (WeChatError, CaseError) as exc:
-        reason = exc.message if isinstance(exc, CaseError) else "下载失败"
+        reason = exc.message if isinstance(exc, CaseError) else "下载失败,请重新发送这张照片"
         log.info("photo %s of citizen %s not kept: %s", media_id, citizen.id, exc)
-        await _tell(client, texts, citizen, reason)
+        await _tell(client, texts, citizen, reason, await _uncount(citizen))
         return
     draft = await load_conversation(citizen.oa_openid or "")
     if draft is None:
@@ -46,8 +46,23 @@ async def save_photo(
             await attach_evidence([evidence.id], case.id, citizen_id=citizen.id)
 
 
-async def _tell(client: WeChatClient, texts: Texts, citizen: Citizen, reason: str) -> None:
+async def _uncount(citizen: Citizen) -> int | None:
+    """The draft counted the photo when it arrived; it was not kept, so it no longer counts.
+    Returns the photos the draft now has (None without a draft)."""
+    openid = citizen.oa_openid or ""
+    draft = await load_conversation(openid)
+    if draft is None or not isinstance(draft.data.get("photo_count"), int):
+        return None
+    kept = max(0, draft.data["photo_count"] - 1)
+    await save_conversation(openid, draft.state, {**draft.data, "photo_count": kept})
+    return kept
+
+
+async def _tell(
+    client: WeChatClient, texts: Texts, citizen: Citizen, reason: str, kept: int | None
+) -> None:
     try:
-        await client.send_text(citizen.oa_openid or "", texts.render("photo_failed", reason=reason))
+        text = texts.render("photo_failed", reason=reason, kept=kept)
+        await client.send_text(citizen.oa_openid or "", text)
     except WeChatError as exc:
         log.warning("could not tell citizen %s about a failed photo: %s", citizen.id, exc)

@@ -95,7 +95,8 @@ async def test_an_accepted_case_reaches_the_citizen_as_one_template_message(
     assert message.template_id == outbox.templates.oa["accepted"].template_id
     assert message.data["character_string1"] == case.number
     assert message.data["thing2"] == "您的投诉已受理"
-    assert message.data["thing3"].endswith("前办理") and "2026年" in message.data["thing3"]
+    # 60 days of handling from 2026-11-23 (not the 30-day escalation clock).
+    assert message.data["thing3"] == "2027年1月22日前办理"
     assert all(len(v) <= 20 for v in message.data.values())
     notice = await Notice.get(id=notice.id)
     assert notice.status == NoticeStatus.SENT and notice.delivery_id == str(message.msgid)
@@ -372,9 +373,7 @@ async def test_a_notice_keeps_the_deadline_of_its_moment(outbox: Outbox) -> None
     assert await outbox.deliver() == 2  # accepted, replied
     accepted_id = outbox.templates.oa["accepted"].template_id
     [accepted] = [m for m in outbox.fake.template_messages if m.template_id == accepted_id]
-    assert accepted.data["thing3"].startswith("2026年") and accepted.data["thing3"].endswith(
-        "前办理"
-    )
+    assert accepted.data["thing3"] == "2027年1月22日前办理"
 
 
 async def test_a_delivered_rejection_notice_stops_its_clock(outbox: Outbox) -> None:

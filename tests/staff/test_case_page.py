@@ -802,7 +802,9 @@ async def test_a_reply_starts_from_a_template(staff_world: StaffWorld) -> None:
     assert "调解成功" in page and "举报属实" not in page  # only the complaint templates
     status, page = await handler.get(f"{url}?template=mediation_agreed")
     assert status == 200 and "已填入“调解成功”" in page
-    assert "经查,您反映的城东便民超市" in page  # $respondent_name filled in
+    assert (
+        '经查(事实,必填)<textarea name="facts" required>您反映的城东便民超市' in page
+    )  # $respondent_name filled in
     _, page = await handler.get(f"{url}?template=no_such_template")
     assert "已填入" not in page
 
