@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.handlers.filing import parse_incident_time
 from cases.errors import ValidationError
+from cases.incident_time import parse_incident_time
 from cases.intake import normalize_phone, validate_form
 from cases.rules import Rules
 from cases.tracking import MAX_NUMBER_CHARS, normalize_number
