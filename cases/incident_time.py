@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from cases.text import plain_input
+
 _DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"[0-9]{1,2}|[零一二两三四五六七八九十]{1,3}"
@@ -76,7 +78,7 @@ def understand_incident_time(text: str, sent_local: datetime) -> IncidentTime | 
     A weekday without 上/本 is the latest such day up to today. The result may lie after
     `sent_local`; refusing it is the caller's choice.
     """
-    text = re.sub(r"\s+", "", text)
+    text = re.sub(r"\s+", "", plain_input(text))  # full-width digits and colons, invisibles
     today = sent_local.date()
     day, rest = _day_of(text, today)
     if day is None:

@@ -7,7 +7,6 @@ a valid one gets its number, its 'file' event, its clocks and its duplicate chec
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from cases.errors import ValidationError
 from cases.models import Case, Citizen, Status
 from cases.numbering import next_case_number
 from cases.rules import Rules
+from cases.text import plain_input
 from cases.workflow import CITIZEN, Actor, record_event
 
 TEXT_FIELDS = (
@@ -80,12 +80,7 @@ class CaseForm:
 
 def normalize_phone(text: str) -> str:
     """A Chinese mobile as 11 digits, a landline as 'area-number'; ValueError otherwise."""
-    # NFKC turns full-width digits (Chinese input methods) into ASCII; invisible format
-    # characters (zero-width space, RTL marks) pasted along with a number are dropped.
-    text = "".join(
-        c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf"
-    )
-    digits = re.sub(r"[\s\-()]", "", text)
+    digits = re.sub(r"[\s\-()]", "", plain_input(text))
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("86") and len(digits) == 13:

@@ -11,6 +11,7 @@ from cases.clocks import Deadline, citizen_deadline
 from cases.errors import NotFound
 from cases.models import Case, CaseEvent, Citizen, Department, EvidenceFile
 from cases.rules import Rules
+from cases.text import plain_input
 from cases.workflow import ACTIONS, STATUS_LABELS, citizen_note
 
 # Events whose note is the answer the citizen is waiting for.
@@ -22,13 +23,9 @@ MAX_NUMBER_CHARS = 32  # the column's width
 def normalize_number(text: str) -> str:
     """'ts 2026-1123 00001' → 'TS2026112300001': people type numbers loosely.
 
-    Full-width letters and digits (Chinese input methods) become ASCII (NFKC); invisible format
-    characters such as a zero-width space copied along with the number are dropped.
+    Full-width characters and invisible ones copied along are handled by `plain_input`.
     """
-    text = "".join(
-        c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf"
-    )
-    return unicodedata.normalize("NFKC", _NUMBER_NOISE.sub("", text).upper())
+    return unicodedata.normalize("NFKC", _NUMBER_NOISE.sub("", plain_input(text)).upper())
 
 
 async def case_for_citizen(citizen: Citizen, number: str) -> Case:
