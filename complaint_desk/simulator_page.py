@@ -35,7 +35,9 @@ WEBHOOK_PATH = "/wechat/oa"
 MENU_FILE = CONFIG_DIR / "menu.toml"
 # The official account's gh_ id as WeChat puts it in ToUserName (the bot only echoes it).
 ACCOUNT = "gh_demo"
-DEFAULT_OPENID = "oDemoCitizen"
+# The page opens on the citizen of the demo's sample complaint (`complaint-desk demo` seeds
+# it), so the notices staff trigger on that case show up without changing anything.
+DEMO_CITIZEN_OPENID = "oDemoSeedCitizen01"
 # WeChat's openids start with "o"; the simulator refuses to message any other.
 OPENID_PATTERN = re.compile(r"o[A-Za-z0-9_-]{1,63}")
 MAX_TEXT_CHARS = 2000
@@ -114,7 +116,7 @@ async def page(request: web.Request) -> web.Response:
     html = (
         request.app[PAGE_ENV]
         .get_template("page.html")
-        .render(menu=request.app[MENU], openid=DEFAULT_OPENID)
+        .render(menu=request.app[MENU], openid=DEMO_CITIZEN_OPENID)
     )
     return web.Response(text=html, content_type="text/html")
 

@@ -28,7 +28,7 @@ from config.settings import Settings, load_settings
 from tests.factories import make_staff
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser
+    from playwright.async_api import Browser, FileChooser
 
 REPLY_NOTE = "经核查,商家已同意退货。"
 INTERNAL_NOTE = "需要抽样检测,内部商议"
@@ -107,7 +107,8 @@ async def test_page_and_its_assets_are_served(client: TestClient[Any, Any]) -> N
     resp = await client.get("/simulator/")
     assert resp.status == 200 and resp.content_type == "text/html"
     html = await resp.text()
-    assert "公众号模拟器" in html and 'value="oDemoCitizen"' in html
+    # The page opens on the demo's sample citizen, whose case notices then show up.
+    assert "公众号模拟器" in html and 'value="oDemoSeedCitizen01"' in html
     assert 'data-key="FILE_complaint">我要投诉</button>' in html
     assert 'data-key="STATUS">查询进度</button>' in html  # from a sub-menu
     for name, kind in (("simulator.js", "application/javascript"), ("simulator.css", "text/css")):
@@ -409,3 +410,55 @@ async def test_a_citizen_files_in_the_browser_and_sees_the_staff_reply_arrive(
     await expect(page.locator("#cases")).not_to_contain_text(INTERNAL_NOTE)
     await expect(page.locator("#chat .msg.error")).to_have_count(0)
     assert errors == []
+
+
+# A phone and a desk screen: the page is tried at both, screenshots saved when a test fails.
+VIEWPORTS = [
+    pytest.param({"width": 390, "height": 844}, id="phone-390x844"),
+    pytest.param({"width": 1280, "height": 800}, id="desktop-1280x800"),
+]
+MIN_PANEL_PX = 300
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_the_page_fits_a_phone_and_a_desktop_and_works_by_keyboard(
+    demo: TestServer, screenshots: Browser, viewport: dict[str, int], tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    context = await screenshots.new_context(viewport=viewport)  # type: ignore[arg-type]
+    page = await context.new_page()
+    # Listen before the page loads: the picker is intercepted from the start.
+    chooser: asyncio.Future[FileChooser] = asyncio.get_running_loop().create_future()
+    page.on("filechooser", lambda fc: chooser.done() or chooser.set_result(fc))
+    await page.goto(str(demo.make_url("/simulator/")))
+    width = viewport["width"]
+    # Nothing wider than the screen: no sideways scrolling, 发送 not cut off.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width
+    send = page.get_by_role("button", name="发送", exact=True)
+    await expect(send).to_be_visible()
+    box = await send.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    # The side panels are readable columns, not slivers.
+    for name in ("收到的通知", "案件进度"):
+        panel = await page.get_by_role("region", name=name).bounding_box()
+        assert panel is not None and panel["width"] >= MIN_PANEL_PX, (name, panel)
+        assert panel["x"] + panel["width"] <= width
+
+    # The chat box has a label; the photo picker is reached with Tab and opened with Enter.
+    chat_box = page.get_by_label("消息", exact=True)
+    await expect(chat_box).to_have_attribute("id", "text")
+    await chat_box.focus()
+    for _ in range(5):
+        if await page.evaluate("document.activeElement.id") == "photo":
+            break
+        await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "photo"
+    photo = tmp_path / "门店照片.jpg"
+    photo.write_bytes(jpeg())
+    await page.keyboard.press("Enter")
+    await (await asyncio.wait_for(chooser, 10)).set_files(photo)
+    await expect(page.locator("#chat .msg.me").last).to_have_text("[照片] 门店照片.jpg")
+    await expect(page.locator("#chat .msg.reply, #chat .msg.error")).to_have_count(1)
+    await expect(page.locator("#chat .msg.error")).to_have_count(0)
