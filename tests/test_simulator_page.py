@@ -462,3 +462,53 @@ async def test_the_page_fits_a_phone_and_a_desktop_and_works_by_keyboard(
     await expect(page.locator("#chat .msg.me").last).to_have_text("[照片] 门店照片.jpg")
     await expect(page.locator("#chat .msg.reply, #chat .msg.error")).to_have_count(1)
     await expect(page.locator("#chat .msg.error")).to_have_count(0)
+
+
+# --- the mini-program's side: wx.login codes and subscribe consent ---------------------------
+
+
+async def test_a_login_code_signs_in_to_the_mini_program_api_once(
+    client: TestClient[Any, Any],
+) -> None:
+    resp = await client.post("/simulator/api/mp/login-code", json={"openid": "oMiniDev"})
+    assert resp.status == 200
+    code = (await resp.json())["code"]
+    assert (await resp.json())["expires_in"] == 300
+    resp = await client.post("/api/mp/v1/auth/login", json={"code": code})
+    assert resp.status == 200, await resp.text()
+    token = (await resp.json())["token"]
+    resp = await client.get("/api/mp/v1/cases", headers={"Authorization": f"Bearer {token}"})
+    assert (resp.status, (await resp.json())["total"]) == (200, 0)
+    # As WeChat's: a code is good for one sign-in.
+    resp = await client.post("/api/mp/v1/auth/login", json={"code": code})
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_code"
+    resp = await client.post("/simulator/api/mp/login-code", json={"openid": "mini"})
+    assert (resp.status, await resp.json()) == (400, _invalid(OPENID_RULE, "openid"))
+
+
+async def test_subscribe_consent_is_recorded_by_the_fake_as_wechat_does(
+    client: TestClient[Any, Any], demo: TestServer
+) -> None:
+    assert demo.app is not None
+    fake, appid = demo.app[DEMO_WECHAT], "wxdemo0000000000mp"
+    body = {"openid": "oMiniDev", "template_ids": ["demo-mp-progress", "demo-mp-result"]}
+    resp = await client.post("/simulator/api/mp/subscribe", json=body)
+    assert resp.status == 200
+    assert await resp.json() == {
+        "results": {
+            "demo-mp-progress": "accept",
+            "demo-mp-result": "accept",
+            "errMsg": "requestSubscribeMessage:ok",
+        }
+    }
+    assert fake.consents[(appid, "oMiniDev", "demo-mp-progress")] == 1
+    assert fake.consents[(appid, "oMiniDev", "demo-mp-result")] == 1
+    refused = {**body, "template_ids": ["demo-case-accepted"]}  # an official-account template
+    resp = await client.post("/simulator/api/mp/subscribe", json=refused)
+    assert (resp.status, await resp.json()) == (
+        400,
+        _invalid("小程序没有这个订阅模板:demo-case-accepted。", "template_ids"),
+    )
+    resp = await client.post("/simulator/api/mp/subscribe", json={**body, "template_ids": []})
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "template_ids"
+    assert fake.consents[(appid, "oMiniDev", "demo-mp-progress")] == 1
