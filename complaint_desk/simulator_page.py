@@ -6,6 +6,9 @@ token and posted to our own webhook, exactly as WeChat would deliver them. Besid
 shows the messages the built-in WeChat simulator received for that citizen (template,
 subscribe and customer-service messages) and the citizen's cases with their public timeline.
 
+快进 (`api/fast-forward`) lets the demo's time pass for the one thing a newcomer waits on:
+the satisfaction survey's invitation, due the next working day at 10:00, is sent now.
+
 For mini-program developers it also plays the WeChat client's part: `api/mp/login-code` is
 wx.login (a code the simulator's jscode2session accepts once, within 5 minutes) and
 `api/mp/subscribe` is the user tapping 允许 in wx.requestSubscribeMessage (WeChat records
@@ -29,6 +32,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from cases.evidence import MAX_PHOTO_BYTES
 from cases.models import Case, Citizen
+from cases.surveys import invite_now
 from cases.tracking import public_timeline, recent_cases
 from cases.workflow import STATUS_LABELS
 from complaint_desk.keys import DEMO_WECHAT, RULES, SETTINGS
@@ -86,6 +90,7 @@ def create_simulator_page_app() -> web.Application:
     app.router.add_post("/api/photo", photo, name="photo")
     app.router.add_get("/api/inbox", inbox, name="inbox")
     app.router.add_get("/api/cases", cases, name="cases")
+    app.router.add_post("/api/fast-forward", fast_forward, name="fast_forward")
     app.router.add_post("/api/mp/login-code", mp_login_code, name="mp_login_code")
     app.router.add_post("/api/mp/subscribe", mp_subscribe, name="mp_subscribe")
     return app
@@ -153,6 +158,15 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _BadInput("请求体须为 JSON 对象。", "")
     return data
+
+
+async def fast_forward(request: web.Request) -> web.Response:
+    """Send every waiting survey invitation now, as if its working day had come."""
+    # The page only exists in demo mode; moving time is refused anywhere else all the same.
+    if not request.config_dict[SETTINGS].demo:
+        raise web.HTTPNotFound()
+    moved = await invite_now()
+    return web.json_response({"invitations": moved})
 
 
 async def mp_login_code(request: web.Request) -> web.Response:

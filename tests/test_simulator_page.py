@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +24,7 @@ from bot.webhook import TASKS
 from cases.models import Case, EvidenceFile, Status
 from cases.workflow import perform
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app
-from complaint_desk.keys import DEMO_WECHAT, RULES
+from complaint_desk.keys import DEMO_WECHAT, RULES, SETTINGS
 from config.settings import Settings, load_settings
 from tests.factories import make_staff
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 REPLY_NOTE = "经核查,商家已同意退货。"
 INTERNAL_NOTE = "需要抽样检测,内部商议"
 NUMBER = re.compile(r"编号 ([A-Z0-9]+)")
+NUMBER_FILED = re.compile(r"^filed ([A-Z0-9]+)$", re.M)
 
 
 def _free_port() -> int:
@@ -512,3 +514,59 @@ async def test_subscribe_consent_is_recorded_by_the_fake_as_wechat_does(
     resp = await client.post("/simulator/api/mp/subscribe", json={**body, "template_ids": []})
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "template_ids"
     assert fake.consents[(appid, "oMiniDev", "demo-mp-progress")] == 1
+
+
+# --- the README's walkthrough, run as written -----------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_MARKER = "<!-- tests/test_simulator_page.py runs this block against a demo app -->"
+
+
+def readme_walkthrough() -> str:
+    text = README.read_text(encoding="utf-8")
+    block = text.split(README_MARKER, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return block
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_readme_mini_program_walkthrough_runs_against_the_demo(
+    demo: TestServer, tmp_path: Path
+) -> None:
+    from complaint_desk.cli import _seed_demo
+
+    assert demo.app is not None
+    await _seed_demo(demo.app[SETTINGS])  # the demo's staff accounts, as `complaint-desk demo`
+    (tmp_path / "photo.jpg").write_bytes(jpeg())
+    script = readme_walkthrough().replace(
+        "http://127.0.0.1:8080", str(demo.make_url("")).rstrip("/")
+    )
+    proc = await asyncio.create_subprocess_exec(
+        "bash",
+        "-euo",
+        "pipefail",
+        "-c",
+        script,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    output = out.decode()
+    assert proc.returncode == 0, (output, err.decode())
+    lines = output.splitlines()
+    assert '"remaining"' in lines[0] and '"demo-mp-progress":1' in lines[0].replace(" ", "")
+    number = NUMBER_FILED.search(output)
+    assert number, output
+    statuses = [line for line in lines if line.startswith('{"status"')]
+    assert statuses == [
+        f'{{"status":"{s}","error":null}}'
+        for s in ("accepted", "assigned", "in_progress", "replied", "closed")
+    ]
+    assert REPLY_NOTE in output and "已办结" in output
+    # Subscribe messages reached the mini-program user: 受理 and 答复 (one 允许 each).
+    assert '"phrase2":"已受理"' in output and number.group(1) in output
+    rating = json.loads(lines[-1])
+    assert (rating["number"], rating["overall"]) == (number.group(1), "satisfied")
+    case = await Case.get(number=number.group(1))
+    assert case.channel == "mini_program" and case.status == Status.CLOSED
+    assert await EvidenceFile.filter(case_id=case.id).count() == 1
