@@ -128,6 +128,9 @@ async def test_no_simulator_page_outside_demo_mode(
     client = await aiohttp_client(create_app(settings))
     assert (await client.get("/simulator/")).status == 404
     assert (await client.post("/simulator/api/push", json={})).status == 404
+    # No time travel and no free login codes in a real installation.
+    assert (await client.post("/simulator/api/fast-forward")).status == 404
+    assert (await client.post("/simulator/api/mp/login-code", json={})).status == 404
 
 
 async def test_a_filing_by_chat_with_a_photo_and_a_location_then_the_reply_arrives(
@@ -570,3 +573,59 @@ async def test_the_readme_mini_program_walkthrough_runs_against_the_demo(
     case = await Case.get(number=number.group(1))
     assert case.channel == "mini_program" and case.status == Status.CLOSED
     assert await EvidenceFile.filter(case_id=case.id).count() == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_fast_forward_sends_the_survey_and_the_mini_program_panel_signs_in(
+    demo: TestServer, screenshots: Browser, viewport: dict[str, int]
+) -> None:
+    """The sample citizen's complaint closed by staff; 快进 brings the survey, answered in the
+    chat; then the 小程序 panel signs in and grants notice consent."""
+    from playwright.async_api import expect
+
+    from cases.accounts import staff_actor
+    from cases.models import Rating, StaffUser
+    from complaint_desk.cli import _seed_demo
+
+    assert demo.app is not None
+    await _seed_demo(demo.app[SETTINGS])
+    sample = await Case.get(citizen__oa_openid="oDemoSeedCitizen01")
+    context = await screenshots.new_context(viewport=viewport)  # type: ignore[arg-type]
+    page = await context.new_page()
+    await page.goto(str(demo.make_url("/simulator/")))
+    case_card = page.locator("#cases .case").filter(has_text=sample.number)
+    await expect(case_card.locator(".status")).to_have_text("待受理")
+
+    # Nothing waits yet: 快进 says what to do first.
+    fast_forward = page.get_by_role("button", name="快进:发出评价邀请")
+    await fast_forward.click()
+    await expect(page.locator("#fast-forward-result")).to_contain_text("没有等待发出的评价邀请")
+
+    await staff_reply(demo, sample.number)
+    intake = staff_actor(await StaffUser.get(username="intake"))
+    await perform(demo.app[RULES], sample.id, "close", intake, data={"finding": "mediated"})
+    await expect(case_card.locator(".status")).to_have_text("已办结", timeout=10_000)
+    survey = page.locator("#notices .notice").filter(has_text="demo-case-survey")
+    await page.wait_for_timeout(300)  # a worker round: the invitation is not due yet
+    await expect(survey).to_have_count(0)
+    await fast_forward.click()
+    await expect(page.locator("#fast-forward-result")).to_contain_text("已快进:1 份评价邀请")
+    await expect(survey).to_contain_text(sample.number, timeout=10_000)
+    await expect(survey).to_contain_text("回复1满意")
+
+    replies = page.locator("#chat .msg.reply")
+    await page.get_by_label("消息", exact=True).fill("1")
+    await page.keyboard.press("Enter")
+    await expect(replies.last).to_contain_text(f"感谢您的评价(编号{sample.number}")
+    assert await Rating.filter(case_id=sample.id).count() == 1
+
+    # The mini-program panel: wx.login + sign-in, then 允许 for the notice templates.
+    output = page.locator("#mp-output")
+    await page.get_by_role("button", name="登录小程序").click()
+    await expect(output).to_contain_text("已登录小程序(oDemoSeedCitizen01)")
+    await expect(output).to_contain_text("TOKEN=")
+    await page.get_by_role("button", name="允许订阅通知").click()
+    await expect(output).to_contain_text("demo-mp-progress:还可收 1 条")
+    await expect(output).to_contain_text("demo-mp-result:还可收 1 条")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
