@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
 from cases.errors import TransitionNotAllowed
 from cases.models import Case, CaseEvent, Notice, NoticeStatus, Rating, Survey, SurveyStatus
@@ -65,6 +66,28 @@ async def answered_survey_case(citizen_id: int, now: datetime) -> Case | None:
         .first()
     )
     return None if survey is None else await Case.get(id=survey.case_id)
+
+
+async def invite_now(now: datetime | None = None) -> int:
+    """Demo mode's 快进: every invitation still waiting for its working day becomes due now,
+    its answer window moved with it; returns how many. Only the demo simulator calls this (a
+    real invitation waits for the configured day, however long that is)."""
+    now = now or datetime.now(UTC)
+    waiting = await Survey.filter(status=SurveyStatus.SCHEDULED, invite_at__gt=now)
+    async with in_transaction() as conn:
+        for survey in waiting:
+            early = survey.invite_at - now
+            await (
+                Survey.filter(id=survey.id, status=SurveyStatus.SCHEDULED)
+                .using_db(conn)
+                .update(invite_at=now, closes_at=survey.closes_at - early)
+            )
+            await (
+                Notice.filter(case_id=survey.case_id, kind="survey", status=NoticeStatus.PENDING)
+                .using_db(conn)
+                .update(next_attempt_at=now)
+            )
+    return len(waiting)
 
 
 async def cancel_open_survey(case: Case, now: datetime, conn: BaseDBAsyncClient) -> None:

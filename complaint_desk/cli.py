@@ -32,6 +32,7 @@ from cases.rules import load_rules
 from cases.sweeps import Sweeper
 from cases.workflow import Actor
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app, notice_channels, run_forever
+from complaint_desk.simulator_page import DEMO_CITIZEN_OPENID, SIMULATOR_PAGE_PATH
 from config.catalog import load_catalog
 from config.notices import load_notice_templates
 from config.rulebook import rules_table
@@ -276,9 +277,14 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     _run(settings, prepare, store=False)
+    base = f"http://{settings.server.host}:{settings.server.port}"
     print(
         f"demo data in {settings.data_dir.resolve()}; staff accounts "
-        f"{', '.join(u for u, *_ in DEMO_STAFF)} with password {DEMO_PASSWORD!r}"
+        f"{', '.join(u for u, *_ in DEMO_STAFF)} with password {DEMO_PASSWORD!r}\n"
+        f"WeChat simulator (chat as the sample citizen {DEMO_CITIZEN_OPENID}): "
+        f"{base}{SIMULATOR_PAGE_PATH}\n"
+        f"staff console: {base}/staff/",
+        flush=True,
     )
     return cmd_serve(settings, args)
 
@@ -300,7 +306,7 @@ async def _seed_demo(settings: Settings) -> None:
     if await transfer.count_cases():
         return
     citizen = await Citizen.create(
-        oa_openid="oDemoSeedCitizen01", name="张女士", phone="13800000000"
+        oa_openid=DEMO_CITIZEN_OPENID, name="张女士", phone="13800000000"
     )
     intake = accounts.staff_actor(await StaffUser.get(username="intake"))
     citizen_actor = Actor(kind="citizen", id=citizen.id, name=citizen.name, role="citizen")

@@ -5,6 +5,14 @@ photos they pick, a location or a menu click become pushes signed with the offic
 token and posted to our own webhook, exactly as WeChat would deliver them. Beside the chat it
 shows the messages the built-in WeChat simulator received for that citizen (template,
 subscribe and customer-service messages) and the citizen's cases with their public timeline.
+
+快进 (`api/fast-forward`) lets the demo's time pass for the one thing a newcomer waits on:
+the satisfaction survey's invitation, due the next working day at 10:00, is sent now.
+
+For mini-program developers it also plays the WeChat client's part: `api/mp/login-code` is
+wx.login (a code the simulator's jscode2session accepts once, within 5 minutes) and
+`api/mp/subscribe` is the user tapping 允许 in wx.requestSubscribeMessage (WeChat records
+the consent; the answer is what the mini-program then reports to our API).
 """
 
 from __future__ import annotations
@@ -23,25 +31,37 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from wechatpy.crypto import WeChatCrypto
 
 from cases.evidence import MAX_PHOTO_BYTES
-from cases.models import Citizen
+from cases.models import Case, Citizen
+from cases.surveys import invite_now
 from cases.tracking import public_timeline, recent_cases
 from cases.workflow import STATUS_LABELS
 from complaint_desk.keys import DEMO_WECHAT, RULES, SETTINGS
 from config.settings import CONFIG_DIR, WeChatAppSettings
-from wechat.simulator import PushSigner, event_xml, image_xml, location_xml, text_xml
+from wechat.simulator import (
+    LOGIN_CODE_TTL_SECONDS,
+    PushSigner,
+    event_xml,
+    image_xml,
+    location_xml,
+    text_xml,
+)
 
 SIMULATOR_PAGE_PATH = "/simulator/"
 WEBHOOK_PATH = "/wechat/oa"
 MENU_FILE = CONFIG_DIR / "menu.toml"
 # The official account's gh_ id as WeChat puts it in ToUserName (the bot only echoes it).
 ACCOUNT = "gh_demo"
-DEFAULT_OPENID = "oDemoCitizen"
+# The page opens on the citizen of the demo's sample complaint (`complaint-desk demo` seeds
+# it), so the notices staff trigger on that case show up without changing anything.
+DEMO_CITIZEN_OPENID = "oDemoSeedCitizen01"
 # WeChat's openids start with "o"; the simulator refuses to message any other.
 OPENID_PATTERN = re.compile(r"o[A-Za-z0-9_-]{1,63}")
 MAX_TEXT_CHARS = 2000
 MAX_LABEL_CHARS = 100
 MAX_CASES_SHOWN = 10
 WEBHOOK_TIMEOUT_SECONDS = 10.0
+# wx.requestSubscribeMessage takes at most this many template ids per call.
+MAX_SUBSCRIBE_TEMPLATES = 5
 STATIC_FILES = {"simulator.js": "application/javascript", "simulator.css": "text/css"}
 
 PAGE_ENV = web.AppKey("simulator_page_env", Environment)
@@ -70,6 +90,9 @@ def create_simulator_page_app() -> web.Application:
     app.router.add_post("/api/photo", photo, name="photo")
     app.router.add_get("/api/inbox", inbox, name="inbox")
     app.router.add_get("/api/cases", cases, name="cases")
+    app.router.add_post("/api/fast-forward", fast_forward, name="fast_forward")
+    app.router.add_post("/api/mp/login-code", mp_login_code, name="mp_login_code")
+    app.router.add_post("/api/mp/subscribe", mp_subscribe, name="mp_subscribe")
     return app
 
 
@@ -114,7 +137,7 @@ async def page(request: web.Request) -> web.Response:
     html = (
         request.app[PAGE_ENV]
         .get_template("page.html")
-        .render(menu=request.app[MENU], openid=DEFAULT_OPENID)
+        .render(menu=request.app[MENU], openid=DEMO_CITIZEN_OPENID)
     )
     return web.Response(text=html, content_type="text/html")
 
@@ -125,6 +148,67 @@ async def static_file(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     body = (resources.files("templates") / "simulator" / name).read_bytes()
     return web.Response(body=body, content_type=STATIC_FILES[name], charset="utf-8")
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise _BadInput("请求体须为 JSON。", "") from None
+    if not isinstance(data, dict):
+        raise _BadInput("请求体须为 JSON 对象。", "")
+    return data
+
+
+async def fast_forward(request: web.Request) -> web.Response:
+    """Send every waiting survey invitation now, as if its working day had come."""
+    # The page only exists in demo mode; moving time is refused anywhere else all the same.
+    if not request.config_dict[SETTINGS].demo:
+        raise web.HTTPNotFound()
+    moved = await invite_now()
+    return web.json_response({"invitations": moved})
+
+
+async def mp_login_code(request: web.Request) -> web.Response:
+    """wx.login for the mini-program user `openid`: a code for POST /api/mp/v1/auth/login."""
+    try:
+        openid = _openid((await _json_object(request)).get("openid"))
+    except _BadInput as exc:
+        return _error(400, "invalid", exc.message, exc.field)
+    appid = request.config_dict[SETTINGS].wechat.mp.appid
+    code = request.config_dict[DEMO_WECHAT].login_code(appid, openid)
+    return web.json_response({"code": code, "expires_in": LOGIN_CODE_TTL_SECONDS})
+
+
+async def mp_subscribe(request: web.Request) -> web.Response:
+    """The user taps 允许 for these templates in wx.requestSubscribeMessage: WeChat records
+    one consent per template and answers the mini-program with the results."""
+    try:
+        data = await _json_object(request)
+        openid = _openid(data.get("openid"))
+        ids = data.get("template_ids")
+        if (
+            not isinstance(ids, list)
+            or not 0 < len(ids) <= MAX_SUBSCRIBE_TEMPLATES
+            or not all(isinstance(i, str) for i in ids)
+        ):
+            raise _BadInput(
+                f"template_ids 须为 1–{MAX_SUBSCRIBE_TEMPLATES} 个模板 ID。", "template_ids"
+            )
+        fake = request.config_dict[DEMO_WECHAT]
+        appid = request.config_dict[SETTINGS].wechat.mp.appid
+        unknown = [i for i in ids if i not in fake.templates[appid]]
+        if unknown:
+            raise _BadInput(f"小程序没有这个订阅模板:{unknown[0]}。", "template_ids")
+    except _BadInput as exc:
+        return _error(400, "invalid", exc.message, exc.field)
+    results: dict[str, str] = {}
+    for template_id in dict.fromkeys(ids):  # WeChat shows a template once per request
+        fake.grant_consent(appid, openid, template_id)
+        results[template_id] = "accept"
+    return web.json_response(
+        {"results": {**results, "errMsg": "requestSubscribeMessage:ok"}}, dumps=_dumps
+    )
 
 
 async def push(request: web.Request) -> web.Response:
@@ -265,8 +349,13 @@ async def cases(request: web.Request) -> web.Response:
     except _BadInput as exc:
         return _error(400, "invalid", exc.message, exc.field)
     rules = request.config_dict[RULES]
-    citizen = await Citizen.get_or_none(oa_openid=openid)
-    found = await recent_cases(citizen, MAX_CASES_SHOWN) if citizen is not None else []
+    # The page plays both apps with one openid: the chat's citizen and the mini-program's.
+    found: list[Case] = []
+    for field in ("oa_openid", "mp_openid"):
+        citizen = await Citizen.filter(**{field: openid}).first()
+        if citizen is not None and all(c.citizen_id != citizen.id for c in found):
+            found += await recent_cases(citizen, MAX_CASES_SHOWN)
+    found = sorted(found, key=lambda c: c.created_at, reverse=True)[:MAX_CASES_SHOWN]
     shown = []
     for case in found:
         kind = rules.catalog.kinds.get(case.kind)

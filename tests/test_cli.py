@@ -191,6 +191,12 @@ def test_demo_serves_a_healthy_store(tmp_path: Path) -> None:
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
     assert "password 'demo-password'" in output
+    # The start-up lines say where to go next, and as whom the simulator opens.
+    assert (
+        f"WeChat simulator (chat as the sample citizen oDemoSeedCitizen01): http://127.0.0.1:{port}/simulator/"
+        in output
+    )
+    assert f"staff console: http://127.0.0.1:{port}/staff/" in output
 
 
 def test_calendar_prints_the_2027_holidays_and_says_whether_they_are_official(

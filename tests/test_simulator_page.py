@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,16 +24,17 @@ from bot.webhook import TASKS
 from cases.models import Case, EvidenceFile, Status
 from cases.workflow import perform
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app
-from complaint_desk.keys import DEMO_WECHAT, RULES
+from complaint_desk.keys import DEMO_WECHAT, RULES, SETTINGS
 from config.settings import Settings, load_settings
 from tests.factories import make_staff
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser
+    from playwright.async_api import Browser, FileChooser
 
 REPLY_NOTE = "经核查,商家已同意退货。"
 INTERNAL_NOTE = "需要抽样检测,内部商议"
 NUMBER = re.compile(r"编号 ([A-Z0-9]+)")
+NUMBER_FILED = re.compile(r"^filed ([A-Z0-9]+)$", re.M)
 
 
 def _free_port() -> int:
@@ -107,7 +109,8 @@ async def test_page_and_its_assets_are_served(client: TestClient[Any, Any]) -> N
     resp = await client.get("/simulator/")
     assert resp.status == 200 and resp.content_type == "text/html"
     html = await resp.text()
-    assert "公众号模拟器" in html and 'value="oDemoCitizen"' in html
+    # The page opens on the demo's sample citizen, whose case notices then show up.
+    assert "公众号模拟器" in html and 'value="oDemoSeedCitizen01"' in html
     assert 'data-key="FILE_complaint">我要投诉</button>' in html
     assert 'data-key="STATUS">查询进度</button>' in html  # from a sub-menu
     for name, kind in (("simulator.js", "application/javascript"), ("simulator.css", "text/css")):
@@ -125,6 +128,9 @@ async def test_no_simulator_page_outside_demo_mode(
     client = await aiohttp_client(create_app(settings))
     assert (await client.get("/simulator/")).status == 404
     assert (await client.post("/simulator/api/push", json={})).status == 404
+    # No time travel and no free login codes in a real installation.
+    assert (await client.post("/simulator/api/fast-forward")).status == 404
+    assert (await client.post("/simulator/api/mp/login-code", json={})).status == 404
 
 
 async def test_a_filing_by_chat_with_a_photo_and_a_location_then_the_reply_arrives(
@@ -409,3 +415,217 @@ async def test_a_citizen_files_in_the_browser_and_sees_the_staff_reply_arrive(
     await expect(page.locator("#cases")).not_to_contain_text(INTERNAL_NOTE)
     await expect(page.locator("#chat .msg.error")).to_have_count(0)
     assert errors == []
+
+
+# A phone and a desk screen: the page is tried at both, screenshots saved when a test fails.
+VIEWPORTS = [
+    pytest.param({"width": 390, "height": 844}, id="phone-390x844"),
+    pytest.param({"width": 1280, "height": 800}, id="desktop-1280x800"),
+]
+MIN_PANEL_PX = 300
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_the_page_fits_a_phone_and_a_desktop_and_works_by_keyboard(
+    demo: TestServer, screenshots: Browser, viewport: dict[str, int], tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    context = await screenshots.new_context(viewport=viewport)  # type: ignore[arg-type]
+    page = await context.new_page()
+    # Listen before the page loads: the picker is intercepted from the start.
+    chooser: asyncio.Future[FileChooser] = asyncio.get_running_loop().create_future()
+    page.on("filechooser", lambda fc: chooser.done() or chooser.set_result(fc))
+    await page.goto(str(demo.make_url("/simulator/")))
+    width = viewport["width"]
+    # Nothing wider than the screen: no sideways scrolling, 发送 not cut off.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width
+    send = page.get_by_role("button", name="发送", exact=True)
+    await expect(send).to_be_visible()
+    box = await send.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    # The side panels are readable columns, not slivers.
+    for name in ("收到的通知", "案件进度"):
+        panel = await page.get_by_role("region", name=name).bounding_box()
+        assert panel is not None and panel["width"] >= MIN_PANEL_PX, (name, panel)
+        assert panel["x"] + panel["width"] <= width
+
+    # The chat box has a label; the photo picker is reached with Tab and opened with Enter.
+    chat_box = page.get_by_label("消息", exact=True)
+    await expect(chat_box).to_have_attribute("id", "text")
+    await chat_box.focus()
+    for _ in range(5):
+        if await page.evaluate("document.activeElement.id") == "photo":
+            break
+        await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "photo"
+    photo = tmp_path / "门店照片.jpg"
+    photo.write_bytes(jpeg())
+    await page.keyboard.press("Enter")
+    await (await asyncio.wait_for(chooser, 10)).set_files(photo)
+    await expect(page.locator("#chat .msg.me").last).to_have_text("[照片] 门店照片.jpg")
+    await expect(page.locator("#chat .msg.reply, #chat .msg.error")).to_have_count(1)
+    await expect(page.locator("#chat .msg.error")).to_have_count(0)
+
+
+# --- the mini-program's side: wx.login codes and subscribe consent ---------------------------
+
+
+async def test_a_login_code_signs_in_to_the_mini_program_api_once(
+    client: TestClient[Any, Any],
+) -> None:
+    resp = await client.post("/simulator/api/mp/login-code", json={"openid": "oMiniDev"})
+    assert resp.status == 200
+    code = (await resp.json())["code"]
+    assert (await resp.json())["expires_in"] == 300
+    resp = await client.post("/api/mp/v1/auth/login", json={"code": code})
+    assert resp.status == 200, await resp.text()
+    token = (await resp.json())["token"]
+    resp = await client.get("/api/mp/v1/cases", headers={"Authorization": f"Bearer {token}"})
+    assert (resp.status, (await resp.json())["total"]) == (200, 0)
+    # As WeChat's: a code is good for one sign-in.
+    resp = await client.post("/api/mp/v1/auth/login", json={"code": code})
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_code"
+    resp = await client.post("/simulator/api/mp/login-code", json={"openid": "mini"})
+    assert (resp.status, await resp.json()) == (400, _invalid(OPENID_RULE, "openid"))
+
+
+async def test_subscribe_consent_is_recorded_by_the_fake_as_wechat_does(
+    client: TestClient[Any, Any], demo: TestServer
+) -> None:
+    assert demo.app is not None
+    fake, appid = demo.app[DEMO_WECHAT], "wxdemo0000000000mp"
+    body = {"openid": "oMiniDev", "template_ids": ["demo-mp-progress", "demo-mp-result"]}
+    resp = await client.post("/simulator/api/mp/subscribe", json=body)
+    assert resp.status == 200
+    assert await resp.json() == {
+        "results": {
+            "demo-mp-progress": "accept",
+            "demo-mp-result": "accept",
+            "errMsg": "requestSubscribeMessage:ok",
+        }
+    }
+    assert fake.consents[(appid, "oMiniDev", "demo-mp-progress")] == 1
+    assert fake.consents[(appid, "oMiniDev", "demo-mp-result")] == 1
+    refused = {**body, "template_ids": ["demo-case-accepted"]}  # an official-account template
+    resp = await client.post("/simulator/api/mp/subscribe", json=refused)
+    assert (resp.status, await resp.json()) == (
+        400,
+        _invalid("小程序没有这个订阅模板:demo-case-accepted。", "template_ids"),
+    )
+    resp = await client.post("/simulator/api/mp/subscribe", json={**body, "template_ids": []})
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "template_ids"
+    assert fake.consents[(appid, "oMiniDev", "demo-mp-progress")] == 1
+
+
+# --- the README's walkthrough, run as written -----------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_MARKER = "<!-- tests/test_simulator_page.py runs this block against a demo app -->"
+
+
+def readme_walkthrough() -> str:
+    text = README.read_text(encoding="utf-8")
+    block = text.split(README_MARKER, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return block
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_readme_mini_program_walkthrough_runs_against_the_demo(
+    demo: TestServer, tmp_path: Path
+) -> None:
+    from complaint_desk.cli import _seed_demo
+
+    assert demo.app is not None
+    await _seed_demo(demo.app[SETTINGS])  # the demo's staff accounts, as `complaint-desk demo`
+    (tmp_path / "photo.jpg").write_bytes(jpeg())
+    script = readme_walkthrough().replace(
+        "http://127.0.0.1:8080", str(demo.make_url("")).rstrip("/")
+    )
+    proc = await asyncio.create_subprocess_exec(
+        "bash",
+        "-euo",
+        "pipefail",
+        "-c",
+        script,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    output = out.decode()
+    assert proc.returncode == 0, (output, err.decode())
+    lines = output.splitlines()
+    assert '"remaining"' in lines[0] and '"demo-mp-progress":1' in lines[0].replace(" ", "")
+    number = NUMBER_FILED.search(output)
+    assert number, output
+    statuses = [line for line in lines if line.startswith('{"status"')]
+    assert statuses == [
+        f'{{"status":"{s}","error":null}}'
+        for s in ("accepted", "assigned", "in_progress", "replied", "closed")
+    ]
+    assert REPLY_NOTE in output and "已办结" in output
+    # Subscribe messages reached the mini-program user: 受理 and 答复 (one 允许 each).
+    assert '"phrase2":"已受理"' in output and number.group(1) in output
+    rating = json.loads(lines[-1])
+    assert (rating["number"], rating["overall"]) == (number.group(1), "satisfied")
+    case = await Case.get(number=number.group(1))
+    assert case.channel == "mini_program" and case.status == Status.CLOSED
+    assert await EvidenceFile.filter(case_id=case.id).count() == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_fast_forward_sends_the_survey_and_the_mini_program_panel_signs_in(
+    demo: TestServer, screenshots: Browser, viewport: dict[str, int]
+) -> None:
+    """The sample citizen's complaint closed by staff; 快进 brings the survey, answered in the
+    chat; then the 小程序 panel signs in and grants notice consent."""
+    from playwright.async_api import expect
+
+    from cases.accounts import staff_actor
+    from cases.models import Rating, StaffUser
+    from complaint_desk.cli import _seed_demo
+
+    assert demo.app is not None
+    await _seed_demo(demo.app[SETTINGS])
+    sample = await Case.get(citizen__oa_openid="oDemoSeedCitizen01")
+    context = await screenshots.new_context(viewport=viewport)  # type: ignore[arg-type]
+    page = await context.new_page()
+    await page.goto(str(demo.make_url("/simulator/")))
+    case_card = page.locator("#cases .case").filter(has_text=sample.number)
+    await expect(case_card.locator(".status")).to_have_text("待受理")
+
+    # Nothing waits yet: 快进 says what to do first.
+    fast_forward = page.get_by_role("button", name="快进:发出评价邀请")
+    await fast_forward.click()
+    await expect(page.locator("#fast-forward-result")).to_contain_text("没有等待发出的评价邀请")
+
+    await staff_reply(demo, sample.number)
+    intake = staff_actor(await StaffUser.get(username="intake"))
+    await perform(demo.app[RULES], sample.id, "close", intake, data={"finding": "mediated"})
+    await expect(case_card.locator(".status")).to_have_text("已办结", timeout=10_000)
+    survey = page.locator("#notices .notice").filter(has_text="demo-case-survey")
+    await page.wait_for_timeout(300)  # a worker round: the invitation is not due yet
+    await expect(survey).to_have_count(0)
+    await fast_forward.click()
+    await expect(page.locator("#fast-forward-result")).to_contain_text("已快进:1 份评价邀请")
+    await expect(survey).to_contain_text(sample.number, timeout=10_000)
+    await expect(survey).to_contain_text("回复1满意")
+
+    replies = page.locator("#chat .msg.reply")
+    await page.get_by_label("消息", exact=True).fill("1")
+    await page.keyboard.press("Enter")
+    await expect(replies.last).to_contain_text(f"感谢您的评价(编号{sample.number}")
+    assert await Rating.filter(case_id=sample.id).count() == 1
+
+    # The mini-program panel: wx.login + sign-in, then 允许 for the notice templates.
+    output = page.locator("#mp-output")
+    await page.get_by_role("button", name="登录小程序").click()
+    await expect(output).to_contain_text("已登录小程序(oDemoSeedCitizen01)")
+    await expect(output).to_contain_text("TOKEN=")
+    await page.get_by_role("button", name="允许订阅通知").click()
+    await expect(output).to_contain_text("demo-mp-progress:还可收 1 条")
+    await expect(output).to_contain_text("demo-mp-result:还可收 1 条")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]

@@ -82,11 +82,75 @@ document.querySelectorAll(".menu button[data-key]").forEach((button) => {
   });
 });
 
+// 快进: the survey invitation waits for the next working day at 10:00; send it now.
+$("#fast-forward").addEventListener("click", async () => {
+  const result = $("#fast-forward-result");
+  try {
+    const { invitations } = await call("api/fast-forward", { method: "POST" });
+    result.textContent = invitations
+      ? "已快进:" + invitations + " 份评价邀请马上发出,几秒后出现在“收到的通知”。"
+      : "没有等待发出的评价邀请。请先以工作人员身份答复并办结一件案件。";
+  } catch (err) {
+    result.textContent = "快进失败:" + err.message;
+  }
+});
+
+// The mini-program, as its front end would call our API: wx.login, then sign in; the
+// subscribe dialog's 允许, then report the results. The token is shown for curl.
+const MP_API = "/api/mp/v1";
+let mpToken = "";
+
+function showMp(text) {
+  $("#mp-output").textContent = text;
+}
+
+function postJson(url, data, token) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = "Bearer " + token;
+  return call(url, { method: "POST", body: JSON.stringify(data), headers });
+}
+
+async function mpLogin() {
+  const openid = openidInput.value.trim();
+  const { code } = await postJson("api/mp/login-code", { openid });
+  const { token } = await postJson(MP_API + "/auth/login", { code });
+  mpToken = token;
+  return { openid, token };
+}
+
+$("#mp-login").addEventListener("click", async () => {
+  try {
+    const { openid, token } = await mpLogin();
+    showMp("已登录小程序(" + openid + ")。\nTOKEN=" + token);
+  } catch (err) {
+    showMp("登录失败:" + err.message);
+  }
+});
+
+$("#mp-subscribe").addEventListener("click", async () => {
+  try {
+    if (!mpToken) await mpLogin();
+    const catalogue = await call(MP_API + "/catalogue", {
+      headers: { Authorization: "Bearer " + mpToken },
+    });
+    const openid = openidInput.value.trim();
+    const template_ids = catalogue.subscribe_templates;
+    const { results } = await postJson("api/mp/subscribe", { openid, template_ids });
+    const { remaining } = await postJson(MP_API + "/subscriptions", { results }, mpToken);
+    const lines = Object.entries(remaining).map(([id, n]) => id + ":还可收 " + n + " 条");
+    showMp("已允许订阅通知(每次允许,每个模板可收一条)。\n" + lines.join("\n"));
+  } catch (err) {
+    showMp("订阅失败:" + err.message);
+  }
+});
+
 // Another citizen: start from an empty screen.
 openidInput.addEventListener("change", () => {
   $("#chat").replaceChildren();
   textsShown = 0;
   lastNotices = lastCases = "";
+  mpToken = "";
+  showMp("");
   poll();
 });
 
