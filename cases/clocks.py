@@ -213,25 +213,25 @@ class Deadline:
     provisional: bool = False
 
 
+def deadline_of(rules: Rules, clock: CaseClock, now: datetime) -> Deadline:
+    """One running clock as people see it, with overdue / due-soon / 暂定 flags."""
+    state = state_of(rules, clock, now)
+    return Deadline(
+        name=clock.name,
+        label=clock.label,
+        due_at=clock.due_at.astimezone(rules.timezone),
+        overdue=state.overdue,
+        due_soon=state.due_soon,
+        paused=clock.paused_at is not None,
+        provisional=rules.calendar.is_provisional(
+            clock.due_at, clock.unit, clock.rollover_holidays
+        ),
+    )
+
+
 async def deadlines_of(rules: Rules, case: Case, now: datetime) -> list[Deadline]:
     """The case's running clocks, earliest first, with overdue / due-soon flags."""
-    result = []
-    for clock in await running_clocks(case):
-        state = state_of(rules, clock, now)
-        result.append(
-            Deadline(
-                name=clock.name,
-                label=clock.label,
-                due_at=clock.due_at.astimezone(rules.timezone),
-                overdue=state.overdue,
-                due_soon=state.due_soon,
-                paused=clock.paused_at is not None,
-                provisional=rules.calendar.is_provisional(
-                    clock.due_at, clock.unit, clock.rollover_holidays
-                ),
-            )
-        )
-    return result
+    return [deadline_of(rules, clock, now) for clock in await running_clocks(case)]
 
 
 async def citizen_deadline(
@@ -247,13 +247,5 @@ async def citizen_deadline(
     facing = {r.name for r in policy_of(rules, case).clocks if r.citizen_facing}
     for clock in await running_clocks(case, conn):
         if clock.name in facing:
-            state = state_of(rules, clock, now)
-            return Deadline(
-                name=clock.name,
-                label=clock.label,
-                due_at=clock.due_at.astimezone(rules.timezone),
-                overdue=state.overdue,
-                due_soon=state.due_soon,
-                paused=clock.paused_at is not None,
-            )
+            return deadline_of(rules, clock, now)
     return None

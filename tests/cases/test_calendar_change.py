@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cases.clocks import deadlines_of
+from cases.clocks import citizen_deadline, deadlines_of
 from cases.deadlines import WorkCalendar, YearTable
 from cases.models import Case, CaseClock, CaseEvent
 from cases.recalendar import recompute_for_calendar
@@ -89,6 +89,11 @@ async def test_a_deadline_in_an_unpublished_year_is_provisional_until_entered(
     entered = _rules(store, published=frozenset({2026}), overrides={2027: YearTable()})
     shown = {d.name: d for d in await deadlines_of(entered, case, now)}
     assert not shown["acceptance"].provisional
+    # The citizen's own date (mini-program, 查询, notices) carries the mark too.
+    told = await citizen_deadline(before, case, now)
+    assert told is not None and told.name == "acceptance" and told.provisional
+    told = await citizen_deadline(entered, case, now)
+    assert told is not None and not told.provisional
 
 
 async def test_entering_the_schedule_recounts_open_clocks_and_says_so(store: Rules) -> None:
