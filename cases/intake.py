@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from cases import clocks
@@ -48,6 +49,7 @@ FIELD_LABELS = {
     "demands": "诉求",
     "latitude": "纬度",
     "longitude": "经度",
+    "claim_amount": "索赔金额",
 }
 # ASCII digits only: `\d` would also take Arabic-Indic or Devanagari digits into the store.
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
@@ -76,6 +78,7 @@ class CaseForm:
     longitude: float | None
     description: str
     demands: str
+    claim_amount: int | None = None  # 索赔金额 in whole yuan, where the citizen names one
 
 
 def normalize_phone(text: str) -> str:
@@ -160,6 +163,7 @@ def validate_form(
             "经纬度需同时填写。", field="latitude" if latitude is None else "longitude"
         )
     return CaseForm(
+        claim_amount=_claim_amount(raw.get("claim_amount")),
         kind=kind,
         category=category,
         channel=channel,
@@ -210,6 +214,19 @@ def _incident_time(rules: Rules, value: Any, now: datetime) -> datetime | None:
     return when
 
 
+MAX_CLAIM_YUAN = 1_000_000_000
+
+
+def _claim_amount(value: Any) -> int | None:
+    """Whole yuan: 15000, '15000', '１５,０００', '15000元'; None when not given."""
+    if value in (None, ""):
+        return None
+    text = plain_input(str(value)).replace(",", "").strip().removesuffix("元").strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) > MAX_CLAIM_YUAN:
+        raise ValidationError("索赔金额请填写整数元,例如 15000。", field="claim_amount")
+    return int(text)
+
+
 def _coordinate(value: Any, name: str, bound: float) -> float | None:
     if value in (None, ""):
         return None
@@ -220,6 +237,26 @@ def _coordinate(value: Any, name: str, bound: float) -> float | None:
     if not -bound <= number <= bound:
         raise ValidationError(f"“{FIELD_LABELS[name]}”超出范围。", field=name)
     return number
+
+
+async def _claim_measures(
+    rules: Rules, case: Case, amount: int | None, now: datetime, conn: BaseDBAsyncClient
+) -> None:
+    """The profile's claim rules this sum reaches, each an internal note on the timeline."""
+    if amount is None:
+        return
+    for rule in rules.catalog.claim_rules:
+        if rule.applies(amount):
+            await record_event(
+                case,
+                "claim_rule",
+                Actor.system(),
+                now,
+                conn,
+                note=rule.measure,
+                data={"claim_amount": amount, "source": rule.source},
+                public=False,
+            )
 
 
 async def file_case(
@@ -270,7 +307,10 @@ async def file_case(
         data: dict[str, Any] = {"channel": form.channel, "policy": policy.name}
         if case.duplicate_of_id is not None:
             data["duplicate_of"] = case.duplicate_of_id
+        if form.claim_amount is not None:
+            data["claim_amount"] = form.claim_amount
         await record_event(case, "file", actor, now, conn, to_status=Status.SUBMITTED, data=data)
+        await _claim_measures(rules, case, form.claim_amount, now, conn)
         await clocks.apply_action(rules, case, "file", now, conn)
         await Case.filter(id=case.id).using_db(conn).update(next_due_at=case.next_due_at)
     return case

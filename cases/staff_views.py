@@ -49,6 +49,7 @@ EVENT_LABELS = {
     "rate": "市民评价",
     "reminder": "期限提醒",
     "recalendar": "工作日历更新",
+    "claim_rule": "索赔金额提示",
     **SUPERVISION_LABELS,
 }
 # What a photo's content check means to staff (citizens do not see flagged photos).

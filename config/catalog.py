@@ -131,6 +131,24 @@ class ClockRule:
 
 
 @dataclass(frozen=True)
+class ClaimRule:
+    """A sum claimed over a threshold calls for a measure beyond the office (a report to the
+    claims centre, mediation by the dispute board); staff see it from filing on.
+
+    The rules' own words decide the edge: 「超过一万元」 is `over = 10000` (more than),
+    「2万元以上」 is `at_least = 20000` (以上 includes the sum itself).
+    """
+
+    threshold: int
+    inclusive: bool
+    measure: str
+    source: str
+
+    def applies(self, amount: int) -> bool:
+        return amount >= self.threshold if self.inclusive else amount > self.threshold
+
+
+@dataclass(frozen=True)
 class DeadlinePolicy:
     name: str
     kinds: tuple[str, ...]
@@ -182,6 +200,7 @@ class Catalog:
     findings: dict[str, Finding] = field(default_factory=dict)
     # Ascending by count; empty when the profile sets no thresholds.
     sanctions: tuple[Sanction, ...] = ()
+    claim_rules: tuple[ClaimRule, ...] = ()
     sanctions_source: str = ""
     reminders: Reminders = field(default_factory=Reminders)
     # Ways staff may tell a citizen of a decision themselves (code → name).
@@ -303,6 +322,7 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
         channels=dict(raw["channels"]),
         findings=_findings(raw.get("findings", {}), kinds),
         sanctions=_sanctions(raw.get("accountability", {})),
+        claim_rules=_claim_rules(raw.get("claims", {})),
         sanctions_source=str(raw.get("accountability", {}).get("source", "")),
         reminders=build_reminders(
             raw.get("reminders", {}), {c.name for p in policies for c in p.clocks}
@@ -322,6 +342,23 @@ def _findings(raw: dict[str, Any], kinds: dict[str, Kind]) -> dict[str, Finding]
         found[code] = Finding(code=code, name=v["name"], kinds=tuple(v.get("kinds", kinds.keys())))
         _check(set(found[code].kinds) <= set(kinds), f"findings.{code}: unknown kind")
     return found
+
+
+def _claim_rules(raw: dict[str, Any]) -> tuple[ClaimRule, ...]:
+    rules = []
+    for r in raw.get("rules", ()):
+        _check(("over" in r) != ("at_least" in r), "claims.rules: give `over` or `at_least`")
+        rules.append(
+            ClaimRule(
+                threshold=int(r.get("over", r.get("at_least", 0))),
+                inclusive="at_least" in r,
+                measure=str(r.get("measure", "")),
+                source=str(r.get("source", "")),
+            )
+        )
+    _check(all(r.threshold > 0 for r in rules), "claims.rules: thresholds must be positive")
+    _check(all(r.measure and r.source for r in rules), "claims.rules: measure and source needed")
+    return tuple(rules)
 
 
 def _sanctions(raw: dict[str, Any]) -> tuple[Sanction, ...]:

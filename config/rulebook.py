@@ -17,7 +17,8 @@ def _cell(text: str) -> str:
 
 
 def rules_table(catalog: Catalog) -> str:
-    """A Markdown table of every clock of every deadline policy, in the profile's order."""
+    """A Markdown table of every clock of every deadline policy, in the profile's order, then
+    the claim thresholds."""
     lines = [
         f"### `{catalog.name}` — {catalog.title}",
         "",
@@ -38,4 +39,10 @@ def rules_table(catalog: Catalog) -> str:
                 f"| {_cell(clock.source or '—')} | `{policy.name}.{clock.name}` ({clock.label}) "
                 f"| {clock.amount} {unit} | {', '.join(clock.starts_on)} | {extension} |"
             )
+    for i, claim in enumerate(catalog.claim_rules):
+        edge = f"≥ {claim.threshold} 元" if claim.inclusive else f"> {claim.threshold} 元"
+        lines.append(
+            f"| {_cell(claim.source)} | `claims.rules[{i}]` ({_cell(claim.measure)}) "
+            f"| {edge} | file | — |"
+        )
     return "\n".join(lines) + "\n"

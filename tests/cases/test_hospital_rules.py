@@ -10,11 +10,13 @@ import pytest
 
 from cases import db
 from cases.accounts import sync_departments
-from cases.models import CaseClock
+from cases.errors import ValidationError
+from cases.intake import file_case
+from cases.models import CaseClock, CaseEvent
 from cases.rules import Rules, load_rules
 from cases.workflow import perform
 from config.settings import Settings
-from tests.factories import make_case, make_staff
+from tests.factories import complaint_form, make_case, make_staff
 
 SH = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2026, 11, 2, 10, tzinfo=SH)
@@ -61,3 +63,37 @@ async def test_waiting_for_the_patients_supplement_does_not_count(hospital: Rule
     feedback = await CaseClock.get(case_id=case.id, name="handling")
     # Mon 9 … Fri 13 November count.
     assert feedback.due_at.astimezone(SH) == end_of(datetime(2026, 11, 13, tzinfo=SH))
+
+
+@pytest.mark.parametrize(
+    ("claim", "amount", "measures"),
+    [
+        ("10000", 10000, []),  # 「超过一万元」: not yet
+        ("10001", 10001, ["医疗纠纷理赔处理中心"]),
+        ("１９,９９９元", 19999, ["医疗纠纷理赔处理中心"]),
+        (20000, 20000, ["医疗纠纷理赔处理中心", "医疗纠纷调处中心调解"]),  # 「以上」 includes it
+    ],
+)
+async def test_a_claim_over_the_thresholds_puts_the_measures_before_staff(
+    hospital: Rules, claim: object, amount: int, measures: list[str]
+) -> None:
+    intake = await make_staff("intake", "patient_relations")
+    form = complaint_form(category="medical_quality", respondent_name="骨科", claim_amount=claim)
+    case = await file_case(hospital, form, intake, channel="visit", now=MONDAY)
+    events = await CaseEvent.filter(case_id=case.id, action="claim_rule").order_by("id")
+    assert [(words in e.note, e.public) for e, words in zip(events, measures, strict=True)] == [
+        (True, False)
+    ] * len(measures)
+    filed = await CaseEvent.get(case_id=case.id, action="file")
+    assert filed.data["claim_amount"] == amount
+
+
+async def test_a_claim_that_is_not_a_sum_is_refused_in_chinese(hospital: Rules) -> None:
+    intake = await make_staff("intake", "patient_relations")
+    form = complaint_form(category="medical_quality", respondent_name="骨科", claim_amount="一万")
+    with pytest.raises(ValidationError) as refused:
+        await file_case(hospital, form, intake, channel="visit", now=MONDAY)
+    assert (refused.value.field, refused.value.message) == (
+        "claim_amount",
+        "索赔金额请填写整数元,例如 15000。",
+    )
