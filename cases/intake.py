@@ -267,8 +267,11 @@ async def file_case(
     channel: str,
     citizen: Citizen | None = None,
     now: datetime | None = None,
+    owner: int | None = None,
 ) -> Case:
-    """Validate and store a new case with its number, 'file' event, clocks and duplicate flag."""
+    """Validate and store a new case with its number, 'file' event, clocks and duplicate flag.
+
+    `owner`: the unit that received it and owns it from the start (首诉负责制)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)  # stored times are UTC
     form = validate_form(rules, raw, channel=channel, staff=actor.kind != CITIZEN, now=now)
     catalog = rules.catalog
@@ -301,6 +304,7 @@ async def file_case(
             description=form.description,
             demands=form.demands,
             created_at=now,
+            department_id=owner,
         )
         case.duplicate_of_id = await find_duplicate(rules, case, now, conn)
         await case.save(using_db=conn)
@@ -309,6 +313,8 @@ async def file_case(
             data["duplicate_of"] = case.duplicate_of_id
         if form.claim_amount is not None:
             data["claim_amount"] = form.claim_amount
+        if owner is not None:
+            data["first_receiver"] = owner
         await record_event(case, "file", actor, now, conn, to_status=Status.SUBMITTED, data=data)
         await _claim_measures(rules, case, form.claim_amount, now, conn)
         await clocks.apply_action(rules, case, "file", now, conn)

@@ -148,19 +148,33 @@ async def act_on_case(
 async def register_case(
     rules: Rules, actor: Actor, raw: Mapping[str, Any], *, now: datetime | None = None
 ) -> Case:
-    """The intake centre registers a case that came by phone, in person or by letter.
+    """The intake centre registers a case that came by phone, in person or by letter; under
+    首诉负责制 a unit registers one made to it and owns it until it settles or hands it over.
 
     Such cases have no WeChat citizen, so they get no notices: staff answer by the same channel.
     """
-    if actor.role != Role.INTAKE:
-        raise PermissionDenied("只有投诉举报中心可以登记来电、来访和来信。")
+    check_may_register(rules, actor)
     channel = raw.get("channel")
     if channel not in REGISTER_CHANNELS or channel not in rules.catalog.channels:
         names = "、".join(rules.catalog.channels.get(c, c) for c in REGISTER_CHANNELS)
         raise ValidationError(f"请选择受理渠道:{names}。", field="channel")
     form: dict[str, Any] = {name: raw.get(name) for name in REGISTER_FIELDS if name in raw}
     form["anonymous"] = raw.get("anonymous") in _TRUE
-    return await file_case(rules, form, actor, channel=str(channel), now=now)
+    owner = actor.department_id if actor.role == Role.HANDLER else None
+    return await file_case(rules, form, actor, channel=str(channel), now=now, owner=owner)
+
+
+def may_register(rules: Rules, actor: Actor) -> bool:
+    """Intake registers; a handling unit too where the profile has 首诉负责制."""
+    if actor.role == Role.INTAKE:
+        return True
+    first_receiver = rules.catalog.first_receiver_owns and actor.department_id is not None
+    return actor.role == Role.HANDLER and first_receiver
+
+
+def check_may_register(rules: Rules, actor: Actor) -> None:
+    if not may_register(rules, actor):
+        raise PermissionDenied("只有投诉举报中心可以登记来电、来访和来信。")
 
 
 async def duplicate_number(case: Case) -> str | None:

@@ -174,10 +174,22 @@ ACTIONS: dict[str, Action] = {
             "当场答复",
             {S.SUBMITTED},
             S.CLOSED,
-            {INTAKE},
+            {INTAKE, HANDLER},  # a handler only on a case their unit received (首诉负责制)
+            unit_scoped=True,
             needs_note=True,
             notice="replied",
             note_public=True,
+        ),
+        # 首诉负责制: the unit that received a complaint hands it to the complaint office.
+        _action(
+            "hand_over",
+            "移交投诉办公室",
+            {S.SUBMITTED},
+            None,
+            {HANDLER},
+            unit_scoped=True,
+            needs_note=True,
+            public=False,
         ),
         _action("assign", "交办", {S.ACCEPTED}, S.ASSIGNED, {INTAKE, LEADER}),
         _action(
@@ -474,8 +486,11 @@ async def _apply_rule(
             raise ValidationError("请填写一个正在办理中的案件编号作为合并目标。", field="into")
         data["into"] = target.number
         return {"merged_into_id": target.id}
+    if name == "hand_over":
+        return {"department_id": None}
     if name == "answer":
-        if not catalog.kinds[case.kind].answer_at_intake:
+        settled_by_receiver = catalog.first_receiver_owns and case.department_id is not None
+        if not (catalog.kinds[case.kind].answer_at_intake or settled_by_receiver):
             raise TransitionNotAllowed(
                 f"“{catalog.kinds[case.kind].name}”类案件不能当场答复办结。", field="action"
             )

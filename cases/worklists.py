@@ -37,7 +37,8 @@ MAX_QUERY_CHARS = 50
 MAX_CASE_ID = 2**31 - 1
 # Cases someone is working on: open, and past the citizen's draft.
 WORKING_STATES = frozenset(OPEN_STATES - {S.DRAFT})
-HANDLER_STATES = (S.ASSIGNED, S.IN_PROGRESS, S.REPLIED)
+# Submitted: only a case the unit received itself and still owns (首诉负责制) is theirs then.
+HANDLER_STATES = (S.SUBMITTED, S.ASSIGNED, S.IN_PROGRESS, S.REPLIED)
 _EXTENSION_EVENTS = ("request_extension", "approve_extension")
 # "Scope": the cases that need me, or every case I may see (what a search looks through).
 MINE, ALL = "mine", "all"

@@ -201,6 +201,10 @@ class Catalog:
     # Ascending by count; empty when the profile sets no thresholds.
     sanctions: tuple[Sanction, ...] = ()
     claim_rules: tuple[ClaimRule, ...] = ()
+    # 首诉负责制: a unit that registers a complaint it received owns it (settles it on the spot
+    # or hands it over to the complaint office); the rule it comes from.
+    first_receiver_owns: bool = False
+    first_receiver_source: str = ""
     sanctions_source: str = ""
     reminders: Reminders = field(default_factory=Reminders)
     # Ways staff may tell a citizen of a decision themselves (code → name).
@@ -323,6 +327,8 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
         findings=_findings(raw.get("findings", {}), kinds),
         sanctions=_sanctions(raw.get("accountability", {})),
         claim_rules=_claim_rules(raw.get("claims", {})),
+        first_receiver_owns=bool(intake.get("first_receiver_owns", False)),
+        first_receiver_source=str(intake.get("first_receiver_source", "")),
         sanctions_source=str(raw.get("accountability", {}).get("source", "")),
         reminders=build_reminders(
             raw.get("reminders", {}), {c.name for p in policies for c in p.clocks}

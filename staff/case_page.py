@@ -16,15 +16,15 @@ from typing import Any
 from aiohttp import web
 
 from cases.access import case_for_staff
-from cases.errors import CaseError, NotFound, PermissionDenied, ValidationError
+from cases.errors import CaseError, NotFound, ValidationError
 from cases.evidence import evidence_path
-from cases.models import Role
 from cases.reply_templates import TEMPLATE_PARTS, template_for, templates_for
 from cases.staff_actions import (
     DATA_FIELDS,
     REGISTER_CHANNELS,
     REGISTER_FIELDS,
     act_on_case,
+    check_may_register,
     duplicate_number,
     register_case,
 )
@@ -159,8 +159,7 @@ async def photo(request: web.Request) -> web.StreamResponse:
 
 
 def _may_register(request: web.Request) -> None:
-    if actor_of(request).role != Role.INTAKE:
-        raise PermissionDenied("只有投诉举报中心可以登记来电、来访和来信。")
+    check_may_register(rules_of(request), actor_of(request))
 
 
 async def register_page(

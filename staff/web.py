@@ -10,6 +10,7 @@ from multidict import MultiDictProxy
 
 from cases.accounts import staff_actor
 from cases.rules import Rules
+from cases.staff_actions import may_register
 from cases.staff_auth import SignedIn
 from cases.workflow import Actor
 from complaint_desk.keys import RULES, SETTINGS
@@ -42,6 +43,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     me = request.get(STAFF)
     html = env.get_template(template).render(
         me=me.user if me else None,
+        may_register=me is not None and may_register(rules_of(request), actor_of(request)),
         csrf=me.session.csrf_token if me else "",
         role_labels=ROLE_LABELS,
         request=request,

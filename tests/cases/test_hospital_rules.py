@@ -10,11 +10,13 @@ import pytest
 
 from cases import db
 from cases.accounts import sync_departments
-from cases.errors import ValidationError
+from cases.errors import PermissionDenied, ValidationError
 from cases.intake import file_case
 from cases.models import CaseClock, CaseEvent
 from cases.rules import Rules, load_rules
+from cases.staff_actions import register_case
 from cases.workflow import perform
+from cases.worklists import Filters, worklist_page
 from config.settings import Settings
 from tests.factories import complaint_form, make_case, make_staff
 
@@ -97,3 +99,46 @@ async def test_a_claim_that_is_not_a_sum_is_refused_in_chinese(hospital: Rules) 
         "claim_amount",
         "索赔金额请填写整数元,例如 15000。",
     )
+
+
+async def test_the_department_that_receives_a_complaint_owns_it_until_it_hands_over(
+    hospital: Rules,
+) -> None:
+    # 首诉负责制 (001 篇一 第十六条, 003 第六条).
+    outpatient = await make_staff("handler", "outpatient")
+    form = complaint_form(category="attitude", respondent_name="门诊部挂号处")
+    case = await register_case(hospital, outpatient, {**form, "channel": "visit"}, now=MONDAY)
+    assert case.department_id == outpatient.department_id
+    page = await worklist_page(hospital, outpatient, Filters(), MONDAY + timedelta(hours=1))
+    assert case.id in {c.id for c in page.cases}, "it is on the receiving unit's worklist"
+    other = await make_staff("handler", "nursing")
+    with pytest.raises(PermissionDenied):
+        await perform(hospital, case.id, "hand_over", other, note="不是我们的", now=MONDAY)
+
+    moved, event = await perform(
+        hospital, case.id, "hand_over", outpatient, note="患者要求赔偿,无法当场协调", now=MONDAY
+    )
+    assert moved.department_id is None and moved.status == "submitted" and not event.public
+    intake = await make_staff("intake", "patient_relations")
+    await perform(hospital, case.id, "accept", intake, now=MONDAY + timedelta(hours=1))
+
+
+async def test_a_receiving_department_may_settle_on_the_spot(hospital: Rules) -> None:
+    nursing = await make_staff("handler", "nursing")
+    form = complaint_form(category="nursing", respondent_name="七病区护士站")
+    case = await register_case(hospital, nursing, {**form, "channel": "visit"}, now=MONDAY)
+    closed, event = await perform(
+        hospital,
+        case.id,
+        "answer",
+        nursing,
+        note="已当面致歉并调整输液时间,患者表示满意",
+        now=MONDAY,
+    )
+    assert closed.status == "closed" and event.actor_id == nursing.id
+
+
+async def test_without_the_rule_only_intake_registers(store: Rules) -> None:
+    handler = await make_staff("handler", "consumer")
+    with pytest.raises(PermissionDenied):
+        await register_case(store, handler, {**complaint_form(), "channel": "visit"})

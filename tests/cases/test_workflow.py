@@ -109,6 +109,12 @@ async def _untold_rejection_expired(world: World, case: Case) -> Case:
     return case
 
 
+async def _received_by_unit(world: World, case: Case) -> Case:
+    """首诉负责制: the consumer unit received the case and owns it (as it registers it)."""
+    await Case.filter(id=case.id).update(department_id=world.handler.department_id)
+    return await Case.get(id=case.id)
+
+
 async def _merge_target(world: World, case: Case) -> dict[str, Any]:
     other = await world.new_case(
         description="另一件完全不同的事情,发生在别的地方。", respondent_name="别的公司"
@@ -128,6 +134,7 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "answer": ("intake", {"note": "营业执照可在政务服务网办理。"}, _no_prep),
     "assign": ("intake", {"data": {"department": "consumer"}}, _no_prep),
     "return": ("handler", {"note": "不属本科室职责"}, _no_prep),
+    "hand_over": ("handler", {"note": "无法当场协调,移交投诉办公室"}, _received_by_unit),
     "start": ("handler", {}, _no_prep),
     "request_extension": ("handler", {"note": "需要检测", "data": {"amount": 10}}, _no_prep),
     "approve_extension": ("leader", {}, _pending_extension),

@@ -261,6 +261,12 @@ async def _paused(rules: Rules, crew: Crew, case: Case) -> Case:
     return case
 
 
+async def _received_by_unit(rules: Rules, crew: Crew, case: Case) -> Case:
+    # 首诉负责制 (the hospital's rule): the consumer unit received the complaint and owns it.
+    await Case.filter(id=case.id).update(department_id=crew.handler.department_id)
+    return await Case.get(id=case.id)
+
+
 REPLY = {
     "facts": "该超市确实出售了过期牛奶。",
     "handling": "已责令商家退货并赔偿。",
@@ -296,6 +302,14 @@ PAGE_ACTIONS: dict[str, tuple[str, str, Status, dict[str, Any], dict[str, str], 
         {"kind": "consultation", "category": "licensing"},
         {"note": "营业执照可在政务服务网办理。"},
         None,
+    ),
+    "hand_over": (
+        "handler",
+        "consumer",
+        S.SUBMITTED,
+        {},
+        {"note": "患者要求赔偿,科室无法当场协调"},
+        _received_by_unit,
     ),
     "assign": ("intake", "centre", S.ACCEPTED, {}, {"department": "consumer"}, None),
     "return": ("handler", "consumer", S.ASSIGNED, {}, {"note": "不属本科室职责"}, None),
@@ -399,9 +413,9 @@ async def test_each_action_from_its_form_records_its_event_and_notice(
         if key in typed:
             assert event.data[key] == typed[key]
 
-    # Back on the page (a returned case leaves the unit: the worklist instead), the event is in
+    # Back on the page (a returned or handed-over case leaves the unit), the event is in
     # the staff timeline with who took it.
-    if name == "return":
+    if name in ("return", "hand_over"):
         assert (await console.get(url))[0] == 404
         return
     status, page = await console.get(f"{url}?done={name}")
