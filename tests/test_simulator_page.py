@@ -242,7 +242,7 @@ async def test_customer_service_texts_reach_the_inbox(
     await eventually(told)
     inbox = await (await client.get(f"/simulator/api/inbox?openid={openid}")).json()
     [text] = inbox["texts"]
-    assert text.startswith("抱歉,您发送的一张照片没能保存")
+    assert text.startswith("抱歉,刚才有一张照片没能保存") and "目前共收到 0 张照片" in text
     assert demo.app is not None and demo.app[DEMO_WECHAT].template_messages == []
 
 
