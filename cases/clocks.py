@@ -141,7 +141,7 @@ def check_extension(
     """Refuse an extension the policy does not allow: no such clock, too many, too long, or
     too late. `verb` names the step refused (申请 / 批准) in the message."""
     if clock is None:
-        raise TransitionNotAllowed("没有正在计时的办理期限,无法延期。", field="clock")
+        raise TransitionNotAllowed("这一期限没有在计时,无法延期。", field="clock")
     # 「在60日期限届满前经批准可适当延长」: both the request and the approval come before the
     # deadline. A paused clock has not run out (its due time moves on when it resumes).
     if clock.paused_at is None and now >= clock.due_at:

@@ -382,10 +382,12 @@ async def pending_extension(case: Case) -> PendingExtension | None:
     if last is None or last.action != "request_extension":
         return None
     clock = next((c for c in await running_clocks(case) if c.name == last.data.get("clock")), None)
+    if clock is None:
+        return None  # asked while accepting, and the decision came first: nothing to approve
     return PendingExtension(
-        clock=clock.label if clock else str(last.data.get("clock", "")),
+        clock=clock.label,
         amount=int(last.data.get("amount", 0)),
-        unit=unit_name(clock.unit) if clock else "",
+        unit=unit_name(clock.unit),
         reason=last.note,
         by=last.actor_name,
     )

@@ -90,6 +90,12 @@ class Action:
     # The note is what the citizen is told (a reply, what to supplement …). Otherwise it is the
     # staff's internal note and the citizen reads only the event's `public_note`, if any.
     note_public: bool = False
+    # Roles listed here may take the action only from these of its states (the centre asks
+    # for an extension while accepting, the unit while handling).
+    role_states: tuple[tuple[str, frozenset[Status]], ...] = ()
+
+    def states_for(self, role: str) -> frozenset[Status]:
+        return next((s for r, s in self.role_states if r == role), self.sources)
 
 
 def _action(
@@ -109,6 +115,8 @@ INTAKE, HANDLER, LEADER, ADMIN = (
     Role.LEADER.value,
     Role.ADMIN.value,
 )
+# Before a unit has the case: the centre's acceptance stage (issue 13's clock actions).
+ACCEPTING = frozenset({S.SUBMITTED, S.NEEDS_INFO})
 
 ACTIONS: dict[str, Action] = {
     a.name: a
@@ -191,19 +199,26 @@ ACTIONS: dict[str, Action] = {
             public=False,
         ),
         _action("start", "开始办理", {S.ASSIGNED}, S.IN_PROGRESS, {HANDLER}, unit_scoped=True),
+        # 000 第十七条: the acceptance decision may be extended too (7 → 15 working days).
         _action(
             "request_extension",
             "申请延期",
-            {S.IN_PROGRESS},
+            {*ACCEPTING, S.IN_PROGRESS},
             None,
-            {HANDLER},
+            {HANDLER, INTAKE},
             unit_scoped=True,
             needs_note=True,
             public=False,
             note_public=True,
+            role_states=((HANDLER, frozenset({S.IN_PROGRESS})), (INTAKE, ACCEPTING)),
         ),
         _action(
-            "approve_extension", "批准延期", {S.IN_PROGRESS}, None, {LEADER}, notice="extended"
+            "approve_extension",
+            "批准延期",
+            {*ACCEPTING, S.IN_PROGRESS},
+            None,
+            {LEADER},
+            notice="extended",
         ),
         _action(
             "pause_clock",
@@ -300,7 +315,7 @@ def allowed_actions(case: Case, actor: Actor) -> list[Action]:
 
 
 def _may(action: Action, case: Case, actor: Actor) -> bool:
-    if actor.role not in action.roles:
+    if actor.role not in action.roles or case.status not in action.states_for(actor.role):
         return False
     if actor.role == HANDLER and action.unit_scoped:
         return case.department_id is not None and case.department_id == actor.department_id
@@ -342,6 +357,11 @@ async def perform(
     if case.status not in action.sources:
         raise TransitionNotAllowed(
             f"案件当前状态为“{STATUS_LABELS[case.status]}”,不能执行“{action.label}”。",
+            field="action",
+        )
+    if case.status not in action.states_for(actor.role):
+        raise TransitionNotAllowed(
+            f"案件“{STATUS_LABELS[case.status]}”时,您的角色不能执行“{action.label}”。",
             field="action",
         )
     if not _may(action, case, actor):
@@ -488,7 +508,8 @@ async def _apply_rule(
             raise TransitionNotAllowed("已超过退回期限,请与投诉举报中心联系。", field="action")
         return {"department_id": None}
     if name == "request_extension":
-        clock = await _running(case, str(data.get("clock", "handling")), conn)
+        stage = "handling" if case.status == S.IN_PROGRESS else "acceptance"
+        clock = await _running(case, str(data.get("clock", stage)), conn)
         amount = _positive_int(data.get("amount"))
         clocks.check_extension(rules, case, clock, amount, now)
         assert clock is not None

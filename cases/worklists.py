@@ -28,7 +28,7 @@ from cases.models import Case, CaseClock, CaseEvent, Department, Role, Status
 from cases.rules import Rules
 from cases.surveys import review_queue
 from cases.tracking import MAX_NUMBER_CHARS, normalize_number
-from cases.workflow import OPEN_STATES, STATUS_LABELS, Actor
+from cases.workflow import ACTIONS, OPEN_STATES, STATUS_LABELS, Actor
 
 S = Status
 PAGE_SIZE = 20
@@ -39,6 +39,7 @@ MAX_CASE_ID = 2**31 - 1
 WORKING_STATES = frozenset(OPEN_STATES - {S.DRAFT})
 HANDLER_STATES = (S.ASSIGNED, S.IN_PROGRESS, S.REPLIED)
 _EXTENSION_EVENTS = ("request_extension", "approve_extension")
+EXTENSION_STATES = ACTIONS["approve_extension"].sources
 # "Scope": the cases that need me, or every case I may see (what a search looks through).
 MINE, ALL = "mine", "all"
 UNASSIGNED = "none"
@@ -152,7 +153,9 @@ async def needs_me(actor: Actor, now: datetime) -> Need:
         late = Q(next_due_at__lte=now.astimezone(UTC))
         overdue = tuple(Branch(s, late) for s in sorted(WORKING_STATES))
         pending = await pending_extension_ids()
-        extensions = (Branch(S.IN_PROGRESS, Q(id__in=pending)),) if pending else ()
+        extensions = (
+            tuple(Branch(s, Q(id__in=pending)) for s in sorted(EXTENSION_STATES)) if pending else ()
+        )
         # 不满意 with the result: the leader reopens the case or upholds the closure.
         reviews = [c.id for c in await review_queue()]
         reviewing = (Branch(S.CLOSED, Q(id__in=reviews)),) if reviews else ()
@@ -161,13 +164,14 @@ async def needs_me(actor: Actor, now: datetime) -> Need:
 
 
 async def pending_extension_ids() -> list[int]:
-    """In-progress cases whose latest extension event is a request (no approval after it).
+    """Cases a leader may approve an extension on (accepting or handling) whose latest
+    extension event is a request (no approval after it).
 
     The timeline has no index on action: this reads every extension event of in-progress
     cases once per call, which is few rows but a scan of `case_event`.
     """
     rows = (
-        await CaseEvent.filter(action__in=_EXTENSION_EVENTS, case__status=S.IN_PROGRESS)
+        await CaseEvent.filter(action__in=_EXTENSION_EVENTS, case__status__in=EXTENSION_STATES)
         .annotate(last=Max("id"))
         .group_by("case_id", "action")
         .values_list("case_id", "action", "last")

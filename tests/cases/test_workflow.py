@@ -92,8 +92,10 @@ async def _no_prep(world: World, case: Case) -> Case:
 
 
 async def _pending_extension(world: World, case: Case) -> Case:
+    asker = world.handler if case.status == S.IN_PROGRESS else world.intake
+    amount = 10 if case.status == S.IN_PROGRESS else 8
     return await world.act(
-        case, "request_extension", world.handler, note="需要抽样检测", data={"amount": 10}
+        case, "request_extension", asker, note="需要抽样检测", data={"amount": amount}
     )
 
 
@@ -172,13 +174,26 @@ def _form_for(action: str, state: Status) -> dict[str, Any]:
         return {}
     if action == "deem_accepted" and state == S.REJECTED:
         return {"category": "food"}  # the policy whose rejection notice deems acceptance
+    if action in _EXTENSIONS and state in (S.SUBMITTED, S.NEEDS_INFO):
+        return {"kind": "report", "category": "price"}  # an acceptance clock that extends
     return {}
+
+
+_EXTENSIONS = ("request_extension", "approve_extension")
+
+
+def _spec_for(action: str, state: Status) -> tuple[str, dict[str, Any], Prep]:
+    """The action's spec; the centre, not a unit, asks for an extension while accepting."""
+    who, kw, prep = ACTION_SPECS[action]
+    if action == "request_extension" and state in (S.SUBMITTED, S.NEEDS_INFO):
+        return "intake", {"note": "需要核查", "data": {"amount": 8}}, prep
+    return who, kw, prep
 
 
 @pytest.mark.parametrize(("action", "source"), ALLOWED, ids=[f"{a}-{s}" for a, s in ALLOWED])
 async def test_allowed_transition(world: World, action: str, source: Status) -> None:
     case = await world.drive_to(source, **_form_for(action, source))
-    who, kw, prep = ACTION_SPECS[action]
+    who, kw, prep = _spec_for(action, source)
     case = await prep(world, case)
     kw = dict(kw)
     if action == "merge":
@@ -519,3 +534,58 @@ async def test_no_rejection_notice_clock_without_any_contact_and_the_timeline_sa
     )
     assert await CaseClock.filter(case_id=known.id, name="rejection_notice").exists()
     assert "no_contact" not in event.data
+
+
+async def test_report_acceptance_clock_extends_to_fifteen_working_days(world: World) -> None:
+    # Seed 000, 行政处罚程序规定 第十七条: 「七个工作日内予以核查,并决定是否立案」;
+    # 「特殊情况下,可以延长至十五个工作日内决定是否立案」: the centre asks, a leader approves.
+    from cases.deadlines import compute_due
+
+    case = await world.new_case(kind="report", category="price")
+    clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
+    with pytest.raises(TransitionNotAllowed):  # 7 + 9 would pass the seed's 15
+        await world.act(
+            case, "request_extension", world.intake, note="需要现场核查", data={"amount": 9}
+        )
+    await world.act(
+        case, "request_extension", world.intake, note="需要现场核查", data={"amount": 8}
+    )
+    _, event = await perform(world.rules, case.id, "approve_extension", world.leader, now=NOW)
+    extended = await CaseClock.get(id=clock.id)
+    fifteen = compute_due(
+        clock.started_at, 15, "working_days", world.rules.calendar, [], clock.rollover_holidays
+    )
+    assert extended.extended_by == 8 and extended.due_at == fifteen.astimezone(UTC)
+    assert event.data["clock"] == "acceptance" and event.data["reason"] == "需要现场核查"
+    notice = await Notice.get(event_id=event.id)
+    assert notice.kind == "extended"
+    assert datetime.fromisoformat(notice.payload["due_at"]) == extended.due_at
+    with pytest.raises(TransitionNotAllowed):  # once only
+        await world.act(case, "request_extension", world.intake, note="再延", data={"amount": 1})
+
+
+async def test_acceptance_extension_is_refused_after_its_deadline(world: World) -> None:
+    case = await world.new_case(kind="report", category="price")
+    clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
+    late = clock.due_at + timedelta(minutes=1)
+    with pytest.raises(TransitionNotAllowed) as exc:
+        await perform(
+            world.rules,
+            case.id,
+            "request_extension",
+            world.intake,
+            note="需要核查",
+            data={"amount": 3},
+            now=late,
+        )
+    assert exc.value.message == (
+        f"“{clock.label}”期限已于{_last_day(clock.due_at)}届满,不能再申请延期。"
+    )
+    # A complaint's acceptance clock has no extension in the profile: refused, not stretched.
+    complaint = await world.new_case()
+    with pytest.raises(TransitionNotAllowed, match="不允许延长"):
+        await world.act(complaint, "request_extension", world.intake, note="x", data={"amount": 1})
+    # The handling unit asks only while handling; the centre only while accepting.
+    handled = await world.drive_to(S.IN_PROGRESS)
+    with pytest.raises(TransitionNotAllowed):
+        await world.act(handled, "request_extension", world.intake, note="x", data={"amount": 1})

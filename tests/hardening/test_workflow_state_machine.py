@@ -91,7 +91,14 @@ DATA: dict[str, list[dict[str, Any]]] = {
 # runs reach handling, extensions, pauses, replies, closure and reopening.
 FORWARD: dict[Status, list[str]] = {
     # deem_accepted is the food policy's expiry action: elsewhere it starts no handling clock.
-    Status.SUBMITTED: ["accept", "accept", "request_info", "answer"],
+    Status.SUBMITTED: [
+        "accept",
+        "accept",
+        "request_info",
+        "answer",
+        "request_extension",
+        "approve_extension",
+    ],
     Status.NEEDS_INFO: ["supplement"],
     Status.ACCEPTED: ["assign"],
     Status.ASSIGNED: ["start", "return"],

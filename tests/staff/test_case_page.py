@@ -853,3 +853,35 @@ async def test_intake_records_by_console_how_the_citizen_was_told_of_a_rejection
     assert clock.stopped_at == event.at
     status, body = await intake.get(url)
     assert 'name="means"' not in body and "告知方式:短信" in body  # told: no second form
+
+
+# --- issue 13: the steps the rulebooks demand ------------------------------------------------
+
+
+async def test_the_centre_asks_to_extend_a_report_acceptance_and_a_leader_approves(
+    staff_world: StaffWorld,
+) -> None:
+    # Seed 000, 行政处罚程序规定 第十七条: 「特殊情况下,可以延长至十五个工作日内决定是否立案」.
+    case = await make_case(staff_world.rules, kind="report", category="price")
+    url = f"/staff/cases/{case.number}"
+    intake = await staff_world.console("intake", "centre")
+    status, page = await intake.get(url)
+    assert status == 200 and f'action="{url}/actions/request_extension"' in page
+    assert "核查立案决定(最多延长 8 个工作日)" in page
+    status, _ = await intake.post(
+        f"{url}/actions/request_extension",
+        {"clock": "acceptance", "amount": "8", "note": "需现场核查", "expected_version": "1"},
+    )
+    assert status == 302
+    leader = await staff_world.console("leader", "leaders")
+    status, listed = await leader.get("/staff/worklist")
+    assert status == 200 and case.number in listed
+    status, page = await leader.get(url)
+    assert "申请“核查立案决定”延长 8 个工作日。理由:需现场核查" in page
+    status, _ = await leader.post(f"{url}/actions/approve_extension", {"note": "同意"})
+    assert status == 302
+    clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
+    assert clock.extended_by == 8
+    assert (await Notice.get(case_id=case.id, kind="extended")).payload["due_at"] == (
+        clock.due_at.isoformat()
+    )
