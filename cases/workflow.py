@@ -32,6 +32,7 @@ CITIZEN = "citizen"
 SYSTEM = "system"
 S = Status
 NAMED_STAFF_MAX_CHARS = 50  # the column's size
+REFERRED_TO_MAX_CHARS = 200  # the column's size
 
 OPEN_STATES = frozenset(
     {S.DRAFT, S.SUBMITTED, S.NEEDS_INFO, S.ACCEPTED, S.ASSIGNED, S.IN_PROGRESS, S.REPLIED}
@@ -117,6 +118,7 @@ INTAKE, HANDLER, LEADER, ADMIN = (
 )
 # Before a unit has the case: the centre's acceptance stage (issue 13's clock actions).
 ACCEPTING = frozenset({S.SUBMITTED, S.NEEDS_INFO})
+_BEFORE_HANDLING = frozenset({*ACCEPTING, S.ACCEPTED})
 
 ACTIONS: dict[str, Action] = {
     a.name: a
@@ -161,13 +163,20 @@ ACTIONS: dict[str, Action] = {
             notice="rejected",
             note_public=True,
         ),
+        # 000 第十八条: 「由承办机构负责…移送至其他机关」: the unit refers out while handling.
         _action(
             "refer_out",
             "移送其他机关",
-            {S.SUBMITTED, S.NEEDS_INFO, S.ACCEPTED},
+            {S.SUBMITTED, S.NEEDS_INFO, S.ACCEPTED, S.IN_PROGRESS},
             S.REFERRED_OUT,
-            {INTAKE, LEADER},
+            {INTAKE, LEADER, HANDLER},
+            unit_scoped=True,
             notice="referred",
+            role_states=(
+                (INTAKE, _BEFORE_HANDLING),
+                (LEADER, _BEFORE_HANDLING),
+                (HANDLER, frozenset({S.IN_PROGRESS})),
+            ),
         ),
         _action(
             "merge",
@@ -487,7 +496,16 @@ async def _apply_rule(
         agency = str(data.get("referred_to", "")).strip()
         if not agency:
             raise ValidationError("请填写移送的机关及联系方式。", field="referred_to")
-        return {"referred_to": agency[:200]}
+        contact = str(data.get("referred_contact", "")).strip()
+        if not contact and case.status == S.IN_PROGRESS:
+            # The unit, not the centre that spoke with the citizen, tells them whom to contact.
+            raise ValidationError(
+                "请填写市民联系该机关的方式(电话或地址)。", field="referred_contact"
+            )
+        if contact:
+            agency = f"{agency}(联系方式:{contact})"
+        data["referred_to"] = agency[:REFERRED_TO_MAX_CHARS]
+        return {"referred_to": data["referred_to"]}
     if name == "merge":
         target = await Case.filter(number=str(data.get("into", ""))).using_db(conn).first()
         if target is None or target.id == case.id or target.status not in OPEN_STATES:

@@ -187,6 +187,9 @@ def _spec_for(action: str, state: Status) -> tuple[str, dict[str, Any], Prep]:
     who, kw, prep = ACTION_SPECS[action]
     if action == "request_extension" and state in (S.SUBMITTED, S.NEEDS_INFO):
         return "intake", {"note": "需要核查", "data": {"amount": 8}}, prep
+    if action == "refer_out" and state == S.IN_PROGRESS:  # the handling unit, 000 第十八条
+        data = {"referred_to": "县卫健局", "referred_contact": "0571-12320"}
+        return "handler", {"data": data}, prep
     return who, kw, prep
 
 
@@ -589,3 +592,35 @@ async def test_acceptance_extension_is_refused_after_its_deadline(world: World) 
     handled = await world.drive_to(S.IN_PROGRESS)
     with pytest.raises(TransitionNotAllowed):
         await world.act(handled, "request_extension", world.intake, note="x", data={"amount": 1})
+
+
+async def test_the_handling_unit_refers_a_case_out_and_the_citizen_is_told_whom_to_contact(
+    world: World,
+) -> None:
+    # Seed 000 第十八条: 「由承办机构负责回复投诉举报人、移送至其他机关」.
+    case = await world.drive_to(S.IN_PROGRESS)
+    agency = {"referred_to": "县人力资源和社会保障局劳动监察大队"}
+    with pytest.raises(ValidationError) as exc:  # the citizen must learn how to reach it
+        await world.act(case, "refer_out", world.handler, data=agency)
+    assert exc.value.field == "referred_contact"
+    with pytest.raises(PermissionDenied):  # another unit's case
+        await world.act(
+            case, "refer_out", world.other_handler, data={**agency, "referred_contact": "12333"}
+        )
+    with pytest.raises(TransitionNotAllowed):  # the centre refers out before handling only
+        await world.act(case, "refer_out", world.intake, data=agency)
+    _, event = await perform(
+        world.rules,
+        case.id,
+        "refer_out",
+        world.handler,
+        note="涉及劳动报酬,属劳动监察职责",
+        data={**agency, "referred_contact": "电话 0571-12333"},
+        now=NOW,
+    )
+    stored = await Case.get(id=case.id)
+    assert stored.status == S.REFERRED_OUT
+    assert stored.referred_to == "县人力资源和社会保障局劳动监察大队(联系方式:电话 0571-12333)"
+    assert not await CaseClock.filter(case_id=case.id, stopped_at__isnull=True).exists()
+    notice = await Notice.get(event_id=event.id)
+    assert notice.kind == "referred"

@@ -66,7 +66,11 @@ NOTES = ["", "   ", "经核查,情况属实。"]
 # Per action, arguments that pass and ones that must be refused; "{other}" is another case.
 DATA: dict[str, list[dict[str, Any]]] = {
     "reject": [{"reason_code": "over_one_year"}, {"reason_code": "nope"}, {}],
-    "refer_out": [{"referred_to": "县卫健局 0571-12320"}, {"referred_to": "  "}],
+    "refer_out": [
+        {"referred_to": "县卫健局", "referred_contact": "0571-12320"},
+        {"referred_to": "  "},
+        {"referred_to": "县卫健局"},  # no contact: refused while in progress
+    ],
     "merge": [{"into": "{other}"}, {"into": "nope"}],
     "assign": [{"department": "consumer"}, {"department": "food"}, {"department": "centre"}],
     "request_extension": [

@@ -885,3 +885,25 @@ async def test_the_centre_asks_to_extend_a_report_acceptance_and_a_leader_approv
     assert (await Notice.get(case_id=case.id, kind="extended")).payload["due_at"] == (
         clock.due_at.isoformat()
     )
+
+
+async def test_the_handling_unit_refers_out_from_its_console(staff_world: StaffWorld) -> None:
+    # Seed 000 第十八条: 「由承办机构负责回复投诉举报人、移送至其他机关」.
+    rules, crew = staff_world.rules, await _crew()
+    case = await _drive(rules, crew, S.IN_PROGRESS)
+    url = f"/staff/cases/{case.number}"
+    handler = await staff_world.console("handler", "consumer")
+    status, page = await handler.get(url)
+    assert status == 200 and f'action="{url}/actions/refer_out"' in page
+    assert '<input name="referred_contact" required' in page
+    typed = {"referred_to": "县人社局劳动监察大队", "expected_version": str(case.version)}
+    status, body = await handler.post(f"{url}/actions/refer_out", typed)
+    assert status == 422 and "联系该机关的方式" in _message(body)
+    status, _ = await handler.post(
+        f"{url}/actions/refer_out", {**typed, "referred_contact": "0571-12333"}
+    )
+    assert status == 302
+    stored = await Case.get(id=case.id)
+    assert stored.status == S.REFERRED_OUT
+    assert stored.referred_to == "县人社局劳动监察大队(联系方式:0571-12333)"
+    assert await Notice.filter(case_id=case.id, kind="referred").count() == 1
