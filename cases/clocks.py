@@ -97,6 +97,27 @@ async def apply_action(
     return started
 
 
+async def pausable(
+    rules: Rules,
+    case: Case,
+    action: str,
+    *,
+    paused: bool,
+    conn: BaseDBAsyncClient | None = None,
+) -> list[CaseClock]:
+    """The running clocks `action` would pause (paused=False) or resume (paused=True) under
+    the case's policy: what pause_clock / resume_clock may act on now."""
+    rules_by_name = {r.name: r for r in policy_of(rules, case).clocks}
+    found = []
+    for clock in await running_clocks(case, conn):
+        rule = rules_by_name.get(clock.name)
+        if rule is None or (clock.paused_at is not None) != paused:
+            continue
+        if action in (rule.resumes_on if paused else rule.pauses_on):
+            found.append(clock)
+    return found
+
+
 def unstarted_without_contact(rules: Rules, case: Case, action: str) -> list[ClockRule]:
     """The clocks `action` would start but does not when the citizen cannot be reached."""
     return [r for r in policy_of(rules, case).clocks if action in r.starts_on and r.needs_contact]

@@ -23,7 +23,14 @@ from cases.access import (
     reveal_identity,
     visible_cases,
 )
-from cases.clocks import Deadline, deadlines_of, policy_of, running_clocks, unit_name
+from cases.clocks import (
+    Deadline,
+    deadlines_of,
+    pausable,
+    policy_of,
+    running_clocks,
+    unit_name,
+)
 from cases.duplicates import similarity
 from cases.errors import NotFound, PermissionDenied
 from cases.models import Case, CaseEvent, Department, EvidenceFile, Status
@@ -404,14 +411,13 @@ async def action_forms(
     """The actions the workflow allows this actor now, less those the case's state rules out
     (no paused clock to resume, no request to approve…): no button that can only fail."""
     clocks = {c.name: c for c in await running_clocks(case)}
-    handling = clocks.get("handling")
     window = clocks.get("return_window")
     kind = rules.catalog.kinds.get(case.kind)
     ranks = [s.rank for s in rules.catalog.severities.values()]
     current = rules.catalog.severities.get(case.severity)
     possible = {
-        "pause_clock": handling is not None and handling.paused_at is None,
-        "resume_clock": handling is not None and handling.paused_at is not None,
+        "pause_clock": bool(await pausable(rules, case, "pause_clock", paused=False)),
+        "resume_clock": bool(await pausable(rules, case, "resume_clock", paused=True)),
         "request_extension": bool(extendable),
         "approve_extension": pending is not None,
         "tell_rejection": case.status == Status.REJECTED and not await rejection_told(case),

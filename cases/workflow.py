@@ -229,17 +229,24 @@ ACTIONS: dict[str, Action] = {
             {LEADER},
             notice="extended",
         ),
+        # Which clocks pause is the profile's (pauses_on): the handling clock, and the
+        # acceptance clock where the seed says testing time is not counted (000 质监 第十二条).
         _action(
             "pause_clock",
             "暂停计时(鉴定/检测)",
-            {S.IN_PROGRESS},
+            {S.SUBMITTED, S.IN_PROGRESS},
             None,
             {HANDLER, INTAKE},
             unit_scoped=True,
             needs_note=True,
         ),
         _action(
-            "resume_clock", "恢复计时", {S.IN_PROGRESS}, None, {HANDLER, INTAKE}, unit_scoped=True
+            "resume_clock",
+            "恢复计时",
+            {S.SUBMITTED, S.IN_PROGRESS},
+            None,
+            {HANDLER, INTAKE},
+            unit_scoped=True,
         ),
         _action(
             "reply",
@@ -550,14 +557,15 @@ async def _apply_rule(
         )
         return {}
     if name == "pause_clock":
-        clock = await _running(case, "handling", conn)
-        if clock is None or clock.paused_at is not None:
-            raise TransitionNotAllowed("办理期限已暂停或未在计时。", field="action")
+        if not await clocks.pausable(rules, case, name, paused=False, conn=conn):
+            raise TransitionNotAllowed(
+                "没有可以暂停的期限:已暂停,或这类案件此阶段的检验检测时间计入期限。",
+                field="action",
+            )
         return {}
     if name == "resume_clock":
-        clock = await _running(case, "handling", conn)
-        if clock is None or clock.paused_at is None:
-            raise TransitionNotAllowed("办理期限没有暂停。", field="action")
+        if not await clocks.pausable(rules, case, name, paused=True, conn=conn):
+            raise TransitionNotAllowed("没有暂停计时的期限。", field="action")
         return {}
     if name == "close":
         return {"closed_at": now, **_finding(catalog, case, data)}

@@ -100,7 +100,8 @@ async def _pending_extension(world: World, case: Case) -> Case:
 
 
 async def _paused(world: World, case: Case) -> Case:
-    return await world.act(case, "pause_clock", world.handler, note="送检")
+    who = world.handler if case.status == S.IN_PROGRESS else world.intake
+    return await world.act(case, "pause_clock", who, note="送检")
 
 
 async def _untold_rejection_expired(world: World, case: Case) -> Case:
@@ -174,6 +175,8 @@ def _form_for(action: str, state: Status) -> dict[str, Any]:
         return {}
     if action == "deem_accepted" and state == S.REJECTED:
         return {"category": "food"}  # the policy whose rejection notice deems acceptance
+    if action in ("pause_clock", "resume_clock") and state == S.SUBMITTED:
+        return {"kind": "report", "category": "product_quality"}  # testing time not counted
     if action in _EXTENSIONS and state in (S.SUBMITTED, S.NEEDS_INFO):
         return {"kind": "report", "category": "price"}  # an acceptance clock that extends
     return {}
@@ -187,6 +190,8 @@ def _spec_for(action: str, state: Status) -> tuple[str, dict[str, Any], Prep]:
     who, kw, prep = ACTION_SPECS[action]
     if action == "request_extension" and state in (S.SUBMITTED, S.NEEDS_INFO):
         return "intake", {"note": "需要核查", "data": {"amount": 8}}, prep
+    if action in ("pause_clock", "resume_clock") and state == S.SUBMITTED:
+        return "intake", kw, prep
     if action == "refer_out" and state == S.IN_PROGRESS:  # the handling unit, 000 第十八条
         data = {"referred_to": "县卫健局", "referred_contact": "0571-12320"}
         return "handler", {"data": data}, prep
@@ -624,3 +629,34 @@ async def test_the_handling_unit_refers_a_case_out_and_the_citizen_is_told_whom_
     assert not await CaseClock.filter(case_id=case.id, stopped_at__isnull=True).exists()
     notice = await Notice.get(event_id=event.id)
     assert notice.kind == "referred"
+
+
+async def test_testing_pauses_a_quality_report_acceptance_clock(world: World) -> None:
+    # Seed 000, 质量技术监督行政处罚程序规定 第十二条: 「15日内组织核查,并决定是否立案。检验、
+    # 检测、检定、鉴定等所需时间,不计入前款规定期限」.
+    case = await world.new_case(kind="report", category="product_quality")
+    clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
+    assert (clock.amount, clock.unit) == (15, "natural_days")
+    paused, _ = await perform(
+        world.rules, case.id, "pause_clock", world.intake, note="样品送检", now=NOW
+    )
+    assert (await CaseClock.get(id=clock.id)).paused_at is not None
+    assert paused.next_due_at != clock.due_at
+    await perform(world.rules, case.id, "resume_clock", world.intake, now=NOW + timedelta(days=4))
+    after = await CaseClock.get(id=clock.id)
+    assert after.paused_at is None and len(after.pauses) == 1
+    from cases.deadlines import compute_due
+
+    expected = compute_due(
+        clock.started_at,
+        15,
+        "natural_days",
+        world.rules.calendar,
+        [(NOW, NOW + timedelta(days=4))],
+        clock.rollover_holidays,
+    )
+    assert after.due_at == expected.astimezone(UTC) and after.due_at > clock.due_at
+    # A consumer complaint's acceptance clock counts testing time: nothing to pause.
+    complaint = await world.new_case()
+    with pytest.raises(TransitionNotAllowed, match="没有可以暂停"):
+        await world.act(complaint, "pause_clock", world.intake, note="送检")

@@ -57,6 +57,7 @@ FORMS: list[dict[str, Any]] = [
     {},  # complaint, consumer: the default policy
     {"category": "food"},  # food_drug: acceptance clock with deemed acceptance
     {"kind": "report", "category": "price", "anonymous": True, "contact_phone": ""},
+    {"kind": "report", "category": "product_quality"},  # acceptance pauses for testing
     {"kind": "consultation", "category": "licensing", "respondent_name": ""},
     {"kind": "suggestion", "category": "other", "respondent_name": ""},
     {"severity": "emergency"},  # only staff may set it
@@ -102,6 +103,8 @@ FORWARD: dict[Status, list[str]] = {
         "answer",
         "request_extension",
         "approve_extension",
+        "pause_clock",
+        "resume_clock",
     ],
     Status.NEEDS_INFO: ["supplement"],
     Status.ACCEPTED: ["assign"],

@@ -907,3 +907,32 @@ async def test_the_handling_unit_refers_out_from_its_console(staff_world: StaffW
     assert stored.status == S.REFERRED_OUT
     assert stored.referred_to == "县人社局劳动监察大队(联系方式:0571-12333)"
     assert await Notice.filter(case_id=case.id, kind="referred").count() == 1
+
+
+async def test_the_centre_pauses_a_quality_report_acceptance_for_testing(
+    staff_world: StaffWorld,
+) -> None:
+    # Seed 000, 质量技术监督行政处罚程序规定 第十二条: 「检验、检测、检定、鉴定等所需时间,
+    # 不计入前款规定期限」: the 15-day 核查立案 clock stops while samples are tested.
+    case = await make_case(staff_world.rules, kind="report", category="product_quality")
+    url = f"/staff/cases/{case.number}"
+    intake = await staff_world.console("intake", "centre")
+    status, page = await intake.get(url)
+    assert f'action="{url}/actions/pause_clock"' in page
+    assert f'action="{url}/actions/resume_clock"' not in page
+    status, _ = await intake.post(
+        f"{url}/actions/pause_clock", {"note": "样品送检", "expected_version": str(case.version)}
+    )
+    assert status == 302
+    status, page = await intake.get(url)
+    assert re.search(
+        r"<td>核查立案决定</td>\s*<td>[^<]*</td>\s*<td><span class=\"muted\">已暂停计时", page
+    )
+    assert f'action="{url}/actions/resume_clock"' in page
+    assert f'action="{url}/actions/pause_clock"' not in page
+    clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
+    assert clock.paused_at is not None
+    # A consumer complaint's acceptance counts testing time: no pause button.
+    complaint = await make_case(staff_world.rules)
+    status, page = await intake.get(f"/staff/cases/{complaint.number}")
+    assert "/actions/pause_clock" not in page
