@@ -97,6 +97,27 @@ async def apply_action(
     return started
 
 
+async def pausable(
+    rules: Rules,
+    case: Case,
+    action: str,
+    *,
+    paused: bool,
+    conn: BaseDBAsyncClient | None = None,
+) -> list[CaseClock]:
+    """The running clocks `action` would pause (paused=False) or resume (paused=True) under
+    the case's policy: what pause_clock / resume_clock may act on now."""
+    rules_by_name = {r.name: r for r in policy_of(rules, case).clocks}
+    found = []
+    for clock in await running_clocks(case, conn):
+        rule = rules_by_name.get(clock.name)
+        if rule is None or (clock.paused_at is not None) != paused:
+            continue
+        if action in (rule.resumes_on if paused else rule.pauses_on):
+            found.append(clock)
+    return found
+
+
 def unstarted_without_contact(rules: Rules, case: Case, action: str) -> list[ClockRule]:
     """The clocks `action` would start but does not when the citizen cannot be reached."""
     return [r for r in policy_of(rules, case).clocks if action in r.starts_on and r.needs_contact]
@@ -141,7 +162,7 @@ def check_extension(
     """Refuse an extension the policy does not allow: no such clock, too many, too long, or
     too late. `verb` names the step refused (申请 / 批准) in the message."""
     if clock is None:
-        raise TransitionNotAllowed("没有正在计时的办理期限,无法延期。", field="clock")
+        raise TransitionNotAllowed("这一期限没有在计时,无法延期。", field="clock")
     # 「在60日期限届满前经批准可适当延长」: both the request and the approval come before the
     # deadline. A paused clock has not run out (its due time moves on when it resumes).
     if clock.paused_at is None and now >= clock.due_at:

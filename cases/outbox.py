@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from cases.clocks import citizen_deadline
+from cases.clocks import citizen_deadline, policy_of
 from cases.errors import CaseError
 from cases.models import Case, CaseEvent, Notice, NoticeStatus
 from cases.rules import Rules
@@ -121,10 +121,17 @@ async def notice_context(rules: Rules, notice: Notice) -> NoticeContext:
         or event.data.get("reason")
         or citizen_note(event),
         "into": event.data.get("into", ""),
+        # The stage whose date moved (an extension names its clock): 办理, 核查立案决定 …
+        "stage": _stage(rules, case, str(event.data.get("clock", ""))),
         "referred_to": case.referred_to,
         "at": event.at.astimezone(rules.timezone).strftime("%Y年%m月%d日 %H:%M"),
     }
     return NoticeContext(notice=notice, case=case, event=event, values=values)
+
+
+def _stage(rules: Rules, case: Case, clock: str) -> str:
+    rule = next((r for r in policy_of(rules, case).clocks if r.name == clock), None)
+    return rule.label if rule is not None else ""
 
 
 async def deliver_due(

@@ -24,7 +24,7 @@ from config.survey import load_survey_scale
 DATA_FIELDS: dict[str, tuple[str, ...]] = {
     "reject": ("reason_code",),
     "tell_rejection": ("means",),
-    "refer_out": ("referred_to",),
+    "refer_out": ("referred_to", "referred_contact"),
     "merge": ("into",),
     "assign": ("department",),
     "request_extension": ("clock", "amount"),

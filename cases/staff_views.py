@@ -23,7 +23,14 @@ from cases.access import (
     reveal_identity,
     visible_cases,
 )
-from cases.clocks import Deadline, deadlines_of, policy_of, running_clocks, unit_name
+from cases.clocks import (
+    Deadline,
+    deadlines_of,
+    pausable,
+    policy_of,
+    running_clocks,
+    unit_name,
+)
 from cases.duplicates import similarity
 from cases.errors import NotFound, PermissionDenied
 from cases.models import Case, CaseEvent, Department, EvidenceFile, Status
@@ -383,10 +390,12 @@ async def pending_extension(case: Case) -> PendingExtension | None:
     if last is None or last.action != "request_extension":
         return None
     clock = next((c for c in await running_clocks(case) if c.name == last.data.get("clock")), None)
+    if clock is None:
+        return None  # asked while accepting, and the decision came first: nothing to approve
     return PendingExtension(
-        clock=clock.label if clock else str(last.data.get("clock", "")),
+        clock=clock.label,
         amount=int(last.data.get("amount", 0)),
-        unit=unit_name(clock.unit) if clock else "",
+        unit=unit_name(clock.unit),
         reason=last.note,
         by=last.actor_name,
     )
@@ -403,14 +412,13 @@ async def action_forms(
     """The actions the workflow allows this actor now, less those the case's state rules out
     (no paused clock to resume, no request to approve…): no button that can only fail."""
     clocks = {c.name: c for c in await running_clocks(case)}
-    handling = clocks.get("handling")
     window = clocks.get("return_window")
     kind = rules.catalog.kinds.get(case.kind)
     ranks = [s.rank for s in rules.catalog.severities.values()]
     current = rules.catalog.severities.get(case.severity)
     possible = {
-        "pause_clock": handling is not None and handling.paused_at is None,
-        "resume_clock": handling is not None and handling.paused_at is not None,
+        "pause_clock": bool(await pausable(rules, case, "pause_clock", paused=False)),
+        "resume_clock": bool(await pausable(rules, case, "resume_clock", paused=True)),
         "request_extension": bool(extendable),
         "approve_extension": pending is not None,
         "tell_rejection": case.status == Status.REJECTED and not await rejection_told(case),

@@ -32,6 +32,7 @@ CITIZEN = "citizen"
 SYSTEM = "system"
 S = Status
 NAMED_STAFF_MAX_CHARS = 50  # the column's size
+REFERRED_TO_MAX_CHARS = 200  # the column's size
 
 OPEN_STATES = frozenset(
     {S.DRAFT, S.SUBMITTED, S.NEEDS_INFO, S.ACCEPTED, S.ASSIGNED, S.IN_PROGRESS, S.REPLIED}
@@ -90,6 +91,12 @@ class Action:
     # The note is what the citizen is told (a reply, what to supplement …). Otherwise it is the
     # staff's internal note and the citizen reads only the event's `public_note`, if any.
     note_public: bool = False
+    # Roles listed here may take the action only from these of its states (the centre asks
+    # for an extension while accepting, the unit while handling).
+    role_states: tuple[tuple[str, frozenset[Status]], ...] = ()
+
+    def states_for(self, role: str) -> frozenset[Status]:
+        return next((s for r, s in self.role_states if r == role), self.sources)
 
 
 def _action(
@@ -109,6 +116,9 @@ INTAKE, HANDLER, LEADER, ADMIN = (
     Role.LEADER.value,
     Role.ADMIN.value,
 )
+# Before a unit has the case: the centre's acceptance stage (issue 13's clock actions).
+ACCEPTING = frozenset({S.SUBMITTED, S.NEEDS_INFO})
+_BEFORE_HANDLING = frozenset({*ACCEPTING, S.ACCEPTED})
 
 ACTIONS: dict[str, Action] = {
     a.name: a
@@ -153,13 +163,20 @@ ACTIONS: dict[str, Action] = {
             notice="rejected",
             note_public=True,
         ),
+        # 000 第十八条: 「由承办机构负责…移送至其他机关」: the unit refers out while handling.
         _action(
             "refer_out",
             "移送其他机关",
-            {S.SUBMITTED, S.NEEDS_INFO, S.ACCEPTED},
+            {S.SUBMITTED, S.NEEDS_INFO, S.ACCEPTED, S.IN_PROGRESS},
             S.REFERRED_OUT,
-            {INTAKE, LEADER},
+            {INTAKE, LEADER, HANDLER},
+            unit_scoped=True,
             notice="referred",
+            role_states=(
+                (INTAKE, _BEFORE_HANDLING),
+                (LEADER, _BEFORE_HANDLING),
+                (HANDLER, frozenset({S.IN_PROGRESS})),
+            ),
         ),
         _action(
             "merge",
@@ -203,31 +220,45 @@ ACTIONS: dict[str, Action] = {
             public=False,
         ),
         _action("start", "开始办理", {S.ASSIGNED}, S.IN_PROGRESS, {HANDLER}, unit_scoped=True),
+        # 000 第十七条: the acceptance decision may be extended too (7 → 15 working days).
         _action(
             "request_extension",
             "申请延期",
-            {S.IN_PROGRESS},
+            {*ACCEPTING, S.IN_PROGRESS},
             None,
-            {HANDLER},
+            {HANDLER, INTAKE},
             unit_scoped=True,
             needs_note=True,
             public=False,
             note_public=True,
+            role_states=((HANDLER, frozenset({S.IN_PROGRESS})), (INTAKE, ACCEPTING)),
         ),
         _action(
-            "approve_extension", "批准延期", {S.IN_PROGRESS}, None, {LEADER}, notice="extended"
+            "approve_extension",
+            "批准延期",
+            {*ACCEPTING, S.IN_PROGRESS},
+            None,
+            {LEADER},
+            notice="extended",
         ),
+        # Which clocks pause is the profile's (pauses_on): the handling clock, and the
+        # acceptance clock where the seed says testing time is not counted (000 质监 第十二条).
         _action(
             "pause_clock",
             "暂停计时(鉴定/检测)",
-            {S.IN_PROGRESS},
+            {S.SUBMITTED, S.IN_PROGRESS},
             None,
             {HANDLER, INTAKE},
             unit_scoped=True,
             needs_note=True,
         ),
         _action(
-            "resume_clock", "恢复计时", {S.IN_PROGRESS}, None, {HANDLER, INTAKE}, unit_scoped=True
+            "resume_clock",
+            "恢复计时",
+            {S.SUBMITTED, S.IN_PROGRESS},
+            None,
+            {HANDLER, INTAKE},
+            unit_scoped=True,
         ),
         _action(
             "reply",
@@ -312,7 +343,7 @@ def allowed_actions(case: Case, actor: Actor) -> list[Action]:
 
 
 def _may(action: Action, case: Case, actor: Actor) -> bool:
-    if actor.role not in action.roles:
+    if actor.role not in action.roles or case.status not in action.states_for(actor.role):
         return False
     if actor.role == HANDLER and action.unit_scoped:
         return case.department_id is not None and case.department_id == actor.department_id
@@ -354,6 +385,11 @@ async def perform(
     if case.status not in action.sources:
         raise TransitionNotAllowed(
             f"案件当前状态为“{STATUS_LABELS[case.status]}”,不能执行“{action.label}”。",
+            field="action",
+        )
+    if case.status not in action.states_for(actor.role):
+        raise TransitionNotAllowed(
+            f"案件“{STATUS_LABELS[case.status]}”时,您的角色不能执行“{action.label}”。",
             field="action",
         )
     if not _may(action, case, actor):
@@ -479,7 +515,16 @@ async def _apply_rule(
         agency = str(data.get("referred_to", "")).strip()
         if not agency:
             raise ValidationError("请填写移送的机关及联系方式。", field="referred_to")
-        return {"referred_to": agency[:200]}
+        contact = str(data.get("referred_contact", "")).strip()
+        if not contact and case.status == S.IN_PROGRESS:
+            # The unit, not the centre that spoke with the citizen, tells them whom to contact.
+            raise ValidationError(
+                "请填写市民联系该机关的方式(电话或地址)。", field="referred_contact"
+            )
+        if contact:
+            agency = f"{agency}(联系方式:{contact})"
+        data["referred_to"] = agency[:REFERRED_TO_MAX_CHARS]
+        return {"referred_to": data["referred_to"]}
     if name == "merge":
         target = await Case.filter(number=str(data.get("into", ""))).using_db(conn).first()
         if target is None or target.id == case.id or target.status not in OPEN_STATES:
@@ -503,7 +548,8 @@ async def _apply_rule(
             raise TransitionNotAllowed("已超过退回期限,请与投诉举报中心联系。", field="action")
         return {"department_id": None}
     if name == "request_extension":
-        clock = await _running(case, str(data.get("clock", "handling")), conn)
+        stage = "handling" if case.status == S.IN_PROGRESS else "acceptance"
+        clock = await _running(case, str(data.get("clock", stage)), conn)
         amount = _positive_int(data.get("amount"))
         clocks.check_extension(rules, case, clock, amount, now)
         assert clock is not None
@@ -526,14 +572,15 @@ async def _apply_rule(
         )
         return {}
     if name == "pause_clock":
-        clock = await _running(case, "handling", conn)
-        if clock is None or clock.paused_at is not None:
-            raise TransitionNotAllowed("办理期限已暂停或未在计时。", field="action")
+        if not await clocks.pausable(rules, case, name, paused=False, conn=conn):
+            raise TransitionNotAllowed(
+                "没有可以暂停的期限:已暂停,或这类案件此阶段的检验检测时间计入期限。",
+                field="action",
+            )
         return {}
     if name == "resume_clock":
-        clock = await _running(case, "handling", conn)
-        if clock is None or clock.paused_at is None:
-            raise TransitionNotAllowed("办理期限没有暂停。", field="action")
+        if not await clocks.pausable(rules, case, name, paused=True, conn=conn):
+            raise TransitionNotAllowed("没有暂停计时的期限。", field="action")
         return {}
     if name == "close":
         return {"closed_at": now, **_finding(catalog, case, data)}

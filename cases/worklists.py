@@ -28,7 +28,7 @@ from cases.models import Case, CaseClock, CaseEvent, Department, Role, Status
 from cases.rules import Rules
 from cases.surveys import review_queue
 from cases.tracking import MAX_NUMBER_CHARS, normalize_number
-from cases.workflow import OPEN_STATES, STATUS_LABELS, Actor
+from cases.workflow import ACTIONS, OPEN_STATES, STATUS_LABELS, Actor
 
 S = Status
 PAGE_SIZE = 20
@@ -40,6 +40,7 @@ WORKING_STATES = frozenset(OPEN_STATES - {S.DRAFT})
 # Submitted: only a case the unit received itself and still owns (首诉负责制) is theirs then.
 HANDLER_STATES = (S.SUBMITTED, S.ASSIGNED, S.IN_PROGRESS, S.REPLIED)
 _EXTENSION_EVENTS = ("request_extension", "approve_extension")
+EXTENSION_STATES = ACTIONS["approve_extension"].sources
 # "Scope": the cases that need me, or every case I may see (what a search looks through).
 MINE, ALL = "mine", "all"
 UNASSIGNED = "none"
@@ -153,7 +154,9 @@ async def needs_me(actor: Actor, now: datetime) -> Need:
         late = Q(next_due_at__lte=now.astimezone(UTC))
         overdue = tuple(Branch(s, late) for s in sorted(WORKING_STATES))
         pending = await pending_extension_ids()
-        extensions = (Branch(S.IN_PROGRESS, Q(id__in=pending)),) if pending else ()
+        extensions = (
+            tuple(Branch(s, Q(id__in=pending)) for s in sorted(EXTENSION_STATES)) if pending else ()
+        )
         # 不满意 with the result: the leader reopens the case or upholds the closure.
         reviews = [c.id for c in await review_queue()]
         reviewing = (Branch(S.CLOSED, Q(id__in=reviews)),) if reviews else ()
@@ -162,13 +165,14 @@ async def needs_me(actor: Actor, now: datetime) -> Need:
 
 
 async def pending_extension_ids() -> list[int]:
-    """In-progress cases whose latest extension event is a request (no approval after it).
+    """Cases a leader may approve an extension on (accepting or handling) whose latest
+    extension event is a request (no approval after it).
 
     The timeline has no index on action: this reads every extension event of in-progress
     cases once per call, which is few rows but a scan of `case_event`.
     """
     rows = (
-        await CaseEvent.filter(action__in=_EXTENSION_EVENTS, case__status=S.IN_PROGRESS)
+        await CaseEvent.filter(action__in=_EXTENSION_EVENTS, case__status__in=EXTENSION_STATES)
         .annotate(last=Max("id"))
         .group_by("case_id", "action")
         .values_list("case_id", "action", "last")

@@ -93,9 +93,33 @@ async def test_extended_names_the_new_handling_deadline(store: Rules) -> None:
     after = _day(store, await _clock(case, "handling"))
     assert after != before
     oa, mp, text = await _told(store, event.id)
-    assert oa["thing2"] == f"办理期限延长至{after}"
+    assert oa["thing2"] == f"办理延至{after}"
     assert mp["thing3"] == f"延长至{after}"
     assert f"延长至{after}" in text
+
+
+async def test_extended_acceptance_names_the_new_decision_date(store: Rules) -> None:
+    # Seed 000 第十七条: 「特殊情况下,可以延长至十五个工作日内决定是否立案」; the citizen is
+    # told the extended acceptance clock's own date, not a handling date.
+    intake = await make_staff("intake", "centre")
+    leader = await make_staff("leader", "leaders")
+    case = await make_case(store, now=NOW, kind="report", category="price")
+    await perform(
+        store,
+        case.id,
+        "request_extension",
+        intake,
+        note="需调取经营者进货台账核查",
+        data={"amount": 8},
+        now=NOW,
+    )
+    _, event = await perform(store, case.id, "approve_extension", leader, now=NOW)
+    after = _day(store, await _clock(case, "acceptance"))
+    oa, mp, text = await _told(store, event.id)
+    assert oa["thing2"] == f"核查立案决定延至{after}"
+    assert oa["thing3"] == "需调取经营者进货台账核查"
+    assert mp["thing3"] == f"延长至{after}"
+    assert text.startswith(f"您的举报(编号{case.number})核查立案决定期限延长至{after}")
 
 
 async def test_reopened_names_the_new_handling_deadline(store: Rules) -> None:

@@ -224,6 +224,7 @@ async def test_notices_of_every_case_event_render_within_wechat_limits(outbox: O
         "reason": long_reason,
         "referred_to": "县人社局劳动监察大队 0571-12333 转 2",
         "at": "2026年11月23日 10:00",
+        "stage": "核查立案决定",  # the longest clock label an extension names
     }
     for kind in ("accepted", "rejected", "needs_info", "referred", "extended", "replied"):
         data = outbox.templates.render_oa(kind, values).data

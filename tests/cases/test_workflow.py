@@ -92,13 +92,16 @@ async def _no_prep(world: World, case: Case) -> Case:
 
 
 async def _pending_extension(world: World, case: Case) -> Case:
+    asker = world.handler if case.status == S.IN_PROGRESS else world.intake
+    amount = 10 if case.status == S.IN_PROGRESS else 8
     return await world.act(
-        case, "request_extension", world.handler, note="需要抽样检测", data={"amount": 10}
+        case, "request_extension", asker, note="需要抽样检测", data={"amount": amount}
     )
 
 
 async def _paused(world: World, case: Case) -> Case:
-    return await world.act(case, "pause_clock", world.handler, note="送检")
+    who = world.handler if case.status == S.IN_PROGRESS else world.intake
+    return await world.act(case, "pause_clock", who, note="送检")
 
 
 async def _untold_rejection_expired(world: World, case: Case) -> Case:
@@ -179,13 +182,33 @@ def _form_for(action: str, state: Status) -> dict[str, Any]:
         return {}
     if action == "deem_accepted" and state == S.REJECTED:
         return {"category": "food"}  # the policy whose rejection notice deems acceptance
+    if action in ("pause_clock", "resume_clock") and state == S.SUBMITTED:
+        return {"kind": "report", "category": "product_quality"}  # testing time not counted
+    if action in _EXTENSIONS and state in (S.SUBMITTED, S.NEEDS_INFO):
+        return {"kind": "report", "category": "price"}  # an acceptance clock that extends
     return {}
+
+
+_EXTENSIONS = ("request_extension", "approve_extension")
+
+
+def _spec_for(action: str, state: Status) -> tuple[str, dict[str, Any], Prep]:
+    """The action's spec; the centre, not a unit, asks for an extension while accepting."""
+    who, kw, prep = ACTION_SPECS[action]
+    if action == "request_extension" and state in (S.SUBMITTED, S.NEEDS_INFO):
+        return "intake", {"note": "需要核查", "data": {"amount": 8}}, prep
+    if action in ("pause_clock", "resume_clock") and state == S.SUBMITTED:
+        return "intake", kw, prep
+    if action == "refer_out" and state == S.IN_PROGRESS:  # the handling unit, 000 第十八条
+        data = {"referred_to": "县卫健局", "referred_contact": "0571-12320"}
+        return "handler", {"data": data}, prep
+    return who, kw, prep
 
 
 @pytest.mark.parametrize(("action", "source"), ALLOWED, ids=[f"{a}-{s}" for a, s in ALLOWED])
 async def test_allowed_transition(world: World, action: str, source: Status) -> None:
     case = await world.drive_to(source, **_form_for(action, source))
-    who, kw, prep = ACTION_SPECS[action]
+    who, kw, prep = _spec_for(action, source)
     case = await prep(world, case)
     kw = dict(kw)
     if action == "merge":
@@ -526,3 +549,121 @@ async def test_no_rejection_notice_clock_without_any_contact_and_the_timeline_sa
     )
     assert await CaseClock.filter(case_id=known.id, name="rejection_notice").exists()
     assert "no_contact" not in event.data
+
+
+async def test_report_acceptance_clock_extends_to_fifteen_working_days(world: World) -> None:
+    # Seed 000, 行政处罚程序规定 第十七条: 「七个工作日内予以核查,并决定是否立案」;
+    # 「特殊情况下,可以延长至十五个工作日内决定是否立案」: the centre asks, a leader approves.
+    from cases.deadlines import compute_due
+
+    case = await world.new_case(kind="report", category="price")
+    clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
+    with pytest.raises(TransitionNotAllowed):  # 7 + 9 would pass the seed's 15
+        await world.act(
+            case, "request_extension", world.intake, note="需要现场核查", data={"amount": 9}
+        )
+    await world.act(
+        case, "request_extension", world.intake, note="需要现场核查", data={"amount": 8}
+    )
+    _, event = await perform(world.rules, case.id, "approve_extension", world.leader, now=NOW)
+    extended = await CaseClock.get(id=clock.id)
+    fifteen = compute_due(
+        clock.started_at, 15, "working_days", world.rules.calendar, [], clock.rollover_holidays
+    )
+    assert extended.extended_by == 8 and extended.due_at == fifteen.astimezone(UTC)
+    assert event.data["clock"] == "acceptance" and event.data["reason"] == "需要现场核查"
+    notice = await Notice.get(event_id=event.id)
+    assert notice.kind == "extended"
+    assert datetime.fromisoformat(notice.payload["due_at"]) == extended.due_at
+    with pytest.raises(TransitionNotAllowed):  # once only
+        await world.act(case, "request_extension", world.intake, note="再延", data={"amount": 1})
+
+
+async def test_acceptance_extension_is_refused_after_its_deadline(world: World) -> None:
+    case = await world.new_case(kind="report", category="price")
+    clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
+    late = clock.due_at + timedelta(minutes=1)
+    with pytest.raises(TransitionNotAllowed) as exc:
+        await perform(
+            world.rules,
+            case.id,
+            "request_extension",
+            world.intake,
+            note="需要核查",
+            data={"amount": 3},
+            now=late,
+        )
+    assert exc.value.message == (
+        f"“{clock.label}”期限已于{_last_day(clock.due_at)}届满,不能再申请延期。"
+    )
+    # A complaint's acceptance clock has no extension in the profile: refused, not stretched.
+    complaint = await world.new_case()
+    with pytest.raises(TransitionNotAllowed, match="不允许延长"):
+        await world.act(complaint, "request_extension", world.intake, note="x", data={"amount": 1})
+    # The handling unit asks only while handling; the centre only while accepting.
+    handled = await world.drive_to(S.IN_PROGRESS)
+    with pytest.raises(TransitionNotAllowed):
+        await world.act(handled, "request_extension", world.intake, note="x", data={"amount": 1})
+
+
+async def test_the_handling_unit_refers_a_case_out_and_the_citizen_is_told_whom_to_contact(
+    world: World,
+) -> None:
+    # Seed 000 第十八条: 「由承办机构负责回复投诉举报人、移送至其他机关」.
+    case = await world.drive_to(S.IN_PROGRESS)
+    agency = {"referred_to": "县人力资源和社会保障局劳动监察大队"}
+    with pytest.raises(ValidationError) as exc:  # the citizen must learn how to reach it
+        await world.act(case, "refer_out", world.handler, data=agency)
+    assert exc.value.field == "referred_contact"
+    with pytest.raises(PermissionDenied):  # another unit's case
+        await world.act(
+            case, "refer_out", world.other_handler, data={**agency, "referred_contact": "12333"}
+        )
+    with pytest.raises(TransitionNotAllowed):  # the centre refers out before handling only
+        await world.act(case, "refer_out", world.intake, data=agency)
+    _, event = await perform(
+        world.rules,
+        case.id,
+        "refer_out",
+        world.handler,
+        note="涉及劳动报酬,属劳动监察职责",
+        data={**agency, "referred_contact": "电话 0571-12333"},
+        now=NOW,
+    )
+    stored = await Case.get(id=case.id)
+    assert stored.status == S.REFERRED_OUT
+    assert stored.referred_to == "县人力资源和社会保障局劳动监察大队(联系方式:电话 0571-12333)"
+    assert not await CaseClock.filter(case_id=case.id, stopped_at__isnull=True).exists()
+    notice = await Notice.get(event_id=event.id)
+    assert notice.kind == "referred"
+
+
+async def test_testing_pauses_a_quality_report_acceptance_clock(world: World) -> None:
+    # Seed 000, 质量技术监督行政处罚程序规定 第十二条: 「15日内组织核查,并决定是否立案。检验、
+    # 检测、检定、鉴定等所需时间,不计入前款规定期限」.
+    case = await world.new_case(kind="report", category="product_quality")
+    clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
+    assert (clock.amount, clock.unit) == (15, "natural_days")
+    paused, _ = await perform(
+        world.rules, case.id, "pause_clock", world.intake, note="样品送检", now=NOW
+    )
+    assert (await CaseClock.get(id=clock.id)).paused_at is not None
+    assert paused.next_due_at != clock.due_at
+    await perform(world.rules, case.id, "resume_clock", world.intake, now=NOW + timedelta(days=4))
+    after = await CaseClock.get(id=clock.id)
+    assert after.paused_at is None and len(after.pauses) == 1
+    from cases.deadlines import compute_due
+
+    expected = compute_due(
+        clock.started_at,
+        15,
+        "natural_days",
+        world.rules.calendar,
+        [(NOW, NOW + timedelta(days=4))],
+        clock.rollover_holidays,
+    )
+    assert after.due_at == expected.astimezone(UTC) and after.due_at > clock.due_at
+    # A consumer complaint's acceptance clock counts testing time: nothing to pause.
+    complaint = await world.new_case()
+    with pytest.raises(TransitionNotAllowed, match="没有可以暂停"):
+        await world.act(complaint, "pause_clock", world.intake, note="送检")

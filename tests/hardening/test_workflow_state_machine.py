@@ -57,6 +57,7 @@ FORMS: list[dict[str, Any]] = [
     {},  # complaint, consumer: the default policy
     {"category": "food"},  # food_drug: acceptance clock with deemed acceptance
     {"kind": "report", "category": "price", "anonymous": True, "contact_phone": ""},
+    {"kind": "report", "category": "product_quality"},  # acceptance pauses for testing
     {"kind": "consultation", "category": "licensing", "respondent_name": ""},
     {"kind": "suggestion", "category": "other", "respondent_name": ""},
     {"severity": "emergency"},  # only staff may set it
@@ -66,7 +67,11 @@ NOTES = ["", "   ", "经核查,情况属实。"]
 # Per action, arguments that pass and ones that must be refused; "{other}" is another case.
 DATA: dict[str, list[dict[str, Any]]] = {
     "reject": [{"reason_code": "over_one_year"}, {"reason_code": "nope"}, {}],
-    "refer_out": [{"referred_to": "县卫健局 0571-12320"}, {"referred_to": "  "}],
+    "refer_out": [
+        {"referred_to": "县卫健局", "referred_contact": "0571-12320"},
+        {"referred_to": "  "},
+        {"referred_to": "县卫健局"},  # no contact: refused while in progress
+    ],
     "merge": [{"into": "{other}"}, {"into": "nope"}],
     "assign": [{"department": "consumer"}, {"department": "food"}, {"department": "centre"}],
     "request_extension": [
@@ -91,7 +96,16 @@ DATA: dict[str, list[dict[str, Any]]] = {
 # runs reach handling, extensions, pauses, replies, closure and reopening.
 FORWARD: dict[Status, list[str]] = {
     # deem_accepted is the food policy's expiry action: elsewhere it starts no handling clock.
-    Status.SUBMITTED: ["accept", "accept", "request_info", "answer"],
+    Status.SUBMITTED: [
+        "accept",
+        "accept",
+        "request_info",
+        "answer",
+        "request_extension",
+        "approve_extension",
+        "pause_clock",
+        "resume_clock",
+    ],
     Status.NEEDS_INFO: ["supplement"],
     Status.ACCEPTED: ["assign"],
     Status.ASSIGNED: ["start", "return"],

@@ -867,3 +867,86 @@ async def test_intake_records_by_console_how_the_citizen_was_told_of_a_rejection
     assert clock.stopped_at == event.at
     status, body = await intake.get(url)
     assert 'name="means"' not in body and "告知方式:短信" in body  # told: no second form
+
+
+# --- issue 13: the steps the rulebooks demand ------------------------------------------------
+
+
+async def test_the_centre_asks_to_extend_a_report_acceptance_and_a_leader_approves(
+    staff_world: StaffWorld,
+) -> None:
+    # Seed 000, 行政处罚程序规定 第十七条: 「特殊情况下,可以延长至十五个工作日内决定是否立案」.
+    case = await make_case(staff_world.rules, kind="report", category="price")
+    url = f"/staff/cases/{case.number}"
+    intake = await staff_world.console("intake", "centre")
+    status, page = await intake.get(url)
+    assert status == 200 and f'action="{url}/actions/request_extension"' in page
+    assert "核查立案决定(最多延长 8 个工作日)" in page
+    status, _ = await intake.post(
+        f"{url}/actions/request_extension",
+        {"clock": "acceptance", "amount": "8", "note": "需现场核查", "expected_version": "1"},
+    )
+    assert status == 302
+    leader = await staff_world.console("leader", "leaders")
+    status, listed = await leader.get("/staff/worklist")
+    assert status == 200 and case.number in listed
+    status, page = await leader.get(url)
+    assert "申请“核查立案决定”延长 8 个工作日。理由:需现场核查" in page
+    status, _ = await leader.post(f"{url}/actions/approve_extension", {"note": "同意"})
+    assert status == 302
+    clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
+    assert clock.extended_by == 8
+    assert (await Notice.get(case_id=case.id, kind="extended")).payload["due_at"] == (
+        clock.due_at.isoformat()
+    )
+
+
+async def test_the_handling_unit_refers_out_from_its_console(staff_world: StaffWorld) -> None:
+    # Seed 000 第十八条: 「由承办机构负责回复投诉举报人、移送至其他机关」.
+    rules, crew = staff_world.rules, await _crew()
+    case = await _drive(rules, crew, S.IN_PROGRESS)
+    url = f"/staff/cases/{case.number}"
+    handler = await staff_world.console("handler", "consumer")
+    status, page = await handler.get(url)
+    assert status == 200 and f'action="{url}/actions/refer_out"' in page
+    assert '<input name="referred_contact" required' in page
+    typed = {"referred_to": "县人社局劳动监察大队", "expected_version": str(case.version)}
+    status, body = await handler.post(f"{url}/actions/refer_out", typed)
+    assert status == 422 and "联系该机关的方式" in _message(body)
+    status, _ = await handler.post(
+        f"{url}/actions/refer_out", {**typed, "referred_contact": "0571-12333"}
+    )
+    assert status == 302
+    stored = await Case.get(id=case.id)
+    assert stored.status == S.REFERRED_OUT
+    assert stored.referred_to == "县人社局劳动监察大队(联系方式:0571-12333)"
+    assert await Notice.filter(case_id=case.id, kind="referred").count() == 1
+
+
+async def test_the_centre_pauses_a_quality_report_acceptance_for_testing(
+    staff_world: StaffWorld,
+) -> None:
+    # Seed 000, 质量技术监督行政处罚程序规定 第十二条: 「检验、检测、检定、鉴定等所需时间,
+    # 不计入前款规定期限」: the 15-day 核查立案 clock stops while samples are tested.
+    case = await make_case(staff_world.rules, kind="report", category="product_quality")
+    url = f"/staff/cases/{case.number}"
+    intake = await staff_world.console("intake", "centre")
+    status, page = await intake.get(url)
+    assert f'action="{url}/actions/pause_clock"' in page
+    assert f'action="{url}/actions/resume_clock"' not in page
+    status, _ = await intake.post(
+        f"{url}/actions/pause_clock", {"note": "样品送检", "expected_version": str(case.version)}
+    )
+    assert status == 302
+    status, page = await intake.get(url)
+    assert re.search(
+        r"<td>核查立案决定</td>\s*<td>[^<]*</td>\s*<td><span class=\"muted\">已暂停计时", page
+    )
+    assert f'action="{url}/actions/resume_clock"' in page
+    assert f'action="{url}/actions/pause_clock"' not in page
+    clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
+    assert clock.paused_at is not None
+    # A consumer complaint's acceptance counts testing time: no pause button.
+    complaint = await make_case(staff_world.rules)
+    status, page = await intake.get(f"/staff/cases/{complaint.number}")
+    assert "/actions/pause_clock" not in page
