@@ -205,6 +205,16 @@ ACTIONS: dict[str, Action] = {
         _action(
             "approve_extension", "批准延期", {S.IN_PROGRESS}, None, {LEADER}, notice="extended"
         ),
+        # The reason is for the handling unit: the citizen was never told of the request.
+        _action(
+            "refuse_extension",
+            "不批准延期",
+            {S.IN_PROGRESS},
+            None,
+            {LEADER},
+            needs_note=True,
+            public=False,
+        ),
         _action(
             "pause_clock",
             "暂停计时(鉴定/检测)",
@@ -510,6 +520,16 @@ async def _apply_rule(
             _clock=clock,
         )
         return {}
+    if name == "refuse_extension":
+        request = await _pending_extension(case, conn)
+        if request is None:
+            raise TransitionNotAllowed("没有待审批的延期申请。", field="action")
+        data.update(
+            clock=request.data.get("clock", ""),
+            asked=int(request.data.get("amount", 0)),
+            request_event=request.id,
+        )
+        return {}
     if name == "pause_clock":
         clock = await _running(case, "handling", conn)
         if clock is None or clock.paused_at is not None:
@@ -578,12 +598,14 @@ async def _running(case: Case, name: str, conn: BaseDBAsyncClient) -> CaseClock 
     )
 
 
+# A request, and the leader's two answers to it.
+EXTENSION_EVENTS = ("request_extension", "approve_extension", "refuse_extension")
+
+
 async def _pending_extension(case: Case, conn: BaseDBAsyncClient) -> CaseEvent | None:
-    """The latest extension request, if no approval has followed it."""
+    """The latest extension request, if no approval or refusal has followed it."""
     last = (
-        await CaseEvent.filter(
-            case_id=case.id, action__in=["request_extension", "approve_extension"]
-        )
+        await CaseEvent.filter(case_id=case.id, action__in=EXTENSION_EVENTS)
         .using_db(conn)
         .order_by("-id")
         .first()
