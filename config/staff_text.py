@@ -3,6 +3,7 @@ entries outside the workflow, notice kinds, and why a notice was not delivered."
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -11,6 +12,8 @@ from config.settings import CONFIG_DIR, ConfigError
 
 STAFF_TEXT_FILE = CONFIG_DIR / "staff_text.toml"
 UNKNOWN_REASON = "unknown"
+# "004 12312分流": the number of a seed file of the research notes, meaningless to staff.
+_SEED_NUMBER = re.compile(r"(?<![\w.])\d{3} (?=\S)")
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,13 @@ class StaffText:
     notices: dict[str, str]  # notice kind -> name
     delivery_errors: dict[str, str]  # WeChat errcode or our reason code -> plain words
     failure_format: str  # "{notice}未能送达:{reason}"
+    citations: dict[str, str]  # phrase -> what staff read instead
+
+    def citation(self, source: str) -> str:
+        """A profile's citation as staff read it: no seed file numbers, no English notes."""
+        for phrase, words in self.citations.items():
+            source = source.replace(phrase, words)
+        return _SEED_NUMBER.sub("", source)
 
     def delivery_error(self, code: str) -> str:
         """Why a notice was not delivered, in words; an unknown code says so."""
@@ -35,6 +45,7 @@ def load_staff_text() -> StaffText:
             notices={str(k): str(v) for k, v in raw["notices"].items()},
             delivery_errors={str(k): str(v) for k, v in raw["delivery_errors"].items()},
             failure_format=str(raw["failure_format"]),
+            citations={str(k): str(v) for k, v in raw.get("citations", {}).items()},
         )
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(STAFF_TEXT_FILE.name, f"invalid staff text ({exc})") from None

@@ -21,7 +21,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from cases.deadlines import due_text
 from cases.errors import CaseError, TooManyRequests
 from cases.staff_auth import sign_in, sign_out, signed_in
+from cases.staff_views import event_label
 from complaint_desk.keys import SETTINGS
+from config.staff_text import load_staff_text
 from staff import admin, case_page, dashboard, worklist
 from staff.keys import COOKIE, LOGIN_CSRF_COOKIE, PAGES, STAFF
 from staff.web import checked_form, render, settings_of
@@ -57,6 +59,8 @@ def create_staff_app() -> web.Application:
     )
     # One way to show a deadline on every page: a day-based one ends at 24:00 of its last day.
     app[PAGES].filters["due"] = due_text
+    app[PAGES].filters["cite"] = load_staff_text().citation
+    app[PAGES].filters["action"] = event_label
     r = app.router
     r.add_get("/", home, name="staff_home")
     r.add_get("/login", login_page, name="staff_login")
