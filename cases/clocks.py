@@ -136,6 +136,7 @@ async def _start(
         on_expiry=rule.on_expiry,
         started_at=now,
         pauses=[],
+        department_id=case.department_id,
     )
     clock.due_at = recompute_due(rules, clock)
     await clock.save(using_db=conn)

@@ -190,6 +190,9 @@ class CaseClock(Model):
     extensions_used = fields.IntField(default=0)
     extended_by = fields.IntField(default=0)
     expiry_handled = fields.BooleanField(default=False)
+    # The unit holding the case when this run started (the return window's unit is the one
+    # that must answer; the case's own unit changes with a return and a new assignment).
+    department_id = fields.IntField(null=True)
 
     class Meta:
         table = "case_clock"

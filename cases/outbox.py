@@ -35,11 +35,16 @@ CLAIM_BATCH = 50
 
 
 class DeliveryError(Exception):
-    """A channel could not deliver; `retryable` says whether trying later can help."""
+    """A channel could not deliver; `retryable` says whether trying later can help.
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    `reason` is a code staff can be told in words (config/staff_text.toml `delivery_errors`):
+    WeChat's errcode, or the channel's own reason; the message stays technical, for the log.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, reason: str = "") -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,7 @@ async def _deliver(
         ctx = await notice_context(rules, notice)
         delivery_id = await channels[notice.channel].deliver(ctx)
     except DeliveryError as exc:
-        await _failed(notice, str(exc), exc.retryable, now)
+        await _failed(notice, str(exc), exc.retryable, now, exc.reason)
         return False
     await Notice.filter(id=notice.id).update(
         status=NoticeStatus.SENT,
@@ -192,7 +197,9 @@ async def _deliver(
     return True
 
 
-async def _failed(notice: Notice, error: str, retryable: bool, now: datetime) -> None:
+async def _failed(
+    notice: Notice, error: str, retryable: bool, now: datetime, reason: str = ""
+) -> None:
     if retryable and notice.attempts < MAX_ATTEMPTS:
         await Notice.filter(id=notice.id).update(
             status=NoticeStatus.PENDING,
@@ -217,7 +224,12 @@ async def _failed(notice: Notice, error: str, retryable: bool, now: datetime) ->
             now,
             conn,
             note=f"通知未能送达({notice.kind}):{error[:200]}",
-            data={"notice": notice.id, "kind": notice.kind, "attempts": notice.attempts},
+            data={
+                "notice": notice.id,
+                "kind": notice.kind,
+                "attempts": notice.attempts,
+                "reason": reason,
+            },
             public=False,
         )
 

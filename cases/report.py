@@ -13,6 +13,7 @@ from openpyxl.styles import Font
 
 import templates
 from cases import stats
+from cases.deadlines import due_text
 from cases.models import Department
 from cases.rules import Rules
 from cases.stats import Count, HotSpot, Period, Rate
@@ -221,7 +222,7 @@ def write_workbook(report: MonthlyReport, path: Path) -> None:
                 o.category,
                 o.unit,
                 o.respondent,
-                o.due_at.strftime("%Y-%m-%d %H:%M"),
+                due_text(o.due_at),
                 o.days_overdue,
             ]
         )
@@ -249,6 +250,7 @@ def render_html(report: MonthlyReport) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["due"] = due_text  # deadlines as the console shows them
     return env.get_template("monthly.html").render(
         report=report, unit_rates=stats.UNIT_RATES, period_text=_period_text(report)
     )

@@ -36,10 +36,11 @@ from cases.errors import NotFound, PermissionDenied
 from cases.models import Case, CaseEvent, Department, EvidenceFile, Status
 from cases.rules import Rules
 from cases.staff_actions import DATA_FIELDS, REPLY_ACTIONS, REPLY_PARTS, tells_separately
-from cases.supervision import SUPERVISION_LABELS
+from cases.supervision import may_press
 from cases.workflow import (
     ACTIONS,
     CITIZEN,
+    EXTENSION_EVENTS,
     OPEN_STATES,
     STATUS_LABELS,
     Action,
@@ -48,19 +49,14 @@ from cases.workflow import (
     rejection_told,
 )
 from config.catalog import DeadlinePolicy
+from config.staff_text import UNKNOWN_REASON, StaffText, load_staff_text
 
-# Timeline entries that are not workflow actions.
-EVENT_LABELS = {
-    "file": "登记",
-    "view_identity": "查看举报人身份",
-    "rate": "市民评价",
-    "reminder": "期限提醒",
-    "recalendar": "工作日历更新",
-    "claim_rule": "索赔金额提示",
-    **SUPERVISION_LABELS,
-}
+_ERRCODE = re.compile(r"errcode (-?\d+)")
 # What a photo's content check means to staff (citizens do not see flagged photos).
 CHECK_LABELS = {"risky": "内容安全检查:疑似违规", "review": "内容安全检查:待人工复核"}
+NOTICE_FAILED = "notice_failed"
+# A timeline entry nobody has named yet (config/staff_text.toml [events] lacks it).
+UNLABELLED = "其他记录"
 # Shown instead of the citizen's name on events they took while the identity is hidden.
 CITIZEN_LABEL = "来件人"
 MAX_SUGGESTIONS = 10
@@ -123,6 +119,13 @@ class PendingExtension:
 
 
 @dataclass(frozen=True)
+class RefusedExtension:
+    at: datetime
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ActionForm:
     """One action this actor may take now and the inputs it needs."""
 
@@ -157,6 +160,9 @@ class CaseDetail:
     actions: list[ActionForm]
     extendable: list[ExtendableClock] = field(default_factory=list)
     pending_extension: PendingExtension | None = None
+    refused_extension: RefusedExtension | None = None
+    # 催办/督办 offered on the page (cases.supervision.may_press).
+    may_press: bool = False
     return_due: datetime | None = None
     higher_severities: list[tuple[str, str]] = field(default_factory=list)
     # For the assign form: the active handling units, the category's own one first choice.
@@ -226,6 +232,8 @@ async def staff_case_view(
         actions=actions,
         extendable=extendable,
         pending_extension=pending,
+        refused_extension=await refused_extension(case),
+        may_press=may_press(actor, case),
         return_due=next((d.due_at for d in deadlines if d.name == "return_window"), None),
         higher_severities=[(s.code, s.name) for s in severities if s.rank > current_rank],
         handling_units=await Department.filter(role="handling", active=True).order_by("id")
@@ -272,15 +280,14 @@ async def staff_timeline(rules: Rules, case: Case, *, show_citizen: bool) -> lis
     """All events, internal ones too, oldest first, with who took them and what they chose."""
     events = await CaseEvent.filter(case_id=case.id).order_by("at", "id")
     policy = policy_of(rules, case)
+    words = load_staff_text()
     return [
         StaffEvent(
             at=e.at.astimezone(rules.timezone),
             action=e.action,
-            label=ACTIONS[e.action].label
-            if e.action in ACTIONS
-            else EVENT_LABELS.get(e.action, e.action),
+            label=event_label(e.action),
             actor=e.actor_name if show_citizen or e.actor_kind != CITIZEN else CITIZEN_LABEL,
-            note=e.note,
+            note=_failure_text(words, e) if e.action == NOTICE_FAILED else e.note,
             public=e.public,
             from_status=_status_label(e.from_status),
             to_status=_status_label(e.to_status),
@@ -288,6 +295,27 @@ async def staff_timeline(rules: Rules, case: Case, *, show_citizen: bool) -> lis
         )
         for e in events
     ]
+
+
+def event_label(action: str) -> str:
+    """A timeline entry's name: the workflow action's label, or config/staff_text.toml's."""
+    if action in ACTIONS:
+        return ACTIONS[action].label
+    return load_staff_text().events.get(action, UNLABELLED)
+
+
+def _failure_text(words: StaffText, event: CaseEvent) -> str:
+    """Which notice did not reach the citizen and why, in words: the channel's reason code,
+    or (entries written before it was recorded) the WeChat errcode in the technical note."""
+    reason = str(event.data.get("reason") or "")
+    if not reason:
+        found = _ERRCODE.search(event.note)
+        reason = found.group(1) if found else UNKNOWN_REASON
+    kind = str(event.data.get("kind", ""))
+    return words.failure_format.format(
+        notice=words.notices.get(kind, words.notices["_any"]),
+        reason=words.delivery_error(reason),
+    )
 
 
 def _status_label(value: str) -> str:
@@ -316,6 +344,8 @@ def _details(
         shown.append(("告知市民", str(data["public_note"])))
     if "amount" in data:
         shown.append(("延长", f"{data['amount']} {_unit_of(policy, data)}"))
+    if "asked" in data:
+        shown.append(("申请延长", f"{data['asked']} {_unit_of(policy, data)}"))
     if "severity" in data:
         shown.append(("等级", _name(catalog.severities, str(data["severity"]))))
     if "channel" in data:
@@ -378,14 +408,20 @@ async def extendable_clocks(rules: Rules, case: Case) -> list[ExtendableClock]:
     return result
 
 
-async def pending_extension(case: Case) -> PendingExtension | None:
-    """The latest extension request if no approval has followed it (what a leader approves)."""
+async def refused_extension(case: Case) -> RefusedExtension | None:
+    """The leader's refusal, if it is the latest word on an extension (for the handler)."""
     last = (
-        await CaseEvent.filter(
-            case_id=case.id, action__in=["request_extension", "approve_extension"]
-        )
-        .order_by("-id")
-        .first()
+        await CaseEvent.filter(case_id=case.id, action__in=EXTENSION_EVENTS).order_by("-id").first()
+    )
+    if last is None or last.action != "refuse_extension":
+        return None
+    return RefusedExtension(at=last.at, by=last.actor_name, reason=last.note)
+
+
+async def pending_extension(case: Case) -> PendingExtension | None:
+    """The latest extension request if no answer has followed it (what a leader decides)."""
+    last = (
+        await CaseEvent.filter(case_id=case.id, action__in=EXTENSION_EVENTS).order_by("-id").first()
     )
     if last is None or last.action != "request_extension":
         return None
@@ -421,6 +457,7 @@ async def action_forms(
         "resume_clock": bool(await pausable(rules, case, "resume_clock", paused=True)),
         "request_extension": bool(extendable),
         "approve_extension": pending is not None,
+        "refuse_extension": pending is not None,
         "tell_rejection": case.status == Status.REJECTED and not await rejection_told(case),
         "answer": bool(kind and kind.answer_at_intake),
         "return": window is None or now <= window.due_at,

@@ -153,6 +153,8 @@ class _Cohort:
     source: str  # FROM ... (the case is always `c`)
     where: str  # with `?` for the period bounds
     numerator: str  # condition counted in the numerator
+    # The unit a row is credited to: the case's unit, unless the row knows better.
+    unit: str = "c.department_id"
 
 
 _UnitCounts = dict[int | None, tuple[int, int]]
@@ -188,18 +190,18 @@ async def _count_rate(
     sql = _Sql()
     where, args = cohort.where, list(params)
     if unit is not None:
-        where += " AND c.department_id = ?"
+        where += f" AND {cohort.unit} = ?"
         args.append(unit)
     # `+ 0`: grouping on the bare column lets SQLite walk the unit index and fetch every
     # case row in unit order (seconds at a million cases); a temp b-tree over the cohort is cheap.
-    group = "c.department_id + 0 AS unit, " if by_unit else ""
+    group = f"{cohort.unit} + 0 AS unit, " if by_unit else ""
     query = (
         f"SELECT {group}COUNT(*) AS d, "
         f"COALESCE(SUM(CASE WHEN {cohort.numerator} THEN 1 ELSE 0 END), 0) AS n "
         f"FROM {cohort.source} WHERE {where}"
     )
     if by_unit:
-        query += " GROUP BY c.department_id + 0"
+        query += f" GROUP BY {cohort.unit} + 0"
     rows = await sql.rows(query, args)
     found = {(r["unit"] if by_unit else None): (int(r["n"]), int(r["d"])) for r in rows}
     if shared is not None and by_unit and unit is None:
@@ -254,11 +256,14 @@ _CLOSED_ON_TIME = _Cohort(
     f"AND c.status NOT IN {_NOT_HANDLED_HERE}) OR {_RUNNING_PAST_DUE})",
     "k.stopped_at IS NOT NULL AND k.stopped_at <= k.due_at",
 )
+# Credited to the unit the window was started for: after a return and a new assignment the
+# case's own unit is another one.
 _RESPONSE = _Cohort(
     'case_clock k JOIN "case" c ON c.id = k.case_id',
     "k.name = 'return_window' AND ((k.stopped_at >= ? AND k.stopped_at < ?) "
     "OR (k.stopped_at IS NULL AND k.due_at >= ? AND k.due_at < ?))",
     "k.stopped_at IS NOT NULL AND k.stopped_at <= k.due_at",
+    unit="k.department_id",
 )
 _SATISFACTION = _Cohort(
     'rating r JOIN "case" c ON c.id = r.case_id',

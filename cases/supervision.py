@@ -1,6 +1,7 @@
 """Supervision (督办台): overdue and due-soon cases of every unit, 催办 and 督办.
 
-Intake and leaders look across units; only the intake centre presses a unit. A reminder (催办)
+Intake and leaders look across units and press a unit, from this list or any working case's
+page. A reminder (催办)
 and a formal supervision notice (督办, with the centre's instruction) are internal timeline
 events of the case: the unit sees them there, the citizen does not.
 
@@ -31,13 +32,24 @@ from cases.worklists import (
     Cursor,
     Page,
 )
+from config.staff_text import load_staff_text
 
-# Timeline labels of the two supervision events (the case page merges them into its own).
-SUPERVISION_LABELS = {"remind": "催办", "supervise": "督办"}
 VIEWERS = frozenset({Role.INTAKE, Role.LEADER})
-SUPERVISORS = frozenset({Role.INTAKE})
+# Who presses a unit: the intake centre, and a leader (from the case page or this list).
+SUPERVISORS = frozenset({Role.INTAKE, Role.LEADER})
+PRESS_ACTIONS = ("remind", "supervise")
 OVERDUE, DUE_SOON = "overdue", "due_soon"
 DEFAULT_NOTE_CHARS = 1000
+
+
+def supervision_label(action: str) -> str:
+    """催办 or 督办: the timeline label of a press (config/staff_text.toml)."""
+    return load_staff_text().events[action]
+
+
+def may_press(actor: Actor, case: Case) -> bool:
+    """Whether the actor may 催办/督办 this case now (the case page offers both then)."""
+    return actor.role in SUPERVISORS and case.status in WORKING_STATES
 
 
 def check_viewer(actor: Actor) -> None:
@@ -197,9 +209,9 @@ async def _press(
 ) -> CaseEvent:
     # The case first, as `perform` does: a case the actor cannot see is "not found".
     case = await case_for_staff(actor, number)
-    label = SUPERVISION_LABELS[action]
+    label = supervision_label(action)
     if actor.role not in SUPERVISORS:
-        raise PermissionDenied(f"只有受理中心可以{label}。", field="action")
+        raise PermissionDenied(f"只有受理中心和领导可以{label}。", field="action")
     if case.status not in WORKING_STATES:
         raise TransitionNotAllowed(
             f"案件当前状态为“{STATUS_LABELS[case.status]}”,无需{label}。", field="action"

@@ -241,6 +241,16 @@ ACTIONS: dict[str, Action] = {
             {LEADER},
             notice="extended",
         ),
+        # The reason is for the handling unit: the citizen was never told of the request.
+        _action(
+            "refuse_extension",
+            "不批准延期",
+            {*ACCEPTING, S.IN_PROGRESS},
+            None,
+            {LEADER},
+            needs_note=True,
+            public=False,
+        ),
         # Which clocks pause is the profile's (pauses_on): the handling clock, and the
         # acceptance clock where the seed says testing time is not counted (000 质监 第十二条).
         _action(
@@ -571,6 +581,16 @@ async def _apply_rule(
             _clock=clock,
         )
         return {}
+    if name == "refuse_extension":
+        request = await _pending_extension(case, conn)
+        if request is None:
+            raise TransitionNotAllowed("没有待审批的延期申请。", field="action")
+        data.update(
+            clock=request.data.get("clock", ""),
+            asked=int(request.data.get("amount", 0)),
+            request_event=request.id,
+        )
+        return {}
     if name == "pause_clock":
         if not await clocks.pausable(rules, case, name, paused=False, conn=conn):
             raise TransitionNotAllowed(
@@ -640,12 +660,14 @@ async def _running(case: Case, name: str, conn: BaseDBAsyncClient) -> CaseClock 
     )
 
 
+# A request, and the leader's two answers to it.
+EXTENSION_EVENTS = ("request_extension", "approve_extension", "refuse_extension")
+
+
 async def _pending_extension(case: Case, conn: BaseDBAsyncClient) -> CaseEvent | None:
-    """The latest extension request, if no approval has followed it."""
+    """The latest extension request, if no approval or refusal has followed it."""
     last = (
-        await CaseEvent.filter(
-            case_id=case.id, action__in=["request_extension", "approve_extension"]
-        )
+        await CaseEvent.filter(case_id=case.id, action__in=EXTENSION_EVENTS)
         .using_db(conn)
         .order_by("-id")
         .first()

@@ -24,11 +24,12 @@ from cases.deadlines import WorkCalendar, due_text
 from cases.duplicates import respondent_key
 from cases.errors import PermissionDenied, ValidationError
 from cases.intake import normalize_phone
-from cases.models import Case, CaseClock, CaseEvent, Department, Role, Status
+from cases.models import Case, CaseClock, CaseEvent, Department, Rating, Role, Status, Survey
 from cases.rules import Rules
 from cases.surveys import review_queue
 from cases.tracking import MAX_NUMBER_CHARS, normalize_number
-from cases.workflow import ACTIONS, OPEN_STATES, STATUS_LABELS, Actor
+from cases.workflow import ACTIONS, EXTENSION_EVENTS, OPEN_STATES, STATUS_LABELS, Actor
+from config.survey import load_survey_scale
 
 S = Status
 PAGE_SIZE = 20
@@ -39,7 +40,6 @@ MAX_CASE_ID = 2**31 - 1
 WORKING_STATES = frozenset(OPEN_STATES - {S.DRAFT})
 # Submitted: only a case the unit received itself and still owns (首诉负责制) is theirs then.
 HANDLER_STATES = (S.SUBMITTED, S.ASSIGNED, S.IN_PROGRESS, S.REPLIED)
-_EXTENSION_EVENTS = ("request_extension", "approve_extension")
 EXTENSION_STATES = ACTIONS["approve_extension"].sources
 # "Scope": the cases that need me, or every case I may see (what a search looks through).
 MINE, ALL = "mine", "all"
@@ -166,13 +166,13 @@ async def needs_me(actor: Actor, now: datetime) -> Need:
 
 async def pending_extension_ids() -> list[int]:
     """Cases a leader may approve an extension on (accepting or handling) whose latest
-    extension event is a request (no approval after it).
+    extension event is a request (no answer after it).
 
     The timeline has no index on action: this reads every extension event of in-progress
     cases once per call, which is few rows but a scan of `case_event`.
     """
     rows = (
-        await CaseEvent.filter(action__in=_EXTENSION_EVENTS, case__status__in=EXTENSION_STATES)
+        await CaseEvent.filter(action__in=EXTENSION_EVENTS, case__status__in=EXTENSION_STATES)
         .annotate(last=Max("id"))
         .group_by("case_id", "action")
         .values_list("case_id", "action", "last")
@@ -183,7 +183,8 @@ async def pending_extension_ids() -> list[int]:
     return sorted(
         case_id
         for case_id, last in latest.items()
-        if last.get("request_extension", 0) > last.get("approve_extension", 0)
+        if last.get("request_extension", 0)
+        > max(last.get("approve_extension", 0), last.get("refuse_extension", 0))
     )
 
 
@@ -350,6 +351,14 @@ class RowDeadline:
 
 
 @dataclass(frozen=True)
+class Review:
+    """Why a closed case is back on a leader's list: the citizen's rating and comment."""
+
+    level: str  # the scale's word, e.g. 不满意
+    comment: str
+
+
+@dataclass(frozen=True)
 class Row:
     """One case as any list shows it: names instead of codes, identity masked."""
 
@@ -369,6 +378,7 @@ class Row:
     contact_phone: str
     filed_at: datetime  # local time
     deadline: RowDeadline | None
+    review: Review | None = None
 
     def as_json(self) -> dict[str, object]:
         deadline = self.deadline
@@ -388,6 +398,9 @@ class Row:
             "contact_name": self.contact_name,
             "contact_phone": self.contact_phone,
             "filed_at": self.filed_at.isoformat(),
+            "review": None
+            if self.review is None
+            else {"level": self.review.level, "comment": self.review.comment},
             "deadline": None
             if deadline is None
             else {
@@ -405,6 +418,7 @@ async def rows_of(rules: Rules, cases: list[Case], now: datetime) -> list[Row]:
     """List rows for `cases`, in order, each with the earliest deadline staff must beat."""
     units = {d.id: d for d in await Department.all()}
     clocks = await _headline_clocks(rules, cases) if cases else {}
+    reviews = await _reviews(cases)
     catalog = rules.catalog
     rows = []
     for case in cases:
@@ -430,9 +444,29 @@ async def rows_of(rules: Rules, cases: list[Case], now: datetime) -> list[Row]:
                 contact_phone=who.phone,
                 filed_at=case.created_at.astimezone(rules.timezone),
                 deadline=_deadline(rules, clocks.get(case.id), now),
+                review=reviews.get(case.id),
             )
         )
     return rows
+
+
+async def _reviews(cases: list[Case]) -> dict[int, Review]:
+    """For closed cases awaiting a leader's review: the rating that put them there."""
+    closed = [c.id for c in cases if c.status == S.CLOSED]
+    if not closed:
+        return {}
+    waiting = await Survey.filter(
+        case_id__in=closed, needs_review=True, reviewed_at__isnull=True
+    ).values_list("case_id", "closure")
+    levels = load_survey_scale().levels
+    found: dict[int, Review] = {}
+    for case_id, closure in waiting:
+        rating = (
+            await Rating.filter(case_id=case_id, closure=closure).order_by("-created_at").first()
+        )
+        if rating is not None:
+            found[case_id] = Review(levels.get(rating.overall, rating.overall), rating.comment)
+    return found
 
 
 async def _headline_clocks(rules: Rules, cases: list[Case]) -> dict[int, CaseClock]:

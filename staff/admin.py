@@ -4,7 +4,9 @@ configuration (config/profiles/): it is read here, changed there."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -54,11 +56,24 @@ async def overview(request: web.Request, *, error: str = "", notice: str = "") -
         roles=[r.value for r in Role],
         unit_roles=UNIT_ROLES,
         unit_labels=UNIT_LABELS,
+        # What each policy applies to, in names (its own name is a code).
+        scopes={
+            p.name: [
+                *(_named(catalog.severities, c) for c in p.severities),
+                *(_named(catalog.kinds, c) for c in p.kinds),
+                *(_named(catalog.categories, c) for c in p.categories),
+            ]
+            for p in catalog.policies
+        },
         year=year,
         tallies=await substantiated_by_staff(catalog, year, rules.timezone),
         error=error,
         notice=notice or request.query.get("done", ""),
     )
+
+
+def _named(table: Mapping[str, Any], code: str) -> str:
+    return str(table[code].name) if code in table else code
 
 
 def _year(request: web.Request, tz: ZoneInfo) -> int:

@@ -18,9 +18,12 @@ from urllib.parse import quote
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from cases.deadlines import due_text
 from cases.errors import CaseError, TooManyRequests
 from cases.staff_auth import sign_in, sign_out, signed_in
+from cases.staff_views import event_label
 from complaint_desk.keys import SETTINGS
+from config.staff_text import load_staff_text
 from staff import admin, case_page, dashboard, worklist
 from staff.keys import COOKIE, LOGIN_CSRF_COOKIE, PAGES, STAFF
 from staff.web import checked_form, render, settings_of
@@ -54,6 +57,10 @@ def create_staff_app() -> web.Application:
         lstrip_blocks=True,
         auto_reload=False,  # shipped files: no stat() per page
     )
+    # One way to show a deadline on every page: a day-based one ends at 24:00 of its last day.
+    app[PAGES].filters["due"] = due_text
+    app[PAGES].filters["cite"] = load_staff_text().citation
+    app[PAGES].filters["action"] = event_label
     r = app.router
     r.add_get("/", home, name="staff_home")
     r.add_get("/login", login_page, name="staff_login")

@@ -29,6 +29,7 @@ from cases.staff_actions import (
     register_case,
 )
 from cases.staff_views import CaseDetail, photo_for_staff, staff_case_view, still_visible
+from cases.supervision import PRESS_ACTIONS, supervision_label
 from cases.workflow import ACTIONS
 from config.survey import load_survey_scale
 from staff import api
@@ -102,8 +103,17 @@ async def case_page(
         error_field=error.field if error else "",
         kept_action=kept_action,
         kept=kept or {},
-        done=DONE_LABELS.get(done) or (f"已{ACTIONS[done].label}。" if done in ACTIONS else ""),
+        done=_done_text(done),
     )
+
+
+def _done_text(done: str) -> str:
+    """What the page says after an action, a 催办 or a 督办 (redirected back here)."""
+    if done in ACTIONS:
+        return f"已{ACTIONS[done].label}。"
+    if done in PRESS_ACTIONS:
+        return f"已{supervision_label(done)},已记入办理记录。"
+    return DONE_LABELS.get(done, "")
 
 
 def _offers(detail: CaseDetail, action: str) -> bool:

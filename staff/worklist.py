@@ -301,7 +301,7 @@ def _event_json(event: CaseEvent) -> dict[str, Any]:
     return {
         "id": event.id,
         "action": event.action,
-        "label": supervision.SUPERVISION_LABELS[event.action],
+        "label": supervision.supervision_label(event.action),
         "at": event.at.isoformat(),
         "note": event.note,
         "public": event.public,

@@ -50,11 +50,11 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     result = run(tmp_path, "serve")
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
-        "error: the database lacks 10 schema migration(s) (cases.0001_initial, "
+        "error: the database lacks 11 schema migration(s) (cases.0001_initial, "
         "cases.0002_push_receipt, cases.0003_notice_delivery, cases.0004_consents, "
         "cases.0005_miniprogram, cases.0006_staff_sessions, cases.0007_surveys, "
         "cases.0008_restore_sqlite_indexes, cases.0009_findings_reminders, "
-        "cases.0010_stats_indexes): run `complaint-desk migrate` first"
+        "cases.0010_stats_indexes, cases.0011_clock_unit): run `complaint-desk migrate` first"
     )
 
 

@@ -118,7 +118,7 @@ async def test_workbook_cell_by_cell(store: Rules, tmp_path: Path) -> None:
     c_row = listed[world.c.number]
     assert c_row[1:5] == ["投诉", "消费维权", "消费者权益保护科", OTHER]
     # Assigned Fri 20 Nov: one working day to respond, i.e. to the end of Mon 23 Nov.
-    assert c_row[5:] == ["2026-11-24 00:00", 7]
+    assert c_row[5:] == ["2026-11-23 24:00", 7]  # a day-based deadline, as the console says
 
     page = html.read_text(encoding="utf-8")
     assert page == render_html(data)

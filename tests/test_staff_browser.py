@@ -115,3 +115,41 @@ async def test_triage_reply_and_the_citizen_is_told(demo: TestServer, screenshot
     assert demo.app is not None
     sent = [m for m in demo.app[DEMO_WECHAT].template_messages if m.openid == OPENID]
     assert {m.template_id for m in sent} >= {"demo-case-accepted", "demo-case-replied"}
+
+
+async def test_the_case_timeline_reads_in_chinese(demo: TestServer, screenshots: Browser) -> None:
+    """A case whose acceptance notice WeChat refused, pressed by intake: the timeline names every
+    entry in words and says why the citizen was not reached, with no codes and no English."""
+    from playwright.async_api import expect
+
+    from cases.accounts import staff_actor
+    from cases.models import CaseEvent, Notice
+    from cases.outbox import _failed
+    from cases.workflow import perform
+    from complaint_desk.keys import RULES
+    from tests.factories import make_case
+    from wechat.errors import WeChatError
+
+    assert demo.app is not None
+    rules = demo.app[RULES]
+    actor = staff_actor(await create_staff("sun.intake", PASSWORD, "intake", "centre", "孙受理"))
+    case = await make_case(rules)
+    # Intake accepts; the acceptance notice is refused by WeChat (consent withdrawn).
+    case, _ = await perform(rules, case.id, "accept", actor)
+    for notice in await Notice.filter(case_id=case.id):
+        error = WeChatError(43101, "user refuse to accept the msg")
+        await _failed(notice, str(error), False, notice.next_attempt_at, "43101")
+
+    page = await sign_in(screenshots, demo, "sun.intake")
+    await page.goto(str(demo.make_url(f"/staff/cases/{case.number}")))
+    await page.locator("form#remind button[type=submit]").click()
+    await expect(page.locator(".ok")).to_contain_text("已催办")
+    timeline = page.locator("section.card").filter(has=page.get_by_role("heading", name="办理记录"))
+    await expect(timeline).to_contain_text("通知未能送达")
+    await expect(timeline).to_contain_text("用户未订阅或已拒收该消息")
+    text = await timeline.inner_text()
+    actions = set(await CaseEvent.filter(case_id=case.id).values_list("action", flat=True))
+    assert {"file", "accept", "notice_failed", "remind"} <= actions
+    for code in actions:
+        assert code not in text, code
+    assert not re.search(r"[A-Za-z]{3,}", text), text  # no errcode, no English reason

@@ -26,7 +26,9 @@ MP_IN_FLIGHT = "mp:in-flight"
 async def _citizen(ctx: NoticeContext) -> Citizen:
     citizen = await Citizen.get_or_none(id=ctx.case.citizen_id)
     if citizen is None:
-        raise DeliveryError("the case has no citizen to notify", retryable=False)
+        raise DeliveryError(
+            "the case has no citizen to notify", retryable=False, reason="no_citizen"
+        )
     return citizen
 
 
@@ -41,9 +43,15 @@ class OfficialAccountChannel:
     async def deliver(self, ctx: NoticeContext) -> str:
         citizen = await _citizen(ctx)
         if not citizen.oa_openid:
-            raise DeliveryError("the citizen has no official-account openid", retryable=False)
+            raise DeliveryError(
+                "the citizen has no official-account openid", retryable=False, reason="no_openid"
+            )
         if ctx.notice.kind not in self._templates.oa:
-            raise DeliveryError(f"no template configured for {ctx.notice.kind}", retryable=False)
+            raise DeliveryError(
+                f"no template configured for {ctx.notice.kind}",
+                retryable=False,
+                reason="no_template",
+            )
         notice = self._templates.render_oa(ctx.notice.kind, ctx.values)
         try:
             msgid = await self._client.send_template(
@@ -53,7 +61,7 @@ class OfficialAccountChannel:
                 client_msg_id=f"{ctx.case.number}:{ctx.notice.id}",
             )
         except WeChatError as exc:
-            raise DeliveryError(str(exc), retryable=exc.retryable) from exc
+            raise DeliveryError(str(exc), retryable=exc.retryable, reason=str(exc.errcode)) from exc
         if notice.cut and notice.text and _window_open(citizen):
             try:
                 await self._client.send_text(citizen.oa_openid, notice.text)
@@ -91,20 +99,26 @@ class MiniProgramChannel:
             raise DeliveryError(
                 "an earlier subscribe message was cut off: it may or may not have arrived",
                 retryable=False,
+                reason="unknown_outcome",
             )
         kind = ctx.notice.kind
         if not citizen.mp_openid or kind not in self._templates.mp:
-            return await self._instead(ctx, citizen, "no mini-program template or openid")
+            return await self._instead(
+                ctx, citizen, "no mini-program template or openid", "no_consent"
+            )
         notice = self._templates.render_mp(kind, ctx.values)
         if not await take_consent(citizen.id, notice.template_id):
-            return await self._instead(ctx, citizen, f"no consent left for {notice.template_id}")
+            why = f"no consent left for {notice.template_id}"
+            return await self._instead(ctx, citizen, why, "no_consent")
         await Notice.filter(id=ctx.notice.id).update(delivery_id=MP_IN_FLIGHT)
         try:
             msgid = await self._client.send_subscribe(
                 citizen.mp_openid, notice.template_id, notice.data, page=notice.page
             )
         except WeChatTimeout as exc:
-            raise DeliveryError(f"{exc}; it may or may not have arrived", retryable=False) from exc
+            raise DeliveryError(
+                f"{exc}; it may or may not have arrived", retryable=False, reason="unknown_outcome"
+            ) from exc
         except WeChatError as exc:
             if exc.errcode == NO_CONSENT:  # withdrawn in WeChat's settings
                 await forget_consents(citizen.id, notice.template_id)
@@ -112,11 +126,11 @@ class MiniProgramChannel:
                 await give_back(citizen.id, notice.template_id)
             await Notice.filter(id=ctx.notice.id).update(delivery_id="")
             if exc.errcode == NO_CONSENT:
-                return await self._instead(ctx, citizen, str(exc))
-            raise DeliveryError(str(exc), retryable=exc.retryable) from exc
+                return await self._instead(ctx, citizen, str(exc), str(exc.errcode))
+            raise DeliveryError(str(exc), retryable=exc.retryable, reason=str(exc.errcode)) from exc
         return str(msgid) if msgid is not None else "mp"
 
-    async def _instead(self, ctx: NoticeContext, citizen: Citizen, why: str) -> str:
+    async def _instead(self, ctx: NoticeContext, citizen: Citizen, why: str, reason: str) -> str:
         if self._fallback is not None and citizen.oa_openid:
             return await self._fallback.deliver(ctx)
-        raise DeliveryError(why, retryable=False)
+        raise DeliveryError(why, retryable=False, reason=reason)

@@ -13,7 +13,7 @@ from cases.deadlines import WorkCalendar, YearTable
 from cases.models import Case, CaseClock, CaseEvent
 from cases.recalendar import recompute_for_calendar
 from cases.rules import Rules
-from cases.staff_views import EVENT_LABELS
+from cases.staff_views import event_label
 from cases.workflow import perform
 from cases.worklists import rows_of
 from config.catalog import load_catalog
@@ -119,7 +119,7 @@ async def test_entering_the_schedule_recounts_open_clocks_and_says_so(store: Rul
     event = await CaseEvent.get(case_id=case.id, action="recalendar")
     assert not event.public and event.actor_kind == "system"
     assert event.note == "工作日历已更新:“受理决定”期限由 2027-01-07 24:00 改为 2027-01-08 24:00。"
-    assert EVENT_LABELS["recalendar"] == "工作日历更新"
+    assert event_label("recalendar") == "工作日历更新"
     # A second start (or a second process) finds nothing left to move.
     assert await recompute_for_calendar(entered, now) == 0
     assert await CaseEvent.filter(case_id=case.id, action="recalendar").count() == 1

@@ -282,3 +282,32 @@ async def test_a_merged_duplicate_is_a_repeat_complaint(store: Rules) -> None:
     again = await make_case(store, now=DAY2, respondent_name=OTHER)
     await perform(store, again.id, "merge", intake, now=DAY2, data={"into": first.number})
     assert_rate(await stats.repeat_complaint_rate(Period.month(NOVEMBER, store.timezone)), 1, 2)
+
+
+async def test_the_response_rate_credits_the_unit_that_held_the_case(store: Rules) -> None:
+    """A case the food unit returned in time, then assigned to the consumer unit, which started
+    it three days late: food answered on time, consumer late, whatever unit holds it now."""
+    month = Month()
+    month.rules = store
+    intake = await make_staff("intake", "centre")
+    food = await make_staff("handler", "food")
+    consumer = await make_staff("handler", "consumer")
+    case = await make_case(store, now=DAY2)
+    await month.act(case, "accept", intake, DAY2)
+    await month.act(case, "assign", intake, DAY2, data={"department": "food"})
+    back = DAY2 + timedelta(hours=2)
+    await month.act(case, "return", food, back, note="不属本科室职责")
+    await month.act(case, "accept", intake, back)
+    await month.act(case, "assign", intake, back, data={"department": "consumer"})
+    await month.act(case, "start", consumer, back + timedelta(days=3))
+
+    period = Period.month(NOVEMBER, store.timezone)
+    units = {d.code: d.id for d in await Department.all()}
+    by_unit = await stats.rates_by_unit(period)
+    assert_rate(by_unit[units["food"]]["response"], 1, 1)
+    assert_rate(by_unit[units["consumer"]]["response"], 0, 1)
+    assert_rate(await stats.response_rate(period, units["food"]), 1, 1)
+    assert_rate(await stats.response_rate(period), 1, 2)
+    with stats.shared_counts():
+        await stats.rates_by_unit(period)
+        assert_rate(await stats.response_rate(period, units["consumer"]), 0, 1)

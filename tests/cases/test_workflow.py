@@ -141,6 +141,7 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "start": ("handler", {}, _no_prep),
     "request_extension": ("handler", {"note": "需要检测", "data": {"amount": 10}}, _no_prep),
     "approve_extension": ("leader", {}, _pending_extension),
+    "refuse_extension": ("leader", {"note": "检测可在期限内完成"}, _pending_extension),
     "pause_clock": ("handler", {"note": "送检"}, _no_prep),
     "resume_clock": ("handler", {}, _paused),
     "reply": ("handler", {"note": "已责令商家退货。"}, _no_prep),

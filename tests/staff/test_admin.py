@@ -3,6 +3,8 @@ its sources."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime
 
 from cases.models import StaffSession, StaffUser, Status
@@ -24,11 +26,31 @@ async def test_the_admin_page_shows_policies_with_their_source(staff_world: Staf
     assert status == 200
     catalog = staff_world.rules.catalog
     policy = catalog.policies[0]
-    assert policy.name in body and policy.clocks[0].label in body
+    # A policy is named by what it applies to (its own name is a code).
+    assert catalog.severities[policy.severities[0]].name in body
+    assert policy.clocks[0].label in body
     for reason in catalog.reasons.values():
         assert reason.text in body
     assert any(c.source and c.source[:12] in body for p in catalog.policies for c in p.clocks)
     assert "消费者权益保护科" in body
+
+
+async def test_the_admin_page_reads_citations_and_actions_in_words(
+    staff_world: StaffWorld,
+) -> None:
+    """The profile's sources carry the research notes' seed numbers and English remarks
+    ("004 12312分流", "DESIGN.md", "(applied to all cases)"); the page shows neither, nor
+    action codes for when a clock starts and stops."""
+    catalog = staff_world.rules.catalog
+    sources = [c.source for p in catalog.policies for c in p.clocks]
+    assert any(re.search(r"[A-Za-z]{3,}|\b00\d ", s) for s in sources)  # the case to handle
+    admin = await staff_world.console("admin")
+    status, body = await admin.get("/staff/admin")
+    assert status == 200
+    policies = html.unescape(re.sub(r"<[^>]+>", " ", body[body.index("<h2>办理期限</h2>") :]))
+    assert not re.search(r"[A-Za-z]{3,}", policies), re.findall(r"[A-Za-z_.]{3,}", policies)
+    assert not re.search(r"(?<!\d)00\d ", policies)
+    assert "12312分流" in policies and "受理、重新办理" in policies
 
 
 async def test_admin_creates_and_disables_an_account(staff_world: StaffWorld) -> None:

@@ -441,7 +441,7 @@ async def test_supervision_lists_overdue_and_due_soon_cases_of_every_unit(
 
     leader = await staff_world.console("leader", "leaders")
     status, html = await leader.get("/staff/supervision")
-    assert status == 200 and listed(html) == expected and "/remind" not in html
+    assert status == 200 and listed(html) == expected and "/remind" in html
     for role, unit in (("handler", "food"), ("admin", "")):
         console = await staff_world.console(role, unit)
         status, html = await console.get("/staff/supervision")
@@ -492,7 +492,7 @@ async def test_remind_and_supervise_are_recorded_on_the_case(staff_world: StaffW
     assert not {e.action for e in await public_timeline(rules, case)} & {"remind", "supervise"}
 
 
-async def test_only_intake_presses_and_handlers_see_404_for_other_units(
+async def test_only_intake_and_leaders_press_and_handlers_see_404_for_other_units(
     staff_world: StaffWorld,
 ) -> None:
     desk = await Desk(staff_world.rules).setup()
@@ -508,7 +508,7 @@ async def test_only_intake_presses_and_handlers_see_404_for_other_units(
     for console, case, expected in (
         (handler, food_case, 404),
         (handler, consumer_case, 403),
-        (leader, food_case, 403),
+        (leader, closed, 409),
         (intake, closed, 409),
     ):
         for action, form in (("remind", {}), ("supervise", {"note": "请尽快办理。"})):
@@ -517,6 +517,10 @@ async def test_only_intake_presses_and_handlers_see_404_for_other_units(
     assert not await CaseEvent.exists(action__in=["remind", "supervise"])
     status, _ = await intake.post(f"/staff/cases/{food_case.number}/remind", {})
     assert status == 303 and await CaseEvent.filter(action="remind").count() == 1
+    status, _ = await leader.post(
+        f"/staff/cases/{food_case.number}/supervise", {"note": "限期办结"}
+    )
+    assert status == 303 and await CaseEvent.filter(action="supervise").count() == 1
 
 
 async def test_the_api_lists_supervision_and_records_presses(staff_world: StaffWorld) -> None:
