@@ -190,7 +190,7 @@ def _form_for(action: str, state: Status) -> dict[str, Any]:
     return {}
 
 
-_EXTENSIONS = ("request_extension", "approve_extension")
+_EXTENSIONS = ("request_extension", "approve_extension", "refuse_extension")
 
 
 def _spec_for(action: str, state: Status) -> tuple[str, dict[str, Any], Prep]:

@@ -84,10 +84,12 @@ MATRIX: dict[str, Probe] = {
         "GET", "/supervision", console(200, handler_x=403, handler_y=403, admin=403)
     ),
     "staff_remind": Probe(
-        "POST", "/cases/{case}/remind", console(403, 403, intake=303, handler_y=HIDDEN)
+        "POST", "/cases/{case}/remind", console(403, 403, intake=303, leader=303, handler_y=HIDDEN)
     ),
     "staff_supervise": Probe(
-        "POST", "/cases/{case}/supervise", console(403, 403, intake=422, handler_y=HIDDEN)
+        "POST",
+        "/cases/{case}/supervise",
+        console(403, 403, intake=422, leader=422, handler_y=HIDDEN),
     ),
     "staff_reminders": Probe("GET", "/reminders", console(200)),
     "staff_reminders_read_all": Probe("POST", "/reminders/read", console(303, 403)),
@@ -130,13 +132,13 @@ MATRIX: dict[str, Probe] = {
     "staff_api_remind": Probe(
         "POST",
         "/cases/{case}/remind",
-        staff_api(403, intake=201, handler_y=HIDDEN),
+        staff_api(403, intake=201, leader=201, handler_y=HIDDEN),
         json={},
     ),
     "staff_api_supervise": Probe(
         "POST",
         "/cases/{case}/supervise",
-        staff_api(403, intake=422, handler_y=HIDDEN),
+        staff_api(403, intake=422, leader=422, handler_y=HIDDEN),
         json={},
     ),
     "staff_api_reminders": Probe("GET", "/reminders", staff_api(200)),
