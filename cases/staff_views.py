@@ -38,7 +38,7 @@ from cases.workflow import (
     Action,
     Actor,
     allowed_actions,
-    rejection_told,
+    untold,
 )
 from config.catalog import DeadlinePolicy
 
@@ -151,6 +151,8 @@ class CaseDetail:
     pending_extension: PendingExtension | None = None
     return_due: datetime | None = None
     higher_severities: list[tuple[str, str]] = field(default_factory=list)
+    # For tell_citizen: what the citizen has not been told yet (code, name).
+    tellable: list[tuple[str, str]] = field(default_factory=list)
     # For the assign form: the active handling units, the category's own one first choice.
     handling_units: list[Department] = field(default_factory=list)
     default_unit: str = ""
@@ -192,7 +194,8 @@ async def staff_case_view(
     extendable = await extendable_clocks(rules, case)
     pending = await pending_extension(case)
     deadlines = await deadlines_of(rules, case, now)
-    actions = await action_forms(rules, case, actor, now, extendable, pending)
+    tellable = [(what, catalog.told[what]) for what in await untold(rules, case)]
+    actions = await action_forms(rules, case, actor, now, extendable, pending, tellable)
     assigning = any(a.name == "assign" for a in actions)
     category = catalog.categories.get(case.category)
     return CaseDetail(
@@ -220,6 +223,7 @@ async def staff_case_view(
         pending_extension=pending,
         return_due=next((d.due_at for d in deadlines if d.name == "return_window"), None),
         higher_severities=[(s.code, s.name) for s in severities if s.rank > current_rank],
+        tellable=tellable,
         handling_units=await Department.filter(role="handling", active=True).order_by("id")
         if assigning
         else [],
@@ -294,10 +298,15 @@ def _details(
     shown: list[tuple[str, str]] = []
     if "reason_text" in data:
         shown.append(("理由", str(data["reason_text"])))
+    if "what_name" in data:
+        shown.append(("告知事项", str(data["what_name"])))
     if "means_name" in data:
         shown.append(("告知方式", str(data["means_name"])))
     if "no_contact" in data:
         shown.append(("不予受理告知", str(data["no_contact"])))
+    if "no_real_name" in data:
+        label = next((r.label for r in policy.clocks if r.needs_real_name), "告知")
+        shown.append((label, str(data["no_real_name"])))
     if "department" in data:
         shown.append(("承办单位", _name(catalog.departments, str(data["department"]))))
     if "referred_to" in data:
@@ -398,6 +407,7 @@ async def action_forms(
     now: datetime,
     extendable: list[ExtendableClock],
     pending: PendingExtension | None,
+    tellable: list[tuple[str, str]],
 ) -> list[ActionForm]:
     """The actions the workflow allows this actor now, less those the case's state rules out
     (no paused clock to resume, no request to approve…): no button that can only fail."""
@@ -412,7 +422,7 @@ async def action_forms(
         "resume_clock": handling is not None and handling.paused_at is not None,
         "request_extension": bool(extendable),
         "approve_extension": pending is not None,
-        "tell_rejection": case.status == Status.REJECTED and not await rejection_told(case),
+        "tell_citizen": bool(tellable),
         "answer": bool(kind and kind.answer_at_intake),
         "return": window is None or now <= window.due_at,
         "raise_severity": current is not None and current.rank < max(ranks),
