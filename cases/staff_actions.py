@@ -24,6 +24,7 @@ from config.survey import load_survey_scale
 DATA_FIELDS: dict[str, tuple[str, ...]] = {
     "reject": ("reason_code",),
     "tell_citizen": ("what", "means"),
+    "end_mediation": ("reason",),
     "refer_out": ("referred_to",),
     "merge": ("into",),
     "assign": ("department",),

@@ -298,6 +298,8 @@ def _details(
     shown: list[tuple[str, str]] = []
     if "reason_text" in data:
         shown.append(("理由", str(data["reason_text"])))
+    if "outcome" in data:
+        shown.append(("处理结果", _name(catalog.findings, str(data["outcome"]))))
     if "what_name" in data:
         shown.append(("告知事项", str(data["what_name"])))
     if "means_name" in data:
@@ -417,12 +419,17 @@ async def action_forms(
     kind = rules.catalog.kinds.get(case.kind)
     ranks = [s.rank for s in rules.catalog.severities.values()]
     current = rules.catalog.severities.get(case.severity)
+    offered = {f.code for f in rules.catalog.findings_for(case.kind)}
+    filed = await CaseEvent.filter(case_id=case.id, action="open_case").exists()
     possible = {
         "pause_clock": handling is not None and handling.paused_at is None,
         "resume_clock": handling is not None and handling.paused_at is not None,
         "request_extension": bool(extendable),
         "approve_extension": pending is not None,
         "tell_citizen": bool(tellable),
+        "end_mediation": "mediated" in offered and bool(rules.catalog.mediation_end_reasons),
+        "open_case": "case_filed" in offered and not filed,
+        "decline_case": "case_filed" in offered and not filed,
         "answer": bool(kind and kind.answer_at_intake),
         "return": window is None or now <= window.due_at,
         "raise_severity": current is not None and current.rank < max(ranks),

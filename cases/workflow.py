@@ -231,6 +231,31 @@ ACTIONS: dict[str, Action] = {
             notice="replied",
             note_public=True,
         ),
+        # Decisions of the handling (seed 000): mediation ended without agreement (终止调解), a
+        # violation filed as a case (立案) or not (不予立案, told to the reporter).
+        _action(
+            "end_mediation",
+            "终止调解",
+            {S.IN_PROGRESS},
+            S.REPLIED,
+            {HANDLER},
+            unit_scoped=True,
+            needs_note=True,
+            notice="mediation_ended",
+            note_public=True,
+        ),
+        _action("open_case", "立案", {S.IN_PROGRESS}, None, {HANDLER, LEADER}, unit_scoped=True),
+        _action(
+            "decline_case",
+            "不予立案",
+            {S.IN_PROGRESS},
+            S.REPLIED,
+            {HANDLER, LEADER},
+            unit_scoped=True,
+            needs_note=True,
+            notice="not_filed",
+            note_public=True,
+        ),
         _action(
             "close",
             "办结",
@@ -299,11 +324,20 @@ ACTIONS: dict[str, Action] = {
 }
 
 # The system action recorded when a notice of this kind has been delivered.
-DELIVERED_ACTIONS = {"rejected": "notify_rejected", "replied": "notify_result"}
+DELIVERED_ACTIONS = {
+    "rejected": "notify_rejected",
+    "replied": "notify_result",
+    "mediation_ended": "notify_result",
+    "not_filed": "notify_result",
+}
+
+# Outcomes a decision records besides the finding chosen at closure (config/catalog.py
+# FINDING_CODES): a case may carry several, and the rates of cases/stats.py count each.
+OUTCOME_OF = {"end_mediation": "mediation_failed", "open_case": "case_filed"}
 
 # What a citizen is told (TOLD_SUBJECTS): the actions that decide it, and that record it reached
 # them. "tell_rejection" is the name staff's telling of a rejection had before tell_citizen.
-DECIDED_BY = {"rejected": ("reject",), "result": ("reply",)}
+DECIDED_BY = {"rejected": ("reject",), "result": ("reply", "end_mediation", "decline_case")}
 TOLD_BY = {"rejected": ("notify_rejected", "tell_rejection"), "result": ("notify_result",)}
 TOLD_IN_STATES = {"rejected": frozenset({S.REJECTED}), "result": frozenset({S.REPLIED, S.CLOSED})}
 
@@ -566,6 +600,9 @@ async def _apply_rule(
         if clock is None or clock.paused_at is None:
             raise TransitionNotAllowed("办理期限没有暂停。", field="action")
         return {}
+    if name in ("end_mediation", "open_case", "decline_case"):
+        await _decide(catalog, case, name, data, conn)
+        return {}
     if name == "close":
         return {"closed_at": now, **_finding(catalog, case, data)}
     if name == "reopen":
@@ -573,6 +610,30 @@ async def _apply_rule(
     if name == "raise_severity":
         return {"severity": _next_severity(rules, case, data)}
     return {}
+
+
+async def _decide(
+    catalog: Catalog, case: Case, name: str, data: dict[str, Any], conn: BaseDBAsyncClient
+) -> None:
+    """A mediation can only end where the profile records mediation for the kind, with one of
+    its reasons; a case is filed (or not) once, where the profile records filing."""
+    offered = {f.code for f in catalog.findings_for(case.kind)}
+    kind = catalog.kinds[case.kind].name
+    if name == "end_mediation":
+        if "mediated" not in offered or not catalog.mediation_end_reasons:
+            raise TransitionNotAllowed(f"“{kind}”类案件不组织调解。", field="action")
+        reason = str(data.get("reason", ""))
+        if reason not in catalog.mediation_end_reasons:
+            raise ValidationError("请选择终止调解的原因。", field="reason")
+        data["reason_text"] = catalog.mediation_end_reasons[reason]
+    else:
+        if "case_filed" not in offered:
+            raise TransitionNotAllowed(f"“{kind}”类案件不作立案决定。", field="action")
+        filed = await CaseEvent.filter(case_id=case.id, action="open_case").using_db(conn).exists()
+        if filed:
+            raise TransitionNotAllowed("该案件已立案。", field="action")
+    if name in OUTCOME_OF:
+        data["outcome"] = OUTCOME_OF[name]
 
 
 def _finding(catalog: Catalog, case: Case, data: dict[str, Any]) -> dict[str, Any]:

@@ -196,6 +196,8 @@ class Catalog:
     reminders: Reminders = field(default_factory=Reminders)
     # Ways staff may tell a citizen of a decision themselves (code → name).
     notify_means: dict[str, str] = field(default_factory=dict)
+    # Why a mediation was ended (终止调解), code → name.
+    mediation_end_reasons: dict[str, str] = field(default_factory=dict)
     # What staff may record having told a citizen (code in TOLD_SUBJECTS → name).
     told: dict[str, str] = field(default_factory=dict)
     # Clocks that are a unit's right, not a duty (the return window): never a row's headline.
@@ -321,6 +323,9 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
         ),
         notify_means={str(k): str(v) for k, v in raw.get("notify_means", {}).items()},
         told={str(k): str(v) for k, v in raw.get("told", {}).items()},
+        mediation_end_reasons={
+            str(k): str(v["name"]) for k, v in raw.get("mediation_end_reasons", {}).items()
+        },
     )
     _check(set(catalog.told) <= set(TOLD_SUBJECTS), f"told: codes are {TOLD_SUBJECTS}")
     _check(catalog.default_severity in severities, "default_severity is not a severity")

@@ -84,6 +84,7 @@ DATA: dict[str, list[dict[str, Any]]] = {
         {"finding": "mediated", "named_staff": "名" * 51},
     ],
     "raise_severity": [{}, {"severity": "important"}, {"severity": "general"}],
+    "end_mediation": [{"reason": "failed"}, {"reason": "settled"}, {"reason": "nope"}, {}],
     "tell_citizen": [
         {"what": "rejected", "means": "phone"},
         {"what": "result", "means": "sms"},
@@ -107,6 +108,9 @@ FORWARD: dict[Status, list[str]] = {
         "pause_clock",
         "resume_clock",
         "raise_severity",
+        "end_mediation",
+        "open_case",
+        "decline_case",
     ],
     Status.REPLIED: ["close", "tell_citizen", "notify_result"],
     Status.CLOSED: ["reopen", "return_visit", "uphold", "archive", "tell_citizen"],
