@@ -78,7 +78,13 @@ async def test_filing_a_report_restarts_its_90_day_decision_clock_from_the_filin
     with pytest.raises(TransitionNotAllowed):  # filed: no longer 不予立案
         await perform(store, case.id, "decline_case", handler, note="不构成违法", now=LATER)
     await perform(
-        store, case.id, "request_extension", handler, note="案情复杂", data={"amount": 30}
+        store,
+        case.id,
+        "request_extension",
+        handler,
+        note="案情复杂",
+        data={"amount": 30},
+        now=LATER,
     )
 
 
