@@ -56,14 +56,18 @@ async def apply_action(
     *,
     finished: bool = False,
     reachable: bool = True,
+    named: bool = True,
+    archived: bool = False,
 ) -> list[CaseClock]:
     """Stop, pause, resume and start this case's clocks as the policy says for `action`.
 
     `reachable`: the citizen can be reached; if not, clocks that need a contact do not start.
+    `named`: the citizen gave their real name; if not, clocks that need one do not start.
 
     `finished`: the action ends the handling (referred out, merged, closed, archived …); every
     clock it does not start stops, whatever the policy's stop lists forgot, so a finished case
-    never runs overdue or fires an expiry action. Returns the clocks started by the action.
+    never runs overdue or fires an expiry action; a clock that `runs_past_closure` stops only
+    when the case is `archived`. Returns the clocks started by the action.
     Updates `case.next_due_at` (not saved).
     """
     policy = policy_of(rules, case)
@@ -71,7 +75,8 @@ async def apply_action(
     started: list[CaseClock] = []
     for rule in policy.clocks:
         clock = running.get(rule.name)
-        if clock is not None and (action in rule.stops_on or finished):
+        ends = finished and (archived or not rule.runs_past_closure)
+        if clock is not None and (action in rule.stops_on or ends):
             await _stop(clock, now, conn)
             clock = None
         if clock is not None and action in rule.pauses_on and clock.paused_at is None:
@@ -82,7 +87,7 @@ async def apply_action(
             clock.paused_at = None
             clock.due_at = recompute_due(rules, clock)
             await clock.save(using_db=conn, update_fields=["pauses", "paused_at", "due_at"])
-        if action in rule.starts_on and (reachable or not rule.needs_contact):
+        if action in rule.starts_on and _may_start(rule, reachable, named):
             if clock is not None:
                 await _stop(clock, now, conn)
             clock = await _start(rules, case, rule, now, conn)
@@ -118,9 +123,20 @@ async def pausable(
     return found
 
 
-def unstarted_without_contact(rules: Rules, case: Case, action: str) -> list[ClockRule]:
-    """The clocks `action` would start but does not when the citizen cannot be reached."""
-    return [r for r in policy_of(rules, case).clocks if action in r.starts_on and r.needs_contact]
+def _may_start(rule: ClockRule, reachable: bool, named: bool) -> bool:
+    return (reachable or not rule.needs_contact) and (named or not rule.needs_real_name)
+
+
+def unstarted(
+    rules: Rules, case: Case, action: str, *, reachable: bool, named: bool
+) -> list[ClockRule]:
+    """The clocks `action` would start but does not: the citizen cannot be reached, or did not
+    give their real name."""
+    return [
+        r
+        for r in policy_of(rules, case).clocks
+        if action in r.starts_on and not _may_start(r, reachable, named)
+    ]
 
 
 async def _start(

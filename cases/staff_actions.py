@@ -23,7 +23,8 @@ from config.survey import load_survey_scale
 # The data each action reads (see cases/workflow.py `_apply_rule`).
 DATA_FIELDS: dict[str, tuple[str, ...]] = {
     "reject": ("reason_code",),
-    "tell_rejection": ("means",),
+    "tell_citizen": ("what", "means"),
+    "end_mediation": ("reason",),
     "refer_out": ("referred_to", "referred_contact"),
     "merge": ("into",),
     "assign": ("department",),

@@ -46,7 +46,7 @@ from cases.workflow import (
     Action,
     Actor,
     allowed_actions,
-    rejection_told,
+    untold,
 )
 from config.catalog import DeadlinePolicy
 from config.staff_text import UNKNOWN_REASON, StaffText, load_staff_text
@@ -165,6 +165,8 @@ class CaseDetail:
     may_press: bool = False
     return_due: datetime | None = None
     higher_severities: list[tuple[str, str]] = field(default_factory=list)
+    # For tell_citizen: what the citizen has not been told yet (code, name).
+    tellable: list[tuple[str, str]] = field(default_factory=list)
     # For the assign form: the active handling units, the category's own one first choice.
     handling_units: list[Department] = field(default_factory=list)
     default_unit: str = ""
@@ -206,7 +208,8 @@ async def staff_case_view(
     extendable = await extendable_clocks(rules, case)
     pending = await pending_extension(case)
     deadlines = await deadlines_of(rules, case, now)
-    actions = await action_forms(rules, case, actor, now, extendable, pending)
+    tellable = [(what, catalog.told[what]) for what in await untold(rules, case)]
+    actions = await action_forms(rules, case, actor, now, extendable, pending, tellable)
     assigning = any(a.name == "assign" for a in actions)
     category = catalog.categories.get(case.category)
     return CaseDetail(
@@ -236,6 +239,7 @@ async def staff_case_view(
         may_press=may_press(actor, case),
         return_due=next((d.due_at for d in deadlines if d.name == "return_window"), None),
         higher_severities=[(s.code, s.name) for s in severities if s.rank > current_rank],
+        tellable=tellable,
         handling_units=await Department.filter(role="handling", active=True).order_by("id")
         if assigning
         else [],
@@ -330,10 +334,17 @@ def _details(
     shown: list[tuple[str, str]] = []
     if "reason_text" in data:
         shown.append(("理由", str(data["reason_text"])))
+    if "outcome" in data:
+        shown.append(("处理结果", _name(catalog.findings, str(data["outcome"]))))
+    if "what_name" in data:
+        shown.append(("告知事项", str(data["what_name"])))
     if "means_name" in data:
         shown.append(("告知方式", str(data["means_name"])))
     if "no_contact" in data:
         shown.append(("不予受理告知", str(data["no_contact"])))
+    if "no_real_name" in data:
+        label = next((r.label for r in policy.clocks if r.needs_real_name), "告知")
+        shown.append((label, str(data["no_real_name"])))
     if "department" in data:
         shown.append(("承办单位", _name(catalog.departments, str(data["department"]))))
     if "referred_to" in data:
@@ -444,6 +455,7 @@ async def action_forms(
     now: datetime,
     extendable: list[ExtendableClock],
     pending: PendingExtension | None,
+    tellable: list[tuple[str, str]],
 ) -> list[ActionForm]:
     """The actions the workflow allows this actor now, less those the case's state rules out
     (no paused clock to resume, no request to approve…): no button that can only fail."""
@@ -452,13 +464,18 @@ async def action_forms(
     kind = rules.catalog.kinds.get(case.kind)
     ranks = [s.rank for s in rules.catalog.severities.values()]
     current = rules.catalog.severities.get(case.severity)
+    offered = {f.code for f in rules.catalog.findings_for(case.kind)}
+    filed = await CaseEvent.filter(case_id=case.id, action="open_case").exists()
     possible = {
         "pause_clock": bool(await pausable(rules, case, "pause_clock", paused=False)),
         "resume_clock": bool(await pausable(rules, case, "resume_clock", paused=True)),
         "request_extension": bool(extendable),
         "approve_extension": pending is not None,
         "refuse_extension": pending is not None,
-        "tell_rejection": case.status == Status.REJECTED and not await rejection_told(case),
+        "tell_citizen": bool(tellable),
+        "end_mediation": "mediated" in offered and bool(rules.catalog.mediation_end_reasons),
+        "open_case": "case_filed" in offered and not filed,
+        "decline_case": "case_filed" in offered and not filed,
         "answer": bool(kind and kind.answer_at_intake),
         "return": window is None or now <= window.due_at,
         "raise_severity": current is not None and current.rank < max(ranks),

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from cases.db import scan_connection
 from cases.models import Status, SurveyStatus
 from cases.queries import month_bounds
+from cases.workflow import OUTCOME_OF
 
 S = Status
 # Open and past submission: a draft has not been filed.
@@ -281,20 +282,35 @@ REPORT_KIND, COMPLAINT_KIND = "report", "complaint"
 SUBSTANTIATED = ("substantiated", "partly_substantiated", "case_filed")
 CONCLUDED = (*SUBSTANTIATED, "unsubstantiated")
 _CLOSED_IN = "c.closed_at >= ? AND c.closed_at < ?"
+
+
+def _has_outcome(codes: Sequence[str]) -> str:
+    """The case carries one of these outcomes: the finding chosen at closure, or one recorded
+    by a decision on the way (立案, 终止调解: cases/workflow.py OUTCOME_OF). A case may carry
+    several (mediated and filed), and counts in every rate each one belongs to."""
+    actions = [a for a, code in OUTCOME_OF.items() if code in codes]
+    recorded = (
+        f" OR EXISTS (SELECT 1 FROM case_event e WHERE e.case_id = c.id AND e.action IN {_in(actions)})"
+        if actions
+        else ""
+    )
+    return f"(c.finding IN {_in(codes)}{recorded})"
+
+
 _SUBSTANTIATION = _Cohort(
     '"case" c',
-    f"{_CLOSED_IN} AND c.kind = '{REPORT_KIND}' AND c.finding IN {_in(CONCLUDED)}",
-    "c.finding IN " + _in(SUBSTANTIATED),
+    f"{_CLOSED_IN} AND c.kind = '{REPORT_KIND}' AND {_has_outcome(CONCLUDED)}",
+    _has_outcome(SUBSTANTIATED),
 )
 _CASE_FILING = _Cohort(
     '"case" c',
     f"c.accepted_at >= ? AND c.accepted_at < ? AND c.kind = '{COMPLAINT_KIND}'",
-    "c.finding = 'case_filed'",
+    _has_outcome(("case_filed",)),
 )
 _MEDIATION = _Cohort(
     '"case" c',
-    f"{_CLOSED_IN} AND c.finding IN " + _in(("mediated", "mediation_failed")),
-    "c.finding = 'mediated'",
+    f"{_CLOSED_IN} AND " + _has_outcome(("mediated", "mediation_failed")),
+    _has_outcome(("mediated",)),
 )
 _REPEAT = _Cohort(
     '"case" c',

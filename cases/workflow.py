@@ -98,6 +98,10 @@ class Action:
     def states_for(self, role: str) -> frozenset[Status]:
         return next((s for r, s in self.role_states if r == role), self.sources)
 
+    # The clocks see the action as "name:value" of this data field (tell_citizen:result), so
+    # telling one thing stops only the clock waiting for it.
+    qualified_by: str = ""
+
 
 def _action(
     name: str,
@@ -281,6 +285,31 @@ ACTIONS: dict[str, Action] = {
             notice="replied",
             note_public=True,
         ),
+        # Decisions of the handling (seed 000): mediation ended without agreement (终止调解), a
+        # violation filed as a case (立案) or not (不予立案, told to the reporter).
+        _action(
+            "end_mediation",
+            "终止调解",
+            {S.IN_PROGRESS},
+            S.REPLIED,
+            {HANDLER},
+            unit_scoped=True,
+            needs_note=True,
+            notice="mediation_ended",
+            note_public=True,
+        ),
+        _action("open_case", "立案", {S.IN_PROGRESS}, None, {HANDLER, LEADER}, unit_scoped=True),
+        _action(
+            "decline_case",
+            "不予立案",
+            {S.IN_PROGRESS},
+            S.REPLIED,
+            {HANDLER, LEADER},
+            unit_scoped=True,
+            needs_note=True,
+            notice="not_filed",
+            note_public=True,
+        ),
         _action(
             "close",
             "办结",
@@ -323,16 +352,48 @@ ACTIONS: dict[str, Action] = {
         _action(
             "notify_rejected", "不予受理告知已送达", {S.REJECTED}, None, {SYSTEM}, public=False
         ),
-        # Staff told the citizen themselves (phone, SMS, letter, in person): the means is recorded.
+        # A delivered reply notice: the result has reached the citizen (real-name cases: 2 days).
         _action(
-            "tell_rejection", "已告知不予受理", {S.REJECTED}, None, {INTAKE, LEADER}, public=False
+            "notify_result",
+            "处理结果告知已送达",
+            {S.REPLIED, S.CLOSED},
+            None,
+            {SYSTEM},
+            public=False,
+        ),
+        # Staff told the citizen themselves (phone, SMS, letter, in person) of a rejection or of
+        # the result: what and by which means are recorded.
+        _action(
+            "tell_citizen",
+            "已告知市民",
+            {S.REJECTED, S.REPLIED, S.CLOSED},
+            None,
+            {INTAKE, LEADER, HANDLER},
+            unit_scoped=True,
+            public=False,
+            qualified_by="what",
         ),
         _action("return_visit", "回访", {S.CLOSED}, None, {INTAKE}, needs_note=True, public=False),
     )
 }
 
 # The system action recorded when a notice of this kind has been delivered.
-DELIVERED_ACTIONS = {"rejected": "notify_rejected"}
+DELIVERED_ACTIONS = {
+    "rejected": "notify_rejected",
+    "replied": "notify_result",
+    "mediation_ended": "notify_result",
+    "not_filed": "notify_result",
+}
+
+# Outcomes a decision records besides the finding chosen at closure (config/catalog.py
+# FINDING_CODES): a case may carry several, and the rates of cases/stats.py count each.
+OUTCOME_OF = {"end_mediation": "mediation_failed", "open_case": "case_filed"}
+
+# What a citizen is told (TOLD_SUBJECTS): the actions that decide it, and that record it reached
+# them. "tell_rejection" is the name staff's telling of a rejection had before tell_citizen.
+DECIDED_BY = {"rejected": ("reject",), "result": ("reply", "end_mediation", "decline_case")}
+TOLD_BY = {"rejected": ("notify_rejected", "tell_rejection"), "result": ("notify_result",)}
+TOLD_IN_STATES = {"rejected": frozenset({S.REJECTED}), "result": frozenset({S.REPLIED, S.CLOSED})}
 
 # Staff may act on behalf of a citizen for these (a phone call asking to withdraw, say).
 _CITIZEN_OWNED = {"submit", "supplement", "withdraw"}
@@ -411,10 +472,13 @@ async def perform(
     told_before = action.notice == "accepted" and case.accepted_at is not None
 
     from_status = case.status
-    reachable = _reachable(case)
-    if not reachable:
-        for rule in clocks.unstarted_without_contact(rules, case, action.name):
-            data["no_contact"] = rule.no_contact_note  # the timeline says why no clock runs
+    reachable, named = _reachable(case), _real_name(case)
+    # The timeline says why a clock the action would start does not run.
+    for rule in clocks.unstarted(rules, case, action.name, reachable=reachable, named=named):
+        if not named and rule.needs_real_name:
+            data["no_real_name"] = rule.no_real_name_note
+        else:
+            data["no_contact"] = rule.no_contact_note
     async with in_transaction() as conn:
         changes = await _apply_rule(rules, case, action, data, now, conn)
         if action.target is not None:
@@ -444,8 +508,19 @@ async def perform(
         finished = case.status not in OPEN_STATES and from_status in OPEN_STATES
         if action.target == S.ARCHIVED:
             finished = True  # the return visit or rejection notice is moot once archived
+        clock_action = action.name
+        if action.qualified_by:
+            clock_action = f"{action.name}:{data[action.qualified_by]}"
         await clocks.apply_action(
-            rules, case, action.name, now, conn, finished=finished, reachable=reachable
+            rules,
+            case,
+            clock_action,
+            now,
+            conn,
+            finished=finished,
+            reachable=reachable,
+            named=named,
+            archived=action.target == S.ARCHIVED,
         )
         if action.name == "approve_extension":
             await clocks.extend(rules, case, data["_clock"], int(data["amount"]), conn)
@@ -507,9 +582,15 @@ async def _apply_rule(
         return {"accepted_at": now, "reject_reason": ""}
     if name in ("accept", "deem_accepted"):
         return {"accepted_at": now}
-    if name == "tell_rejection":
-        if await rejection_told(case, conn):
-            raise TransitionNotAllowed("不予受理决定已告知市民,无需再次记录。", field="action")
+    if name == "tell_citizen":
+        what = str(data.get("what", ""))
+        if what not in catalog.told or case.status not in TOLD_IN_STATES[what]:
+            raise ValidationError("请选择告知市民的事项。", field="what")
+        if await citizen_told(case, what, conn):
+            raise TransitionNotAllowed(
+                f"{catalog.told[what]}已告知市民,无需再次记录。", field="action"
+            )
+        data["what_name"] = catalog.told[what]
         means = str(data.get("means", ""))
         if means not in catalog.notify_means:
             raise ValidationError("请选择告知方式。", field="means")
@@ -602,6 +683,9 @@ async def _apply_rule(
         if not await clocks.pausable(rules, case, name, paused=True, conn=conn):
             raise TransitionNotAllowed("没有暂停计时的期限。", field="action")
         return {}
+    if name in ("end_mediation", "open_case", "decline_case"):
+        await _decide(catalog, case, name, data, conn)
+        return {}
     if name == "close":
         return {"closed_at": now, **_finding(catalog, case, data)}
     if name == "reopen":
@@ -609,6 +693,30 @@ async def _apply_rule(
     if name == "raise_severity":
         return {"severity": _next_severity(rules, case, data)}
     return {}
+
+
+async def _decide(
+    catalog: Catalog, case: Case, name: str, data: dict[str, Any], conn: BaseDBAsyncClient
+) -> None:
+    """A mediation can only end where the profile records mediation for the kind, with one of
+    its reasons; a case is filed (or not) once, where the profile records filing."""
+    offered = {f.code for f in catalog.findings_for(case.kind)}
+    kind = catalog.kinds[case.kind].name
+    if name == "end_mediation":
+        if "mediated" not in offered or not catalog.mediation_end_reasons:
+            raise TransitionNotAllowed(f"“{kind}”类案件不组织调解。", field="action")
+        reason = str(data.get("reason", ""))
+        if reason not in catalog.mediation_end_reasons:
+            raise ValidationError("请选择终止调解的原因。", field="reason")
+        data["reason_text"] = catalog.mediation_end_reasons[reason]
+    else:
+        if "case_filed" not in offered:
+            raise TransitionNotAllowed(f"“{kind}”类案件不作立案决定。", field="action")
+        filed = await CaseEvent.filter(case_id=case.id, action="open_case").using_db(conn).exists()
+        if filed:
+            raise TransitionNotAllowed("该案件已立案。", field="action")
+    if name in OUTCOME_OF:
+        data["outcome"] = OUTCOME_OF[name]
 
 
 def _finding(catalog: Catalog, case: Case, data: dict[str, Any]) -> dict[str, Any]:
@@ -643,13 +751,37 @@ def _reachable(case: Case) -> bool:
     return case.citizen_id is not None or bool(case.contact_phone or case.contact_address)
 
 
+def _real_name(case: Case) -> bool:
+    """Whether the citizen signed with their name (署实名)."""
+    return not case.anonymous and bool(case.contact_name.strip())
+
+
+async def citizen_told(case: Case, what: str, conn: BaseDBAsyncClient | None = None) -> bool:
+    """Whether the latest decision of this kind (a rejection, a result) has reached the citizen:
+    its notice was delivered or staff recorded telling them."""
+    query = CaseEvent.filter(
+        case_id=case.id, action__in=[*DECIDED_BY[what], *TOLD_BY[what], "tell_citizen"]
+    ).order_by("-id")
+    for event in await (query.using_db(conn) if conn else query):
+        if event.action in DECIDED_BY[what]:
+            return False
+        if event.action in TOLD_BY[what] or event.data.get("what") == what:
+            return True
+    return False
+
+
+async def untold(rules: Rules, case: Case) -> list[str]:
+    """What staff could still record having told the citizen (codes of the profile's [told])."""
+    return [
+        what
+        for what in rules.catalog.told
+        if case.status in TOLD_IN_STATES[what] and not await citizen_told(case, what)
+    ]
+
+
 async def rejection_told(case: Case, conn: BaseDBAsyncClient | None = None) -> bool:
     """Whether the latest rejection of the case has reached the citizen (delivered or told)."""
-    query = CaseEvent.filter(
-        case_id=case.id, action__in=["reject", "notify_rejected", "tell_rejection"]
-    ).order_by("-id")
-    last = await (query.using_db(conn) if conn else query).first()
-    return last is not None and last.action != "reject"
+    return await citizen_told(case, "rejected", conn)
 
 
 async def _running(case: Case, name: str, conn: BaseDBAsyncClient) -> CaseClock | None:

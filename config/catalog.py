@@ -29,6 +29,9 @@ FINDING_CODES = (
     "case_filed",  # 转立案查处
     "answered",  # 解释说明 (nothing to find)
 )
+# What staff may record having told a citizen themselves (action tell_citizen): a rejection and
+# its reasons, or the result of the handling. A profile names them in [told].
+TOLD_SUBJECTS = ("rejected", "result")
 DEFAULT_DIALOGUE = (
     "category",
     "anonymous",
@@ -124,6 +127,13 @@ class ClockRule:
     # the starting event says why with `no_contact_note`.
     needs_contact: bool = False
     no_contact_note: str = ""
+    # Not started when the citizen did not give their real name (anonymous or no name); the
+    # starting event says why with `no_real_name_note`.
+    needs_real_name: bool = False
+    no_real_name_note: str = ""
+    # A duty that outlives the case's closure (telling the result): only archiving stops it
+    # unless the clock's own stop list does.
+    runs_past_closure: bool = False
     # The date a stage promises the citizen (acceptance decision, handling): the only clocks
     # any citizen surface shows; the others are the office's own.
     citizen_facing: bool = False
@@ -209,6 +219,10 @@ class Catalog:
     reminders: Reminders = field(default_factory=Reminders)
     # Ways staff may tell a citizen of a decision themselves (code → name).
     notify_means: dict[str, str] = field(default_factory=dict)
+    # Why a mediation was ended (终止调解), code → name.
+    mediation_end_reasons: dict[str, str] = field(default_factory=dict)
+    # What staff may record having told a citizen (code in TOLD_SUBJECTS → name).
+    told: dict[str, str] = field(default_factory=dict)
     # Clocks that are a unit's right, not a duty (the return window): never a row's headline.
     right_clocks: frozenset[str] = frozenset()
 
@@ -334,7 +348,12 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
             raw.get("reminders", {}), {c.name for p in policies for c in p.clocks}
         ),
         notify_means={str(k): str(v) for k, v in raw.get("notify_means", {}).items()},
+        told={str(k): str(v) for k, v in raw.get("told", {}).items()},
+        mediation_end_reasons={
+            str(k): str(v["name"]) for k, v in raw.get("mediation_end_reasons", {}).items()
+        },
     )
+    _check(set(catalog.told) <= set(TOLD_SUBJECTS), f"told: codes are {TOLD_SUBJECTS}")
     _check(catalog.default_severity in severities, "default_severity is not a severity")
     _check(0 < catalog.duplicates.similarity <= 1, "duplicates.similarity must be in (0, 1]")
     _check(0 <= catalog.due_soon_ratio < 1, "deadlines.due_soon_ratio must be in [0, 1)")
@@ -410,6 +429,9 @@ def _build_policy(
                 expiry_severity=c.get("expiry_severity", ""),
                 needs_contact=bool(c.get("needs_contact", False)),
                 no_contact_note=str(c.get("no_contact_note", "")),
+                needs_real_name=bool(c.get("needs_real_name", False)),
+                no_real_name_note=str(c.get("no_real_name_note", "")),
+                runs_past_closure=bool(c.get("runs_past_closure", False)),
                 citizen_facing=bool(c.get("citizen_facing", False)),
                 source=c.get("source", ""),
             )

@@ -423,3 +423,26 @@ async def test_an_undelivered_rejection_notice_leaves_its_clock_running(outbox: 
     clock = await CaseClock.get(case_id=case.id, name="rejection_notice")
     assert clock.stopped_at is None
     assert not await CaseEvent.filter(case_id=case.id, action="notify_rejected").exists()
+
+
+async def test_a_delivered_reply_records_that_the_citizen_was_told_and_stops_its_clock(
+    outbox: Outbox,
+) -> None:
+    # Seed 004 机关局: 「投诉举报署实名的,应将查办结果在查结后2日内告知投诉举报人」: the
+    # reply's notice is that result; once WeChat has it, nothing is left to remind anyone of.
+    case, _ = await outbox.accepted_case()
+    assert outbox.intake is not None
+    handler = await make_staff("handler", "consumer")
+    rules = outbox.rules
+    await perform(rules, case.id, "assign", outbox.intake, data={"department": "consumer"}, now=NOW)
+    await perform(rules, case.id, "start", handler, now=NOW)
+    _, event = await perform(rules, case.id, "reply", handler, note="经查,已退货。", now=NOW)
+    notice = await Notice.get(event_id=event.id)
+    clock = await CaseClock.get(case_id=case.id, name="result_notice")
+    assert clock.stopped_at is None
+    sent_at = NOW + timedelta(minutes=5)
+    assert await outbox.deliver(sent_at) == 2  # the acceptance and the reply
+    assert (await CaseClock.get(id=clock.id)).stopped_at == sent_at
+    told = await CaseEvent.get(case_id=case.id, action="notify_result")
+    assert told.actor_kind == "system" and told.at == sent_at
+    assert told.data["notice"] == notice.id

@@ -122,6 +122,9 @@ async def test_stopped_and_paused_clocks_remind_nobody(store: Rules) -> None:
     assert handling.due_at == local(11, 11)  # 41 paused days later
     assert await raise_reminders(store, local(10, 12)) == 0  # a fifth of 101 days is 20
     await perform(store, case.id, "reply", handler, note="已调解。", now=local(10, 13))
+    # The result told the same day (seed 004: within 2 days of the conclusion): nothing runs.
+    told = {"what": "result", "means": "phone"}
+    await perform(store, case.id, "tell_citizen", handler, data=told, now=local(10, 13))
     assert await raise_reminders(store, local(12, 31)) == 0
     assert not await Reminder.exists(case_id=case.id)
 
@@ -241,7 +244,12 @@ async def test_a_rejection_told_to_the_citizen_raises_no_overdue_reminder(store:
             now=ACCEPTED,
         )
     await perform(
-        store, told.id, "tell_rejection", intake, data={"means": "phone"}, now=local(8, 3, 9)
+        store,
+        told.id,
+        "tell_citizen",
+        intake,
+        data={"what": "rejected", "means": "phone"},
+        now=local(8, 3, 9),
     )
     clock = await CaseClock.get(case_id=untold.id, name="rejection_notice")
     await run_sweeps(store, clock.due_at)

@@ -47,7 +47,14 @@ async def test_a_refused_case_is_not_deemed_accepted(store: Rules) -> None:
         now=NOW,
         data={"reason_code": "time_barred"},
     )
-    await perform(store, case.id, "tell_rejection", intake, data={"means": "letter"}, now=NOW)
+    await perform(
+        store,
+        case.id,
+        "tell_citizen",
+        intake,
+        data={"what": "rejected", "means": "letter"},
+        now=NOW,
+    )
     assert await apply_expired_clocks(store, NOW + timedelta(days=30)) == 0
     assert (await Case.get(id=case.id)).status == Status.REJECTED
 

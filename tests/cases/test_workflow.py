@@ -145,6 +145,9 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "pause_clock": ("handler", {"note": "送检"}, _no_prep),
     "resume_clock": ("handler", {}, _paused),
     "reply": ("handler", {"note": "已责令商家退货。"}, _no_prep),
+    "end_mediation": ("handler", {"note": "可向法院起诉", "data": {"reason": "failed"}}, _no_prep),
+    "open_case": ("handler", {}, _no_prep),
+    "decline_case": ("handler", {"note": "未发现违法行为"}, _no_prep),
     "close": ("intake", {"data": {"finding": "mediated"}}, _no_prep),
     "reopen": ("leader", {"note": "复核后重办"}, _no_prep),
     "uphold": ("leader", {"note": "经复核,办理结果符合规定,维持办结。"}, _no_prep),
@@ -152,7 +155,8 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "withdraw": ("citizen_actor", {}, _no_prep),
     "raise_severity": ("leader", {}, _no_prep),
     "notify_rejected": ("system", {}, _no_prep),
-    "tell_rejection": ("intake", {"data": {"means": "phone"}}, _no_prep),
+    "notify_result": ("system", {}, _no_prep),
+    "tell_citizen": ("intake", {"data": {"what": "rejected", "means": "phone"}}, _no_prep),
     "return_visit": ("intake", {"note": "电话回访,满意"}, _no_prep),
 }
 ALLOWED = sorted((name, src) for name, a in ACTIONS.items() for src in a.sources)
@@ -212,6 +216,8 @@ async def test_allowed_transition(world: World, action: str, source: Status) -> 
     who, kw, prep = _spec_for(action, source)
     case = await prep(world, case)
     kw = dict(kw)
+    if action == "tell_citizen" and source != S.REJECTED:
+        kw["data"] = {"what": "result", "means": "phone"}
     if action == "merge":
         kw["data"] = await _merge_target(world, case)
     before = await CaseEvent.filter(case_id=case.id).count()
@@ -473,26 +479,40 @@ async def test_staff_record_telling_the_citizen_of_a_rejection_and_the_clock_sto
     later = NOW + timedelta(days=2)
     with pytest.raises(ValidationError) as exc:
         await perform(
-            world.rules, case.id, "tell_rejection", world.intake, data={"means": "pigeon"}
+            world.rules,
+            case.id,
+            "tell_citizen",
+            world.intake,
+            data={"what": "rejected", "means": "pigeon"},
         )
     assert exc.value.field == "means"
     assert (await CaseClock.get(id=clock.id)).stopped_at is None
     told, event = await perform(
         world.rules,
         case.id,
-        "tell_rejection",
+        "tell_citizen",
         world.intake,
         note="电话告知本人,已解释理由",
-        data={"means": "phone"},
+        data={"what": "rejected", "means": "phone"},
         now=later,
     )
     assert told.status == S.REJECTED
-    assert event.data == {"means": "phone", "means_name": "电话"}
+    assert event.data == {
+        "what": "rejected",
+        "what_name": "不予受理决定",
+        "means": "phone",
+        "means_name": "电话",
+    }
     assert (await CaseClock.get(id=clock.id)).stopped_at == later
     assert (await Case.get(id=case.id)).next_due_at is None
     with pytest.raises(TransitionNotAllowed):  # told once: nothing left to record
         await perform(
-            world.rules, case.id, "tell_rejection", world.intake, data={"means": "sms"}, now=later
+            world.rules,
+            case.id,
+            "tell_citizen",
+            world.intake,
+            data={"what": "rejected", "means": "sms"},
+            now=later,
         )
 
 

@@ -27,6 +27,10 @@ def test_profile_is_consistent_with_the_workflow(name: str) -> None:
     for policy in catalog.policies:
         for clock in policy.clocks:
             used = {*clock.starts_on, *clock.stops_on, *clock.pauses_on, *clock.resumes_on}
+            # "tell_citizen:result": an action the clocks see with one of its data values.
+            qualified = {a.partition(":")[0] for a in used if ":" in a}
+            assert all(ACTIONS[a].qualified_by for a in qualified), qualified
+            used = {a.partition(":")[0] for a in used}
             unknown = used - set(ACTIONS) - {"file"}
             assert not unknown, f"{name}/{policy.name}/{clock.name}: {unknown}"
             assert clock.source, f"{name}/{policy.name}/{clock.name} names no source rule"

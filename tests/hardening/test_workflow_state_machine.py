@@ -89,7 +89,13 @@ DATA: dict[str, list[dict[str, Any]]] = {
         {"finding": "mediated", "named_staff": "名" * 51},
     ],
     "raise_severity": [{}, {"severity": "important"}, {"severity": "general"}],
-    "tell_rejection": [{"means": "phone"}, {"means": "pigeon"}, {}],
+    "end_mediation": [{"reason": "failed"}, {"reason": "settled"}, {"reason": "nope"}, {}],
+    "tell_citizen": [
+        {"what": "rejected", "means": "phone"},
+        {"what": "result", "means": "sms"},
+        {"what": "result", "means": "pigeon"},
+        {"means": "phone"},
+    ],
     "return_visit": [{}, {"overall": "satisfied"}, {"overall": "basic", "result": "dissatisfied"}],
 }
 # Moves that keep a case in the lifecycle (withdrawing or referring ends it early), so most
@@ -116,10 +122,13 @@ FORWARD: dict[Status, list[str]] = {
         "pause_clock",
         "resume_clock",
         "raise_severity",
+        "end_mediation",
+        "open_case",
+        "decline_case",
     ],
-    Status.REPLIED: ["close"],
-    Status.CLOSED: ["reopen", "return_visit", "uphold", "archive"],
-    Status.REJECTED: ["notify_rejected", "tell_rejection", "archive"],
+    Status.REPLIED: ["close", "tell_citizen", "notify_result"],
+    Status.CLOSED: ["reopen", "return_visit", "uphold", "archive", "tell_citizen"],
+    Status.REJECTED: ["notify_rejected", "tell_citizen", "archive"],
 }
 # One move: which action (of those the state allows), which actor, valid or not (0).
 MOVE = st.tuples(st.integers(0, 11), st.integers(0, 7), st.integers(0, 4))
@@ -190,7 +199,12 @@ async def _check_case(rules: Rules, case_id: int, events_seen: int) -> int:
     if case.status not in OPEN_STATES:
         # A finished case keeps only the clocks its finishing action started (the rejection
         # notice, the return visit); anything else would raise overdue alarms on it.
-        starters = {r.name for r in policy_of(rules, case).clocks if entered_by in r.starts_on}
+        # Telling the result outlives closure; archiving ends it too.
+        starters = {
+            r.name
+            for r in policy_of(rules, case).clocks
+            if entered_by in r.starts_on or (r.runs_past_closure and case.status != Status.ARCHIVED)
+        }
         leftover = [c.name for c in running if c.name not in starters]
         assert not leftover, (case.status, entered_by, leftover)
     due = min((c.due_at for c in running if c.paused_at is None), default=None)
@@ -259,6 +273,11 @@ class WorkflowMachine(RuleBasedStateMachine):
             kind = self._run(Case.get(id=case_id)).kind
             offered = [f.code for f in self.harness.rules.catalog.findings_for(kind)]
             choices = [{"finding": offered[-1]} if offered else {}]
+        if name == "tell_citizen" and pick == 0:
+            # What there is to tell depends on the state: a rejection, or the result.
+            status = self._run(Case.get(id=case_id)).status
+            what = "rejected" if status == Status.REJECTED else "result"
+            choices = [{"what": what, "means": "phone"}]
         data = {
             k: self.numbers[other] if v == "{other}" else v
             for k, v in choices[pick % len(choices)].items()

@@ -285,15 +285,32 @@ PAGE_ACTIONS: dict[str, tuple[str, str, Status, dict[str, Any], dict[str, str], 
         {"reason_code": "over_one_year", "note": "购买已超过一年"},
         None,
     ),
-    "tell_rejection": (
+    "tell_citizen": (
         "intake",
         "centre",
         S.REJECTED,
         {},
-        {"means": "phone", "note": "电话告知本人"},
+        {"what": "rejected", "means": "phone", "note": "电话告知本人"},
         None,
     ),
     "refer_out": ("leader", "leaders", S.SUBMITTED, {}, {"referred_to": "县人社局 12333"}, None),
+    "end_mediation": (
+        "handler",
+        "consumer",
+        S.IN_PROGRESS,
+        {},
+        {"reason": "failed", "note": "双方分歧过大,可向人民法院起诉"},
+        None,
+    ),
+    "open_case": ("handler", "consumer", S.IN_PROGRESS, {}, {"note": "经局长批准立案"}, None),
+    "decline_case": (
+        "handler",
+        "consumer",
+        S.IN_PROGRESS,
+        {},
+        {"note": "经核查,未发现违法行为"},
+        None,
+    ),
     "merge": ("intake", "centre", S.SUBMITTED, {}, {}, "merge"),
     "answer": (
         "intake",
@@ -746,7 +763,7 @@ async def test_api_actions_record_events_and_drop_unknown_data(
     detail = await (
         await api_client.get(f"/api/staff/v1/cases/{case.number}", headers=handler)
     ).json()
-    assert [a["name"] for a in detail["actions"]] == ["close"]
+    assert [a["name"] for a in detail["actions"]] == ["close", "tell_citizen"]
     assert [e["action"] for e in detail["timeline"]] == [
         "file",
         "accept",
@@ -867,10 +884,21 @@ async def test_intake_records_by_console_how_the_citizen_was_told_of_a_rejection
     status, body = await intake.get(url)
     assert status == 200 and 'name="means"' in body and "短信" in body
     case = await Case.get(id=case.id)
-    form = {"means": "sms", "note": "已短信告知", "expected_version": str(case.version)}
-    assert (await intake.post(f"{url}/actions/tell_rejection", form))[0] == 302
-    event = await CaseEvent.get(case_id=case.id, action="tell_rejection")
-    assert event.data == {"means": "sms", "means_name": "短信"} and event.note == "已短信告知"
+    form = {
+        "what": "rejected",
+        "means": "sms",
+        "note": "已短信告知",
+        "expected_version": str(case.version),
+    }
+    assert (await intake.post(f"{url}/actions/tell_citizen", form))[0] == 302
+    event = await CaseEvent.get(case_id=case.id, action="tell_citizen")
+    assert event.data == {
+        "what": "rejected",
+        "what_name": "不予受理决定",
+        "means": "sms",
+        "means_name": "短信",
+    }
+    assert event.note == "已短信告知"
     clock = await CaseClock.get(case_id=case.id, name="rejection_notice")
     assert clock.stopped_at == event.at
     status, body = await intake.get(url)
