@@ -779,11 +779,6 @@ async def untold(rules: Rules, case: Case) -> list[str]:
     ]
 
 
-async def rejection_told(case: Case, conn: BaseDBAsyncClient | None = None) -> bool:
-    """Whether the latest rejection of the case has reached the citizen (delivered or told)."""
-    return await citizen_told(case, "rejected", conn)
-
-
 async def _running(case: Case, name: str, conn: BaseDBAsyncClient) -> CaseClock | None:
     return (
         await CaseClock.filter(case_id=case.id, name=name, stopped_at__isnull=True)
