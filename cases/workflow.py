@@ -119,6 +119,9 @@ INTAKE, HANDLER, LEADER, ADMIN = (
 # Before a unit has the case: the centre's acceptance stage (issue 13's clock actions).
 ACCEPTING = frozenset({S.SUBMITTED, S.NEEDS_INFO})
 _BEFORE_HANDLING = frozenset({*ACCEPTING, S.ACCEPTED})
+# Where a decision a profile may put under a leader's approval (reject, refer_out, reply) can be
+# drafted, and so approved or refused.
+DRAFTABLE_STATES = frozenset({*_BEFORE_HANDLING, S.IN_PROGRESS})
 
 ACTIONS: dict[str, Action] = {
     a.name: a
@@ -318,8 +321,24 @@ ACTIONS: dict[str, Action] = {
             "tell_rejection", "已告知不予受理", {S.REJECTED}, None, {INTAKE, LEADER}, public=False
         ),
         _action("return_visit", "回访", {S.CLOSED}, None, {INTAKE}, needs_note=True, public=False),
+        # A drafted decision (the profile's [approvals]): the leader's approval takes the drafted
+        # action itself; a refusal sends the draft back to its drafter with the reason.
+        _action("approve_draft", "批准", DRAFTABLE_STATES, None, {LEADER}, public=False),
+        _action(
+            "refuse_draft",
+            "退回修改",
+            DRAFTABLE_STATES,
+            None,
+            {LEADER},
+            needs_note=True,
+            public=False,
+        ),
     )
 }
+# The timeline's entry for a decision drafted for approval (not an action anyone takes).
+DRAFT_EVENT = "draft"
+DRAFT_LABEL = "提交审批"
+_DRAFT_EVENTS = (DRAFT_EVENT, "approve_draft", "refuse_draft")
 
 # The system action recorded when a notice of this kind has been delivered.
 DELIVERED_ACTIONS = {"rejected": "notify_rejected"}
@@ -396,6 +415,99 @@ async def perform(
         raise PermissionDenied(f"只有承办单位的人员才能执行“{action.label}”。", field="action")
     if action.needs_note and not note:
         raise ValidationError(f"“{action.label}”需要填写说明。", field="note")
+    if action.name == "approve_draft":
+        return await _approve_draft(rules, case, actor, note, now)
+    if needs_approval(rules, action.name, actor):
+        return await _draft(rules, case, action, actor, note, data, now)
+    return await _commit(rules, case, action, actor, note, data, now)
+
+
+def needs_approval(rules: Rules, action_name: str, actor: Actor) -> bool:
+    """Whether this actor's decision waits for a leader (the profile's [approvals])."""
+    return action_name in rules.catalog.approval_actions and actor.role not in (LEADER, SYSTEM)
+
+
+async def _draft(
+    rules: Rules,
+    case: Case,
+    action: Action,
+    actor: Actor,
+    note: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> tuple[Case, CaseEvent]:
+    """Record the decision as a draft for a leader: nothing changes for the citizen yet."""
+    if await pending_draft(case) is not None:
+        raise TransitionNotAllowed("已有一份待审批的草稿,请等待领导审批。", field="action")
+    version = case.version
+    async with in_transaction() as conn:
+        # Checked exactly as it would be applied, so a draft that could never be approved is
+        # refused now; what the check adds to the data is recomputed on approval.
+        await _apply_rule(rules, case, action, dict(data), now, conn)
+        updated = (
+            await Case.filter(id=case.id, version=version)
+            .using_db(conn)
+            .update(version=version + 1, updated_at=now)
+        )
+        if updated != 1:
+            raise ConcurrentChange("案件已被他人更新,请刷新后重试。")
+        case.version = version + 1
+        event = await record_event(
+            case,
+            DRAFT_EVENT,
+            actor,
+            now,
+            conn,
+            from_status=case.status,
+            to_status=case.status,
+            note=note,
+            data={"action": action.name, "label": action.label, "note": note, "data": data},
+            public=False,
+        )
+    return case, event
+
+
+async def _approve_draft(
+    rules: Rules,
+    case: Case,
+    actor: Actor,
+    note: str,
+    now: datetime,
+) -> tuple[Case, CaseEvent]:
+    """The leader's approval: the drafted action is taken now, as the leader's act."""
+    last = await _latest_draft_event(case)
+    if last is None or last.action != DRAFT_EVENT:
+        raise TransitionNotAllowed("没有待审批的草稿。", field="action")
+    drafted = ACTIONS[str(last.data["action"])]
+    if last.from_status != case.status or case.status not in drafted.sources:
+        raise TransitionNotAllowed(
+            f"草稿提交后案件已变为“{STATUS_LABELS[case.status]}”,该草稿已失效,不能批准。",
+            field="action",
+        )
+    applied = {
+        **dict(last.data.get("data") or {}),
+        "approved_draft": last.id,
+        "drafted_by": last.actor_name,
+    }
+    if note:
+        applied["approval_note"] = note
+    approval = {"draft": last.id, "action": drafted.name, "drafted_by": last.actor_name}
+    return await _commit(
+        rules, case, drafted, actor, str(last.data.get("note", "")), applied, now, approval
+    )
+
+
+async def _commit(
+    rules: Rules,
+    case: Case,
+    action: Action,
+    actor: Actor,
+    note: str,
+    data: dict[str, Any],
+    now: datetime,
+    approval: dict[str, Any] | None = None,
+) -> tuple[Case, CaseEvent]:
+    """Apply a checked action: case fields, version, event, clocks, notice, survey."""
     version = case.version
     # Accepted again after a unit returned it: the citizen was told once, not twice.
     told_before = action.notice == "accepted" and case.accepted_at is not None
@@ -443,6 +555,18 @@ async def perform(
         if action.notice and not told_before:
             await queue_notice(rules, case, event, action.notice, now, conn)
         await _survey_step(rules, case, action.name, event, actor, now, conn)
+        if approval is not None:
+            await record_event(
+                case,
+                "approve_draft",
+                actor,
+                now,
+                conn,
+                from_status=case.status,
+                to_status=case.status,
+                data=approval,
+                public=False,
+            )
     return case, event
 
 
@@ -571,6 +695,12 @@ async def _apply_rule(
             _clock=clock,
         )
         return {}
+    if name == "refuse_draft":
+        draft = await pending_draft(case, conn)
+        if draft is None:
+            raise TransitionNotAllowed("没有待审批的草稿。", field="action")
+        data.update(draft=draft.id, action=draft.data["action"], drafted_by=draft.actor_name)
+        return {}
     if name == "pause_clock":
         if not await clocks.pausable(rules, case, name, paused=False, conn=conn):
             raise TransitionNotAllowed(
@@ -651,6 +781,22 @@ async def _pending_extension(case: Case, conn: BaseDBAsyncClient) -> CaseEvent |
         .first()
     )
     return last if last is not None and last.action == "request_extension" else None
+
+
+async def _latest_draft_event(
+    case: Case, conn: BaseDBAsyncClient | None = None
+) -> CaseEvent | None:
+    query = CaseEvent.filter(case_id=case.id, action__in=_DRAFT_EVENTS).order_by("-id")
+    return await (query.using_db(conn) if conn else query).first()
+
+
+async def pending_draft(case: Case, conn: BaseDBAsyncClient | None = None) -> CaseEvent | None:
+    """The draft awaiting a leader: neither approved nor refused, and the case has not moved
+    on since it was drafted (a withdrawn case leaves its draft stale)."""
+    last = await _latest_draft_event(case, conn)
+    if last is None or last.action != DRAFT_EVENT or last.from_status != case.status:
+        return None
+    return last
 
 
 def _positive_int(value: Any) -> int:

@@ -211,6 +211,10 @@ class Catalog:
     notify_means: dict[str, str] = field(default_factory=dict)
     # Clocks that are a unit's right, not a duty (the return window): never a row's headline.
     right_clocks: frozenset[str] = frozenset()
+    # Actions whose decision goes out only after a leader approves it (staff draft them); the
+    # rule it comes from.
+    approval_actions: frozenset[str] = frozenset()
+    approval_source: str = ""
 
     def findings_for(self, kind: str) -> list[Finding]:
         return [f for f in self.findings.values() if kind in f.kinds]
@@ -334,6 +338,8 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
             raw.get("reminders", {}), {c.name for p in policies for c in p.clocks}
         ),
         notify_means={str(k): str(v) for k, v in raw.get("notify_means", {}).items()},
+        approval_actions=frozenset(str(a) for a in raw.get("approvals", {}).get("actions", ())),
+        approval_source=str(raw.get("approvals", {}).get("source", "")),
     )
     _check(catalog.default_severity in severities, "default_severity is not a severity")
     _check(0 < catalog.duplicates.similarity <= 1, "duplicates.similarity must be in (0, 1]")
