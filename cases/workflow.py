@@ -402,6 +402,8 @@ async def perform(
     if expected_version is not None and expected_version != case.version:
         raise ConcurrentChange("案件已被他人更新,请刷新后重试。")
     if case.status not in action.sources:
+        if action.name == "approve_draft":
+            await _check_not_stale(case)
         raise TransitionNotAllowed(
             f"案件当前状态为“{STATUS_LABELS[case.status]}”,不能执行“{action.label}”。",
             field="action",
@@ -479,9 +481,10 @@ async def _approve_draft(
     if last is None or last.action != DRAFT_EVENT:
         raise TransitionNotAllowed("没有待审批的草稿。", field="action")
     drafted = ACTIONS[str(last.data["action"])]
-    if last.from_status != case.status or case.status not in drafted.sources:
+    await _check_not_stale(case, last)
+    if case.status not in drafted.sources:
         raise TransitionNotAllowed(
-            f"草稿提交后案件已变为“{STATUS_LABELS[case.status]}”,该草稿已失效,不能批准。",
+            f"案件当前状态为“{STATUS_LABELS[case.status]}”,不能执行“{drafted.label}”。",
             field="action",
         )
     applied = {
@@ -495,6 +498,16 @@ async def _approve_draft(
     return await _commit(
         rules, case, drafted, actor, str(last.data.get("note", "")), applied, now, approval
     )
+
+
+async def _check_not_stale(case: Case, last: CaseEvent | None = None) -> None:
+    """A draft whose case has moved on since (withdrawn, accepted …) can no longer be approved."""
+    last = last or await _latest_draft_event(case)
+    if last is not None and last.action == DRAFT_EVENT and last.from_status != case.status:
+        raise TransitionNotAllowed(
+            f"草稿提交后案件已变为“{STATUS_LABELS[case.status]}”,该草稿已失效,不能批准。",
+            field="action",
+        )
 
 
 async def _commit(
