@@ -44,7 +44,7 @@ from cases.models import (
     Survey,
 )
 from cases.rules import Rules
-from cases.workflow import ACTIONS, OPEN_STATES, Actor
+from cases.workflow import ACTIONS, DRAFT_EVENT, OPEN_STATES, Actor
 from cases.workflow import perform as perform_action
 from config.settings import Settings
 from tests.factories import citizen_actor, complaint_form, make_citizen, make_staff
@@ -105,8 +105,9 @@ FORWARD: dict[Status, list[str]] = {
         "approve_extension",
         "pause_clock",
         "resume_clock",
+        "approve_draft",
     ],
-    Status.NEEDS_INFO: ["supplement"],
+    Status.NEEDS_INFO: ["supplement", "approve_draft", "refuse_draft"],
     Status.ACCEPTED: ["assign"],
     Status.ASSIGNED: ["start", "return"],
     Status.IN_PROGRESS: [
@@ -116,6 +117,8 @@ FORWARD: dict[Status, list[str]] = {
         "pause_clock",
         "resume_clock",
         "raise_severity",
+        "approve_draft",
+        "refuse_draft",
     ],
     Status.REPLIED: ["close"],
     Status.CLOSED: ["reopen", "return_visit", "uphold", "archive"],
@@ -276,15 +279,25 @@ class WorkflowMachine(RuleBasedStateMachine):
             assert self._run(_snapshot(case_id)) == before, name
             return
         after = self._run(_snapshot(case_id))
-        action = ACTIONS[name]
         old, new = before["case"], after["case"]
         assert new["version"] == old["version"] + 1
+        added = after["events"][len(before["events"]) :]
+        if event.action == DRAFT_EVENT:
+            # Drafted for a leader: one internal entry, and nothing else moves (issue 13).
+            assert [e.action for e in added] == [DRAFT_EVENT] and not event.public
+            assert event.data["action"] == name and new["status"] == old["status"]
+            unchanged = ("clocks", "notices", "surveys")
+            assert all(after[k] == before[k] for k in unchanged), name
+            return
+        extra = EXTRA_EVENTS.get(name, set())
+        if name == "approve_draft":
+            name, extra = event.action, {"approve_draft"} | EXTRA_EVENTS.get(event.action, set())
+        action = ACTIONS[name]
         assert new["status"] == (action.target or old["status"])
         assert case.status == new["status"] and case.version == new["version"]
-        added = after["events"][len(before["events"]) :]
         assert after["events"][: len(before["events"])] == before["events"]
         assert [e.action for e in added if e.action == name] == [name], [e.action for e in added]
-        assert {e.action for e in added} - {name} <= EXTRA_EVENTS.get(name, set())
+        assert {e.action for e in added} - {name} <= extra
         assert (event.from_status, event.to_status) == (old["status"], new["status"])
         assert event.id == added[0].id and event.at == self.now
 
