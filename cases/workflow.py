@@ -338,7 +338,7 @@ ACTIONS: dict[str, Action] = {
 # The timeline's entry for a decision drafted for approval (not an action anyone takes).
 DRAFT_EVENT = "draft"
 DRAFT_LABEL = "提交审批"
-_DRAFT_EVENTS = (DRAFT_EVENT, "approve_draft", "refuse_draft")
+DRAFT_EVENTS = (DRAFT_EVENT, "approve_draft", "refuse_draft")
 
 # The system action recorded when a notice of this kind has been delivered.
 DELIVERED_ACTIONS = {"rejected": "notify_rejected"}
@@ -799,7 +799,7 @@ async def _pending_extension(case: Case, conn: BaseDBAsyncClient) -> CaseEvent |
 async def _latest_draft_event(
     case: Case, conn: BaseDBAsyncClient | None = None
 ) -> CaseEvent | None:
-    query = CaseEvent.filter(case_id=case.id, action__in=_DRAFT_EVENTS).order_by("-id")
+    query = CaseEvent.filter(case_id=case.id, action__in=DRAFT_EVENTS).order_by("-id")
     return await (query.using_db(conn) if conn else query).first()
 
 

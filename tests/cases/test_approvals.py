@@ -18,6 +18,7 @@ from cases.errors import PermissionDenied, TransitionNotAllowed, ValidationError
 from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules, load_rules
 from cases.workflow import DRAFT_EVENT, citizen_note, pending_draft, perform
+from cases.worklists import Filters, pending_draft_ids, worklist_page
 from config.settings import Settings
 from tests.factories import make_case, make_staff
 
@@ -184,3 +185,29 @@ async def test_a_hospital_reply_goes_out_after_the_leader_signs_it(hospital: Rul
     assert notice.kind == "replied" and citizen_note(applied) == reply
     # The market-regulation rejection needs no approval here: the hospital lists replies only.
     assert hospital.catalog.approval_actions == frozenset({"reply"})
+
+
+async def test_a_pending_draft_is_on_the_leaders_worklist_until_decided(store: Rules) -> None:
+    case = await make_case(store, now=NOW)
+    other = await make_case(
+        store, now=NOW, respondent_name="别的公司", description="另一件事情的经过说明。"
+    )
+    intake = await make_staff("intake", "centre")
+    leader = await make_staff("leader", "leaders")
+
+    async def listed() -> list[int]:
+        page = await worklist_page(store, leader, Filters(), LATER)
+        return [c.id for c in page.cases]
+
+    assert await listed() == []  # nothing overdue, nothing to approve
+    await perform(store, case.id, "reject", intake, now=NOW, **REJECTION)
+    assert await listed() == [case.id]
+    assert await pending_draft_ids() == [case.id]
+    await perform(store, case.id, "refuse_draft", leader, note="请补充理由", now=LATER)
+    assert await listed() == []
+    # The drafter still has the case: it waits for their decision, as before the draft.
+    mine = await worklist_page(store, intake, Filters(), LATER)
+    assert case.id in [c.id for c in mine.cases] and other.id in [c.id for c in mine.cases]
+    await perform(store, case.id, "reject", intake, now=LATER, **REJECTION)
+    await perform(store, case.id, "withdraw", intake, now=LATER)
+    assert await listed() == []  # overtaken: nothing left to approve
