@@ -28,7 +28,13 @@ from cases.staff_actions import (
     duplicate_number,
     register_case,
 )
-from cases.staff_views import CaseDetail, photo_for_staff, staff_case_view, still_visible
+from cases.staff_views import (
+    CaseDetail,
+    PendingDraft,
+    photo_for_staff,
+    staff_case_view,
+    still_visible,
+)
 from cases.workflow import ACTIONS, DRAFT_EVENT
 from config.survey import load_survey_scale
 from staff import api
@@ -344,7 +350,27 @@ def detail_json(d: CaseDetail) -> dict[str, Any]:
             for s in d.duplicates
         ],
         "actions": [
-            {"name": a.name, "label": a.label, "needs_note": a.needs_note, "fields": a.fields}
+            {
+                "name": a.name,
+                "label": a.label,
+                "needs_note": a.needs_note,
+                "fields": a.fields,
+                "needs_approval": a.needs_approval,
+            }
             for a in d.actions
         ],
+        "pending_draft": _draft_json(d.pending_draft),
+    }
+
+
+def _draft_json(draft: PendingDraft | None) -> dict[str, Any] | None:
+    if draft is None:
+        return None
+    return {
+        "action": draft.action,
+        "label": draft.label,
+        "by": draft.by,
+        "at": draft.at.isoformat(),
+        "note": draft.note,
+        "details": dict(draft.details),
     }

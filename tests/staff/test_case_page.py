@@ -1037,3 +1037,40 @@ async def test_the_centre_pauses_a_quality_report_acceptance_for_testing(
     complaint = await make_case(staff_world.rules)
     status, page = await intake.get(f"/staff/cases/{complaint.number}")
     assert "/actions/pause_clock" not in page
+
+
+async def test_the_api_drafts_a_rejection_and_a_leader_approves_it(
+    staff_world: StaffWorld, api_client: TestClient[Any, Any]
+) -> None:
+    # 000 第十八条 through /cases/{number}/actions/{action}: the same call, a draft until approved.
+    case = await make_case(staff_world.rules)
+    intake = await _token(staff_world, "intake", "centre")
+    leader = await _token(staff_world, "leader", "leaders")
+    url = f"/api/staff/v1/cases/{case.number}"
+    detail = await (await api_client.get(url, headers=intake)).json()
+    reject = next(a for a in detail["actions"] if a["name"] == "reject")
+    assert reject["needs_approval"] is True and detail["pending_draft"] is None
+    typed = {"note": "超期", "data": {"reason_code": "over_one_year"}}
+
+    resp = await api_client.post(f"{url}/actions/reject", json=typed, headers=intake)
+
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] == "submitted"
+    assert body["event"]["action"] == "draft"
+    detail = await (await api_client.get(url, headers=leader)).json()
+    assert detail["pending_draft"]["action"] == "reject"
+    assert detail["pending_draft"]["details"] == {
+        "理由": "知道或应当知道权益受到侵害超过一年,或无法证实权益受到侵害"
+    }
+    names = [a["name"] for a in detail["actions"]]
+    assert "approve_draft" in names and "refuse_draft" in names
+    assert not await Notice.filter(case_id=case.id, kind="rejected").exists()
+
+    resp = await api_client.post(f"{url}/actions/approve_draft", json={}, headers=leader)
+
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] == "rejected"
+    assert body["event"]["action"] == "reject" and body["event"]["note"] == "超期"
+    assert await Notice.filter(case_id=case.id, kind="rejected").count() == 1
+    again = await api_client.post(f"{url}/actions/approve_draft", json={}, headers=leader)
+    assert again.status == 409
