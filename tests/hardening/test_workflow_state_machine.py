@@ -107,7 +107,8 @@ FORWARD: dict[Status, list[str]] = {
         "resume_clock",
         "approve_draft",
     ],
-    Status.NEEDS_INFO: ["supplement", "approve_draft", "refuse_draft"],
+    # Drafts for a leader (the profile's [approvals]) keep the case open until approved.
+    Status.NEEDS_INFO: ["supplement", "reject", "approve_draft", "refuse_draft"],
     Status.ACCEPTED: ["assign"],
     Status.ASSIGNED: ["start", "return"],
     Status.IN_PROGRESS: [
@@ -117,6 +118,7 @@ FORWARD: dict[Status, list[str]] = {
         "pause_clock",
         "resume_clock",
         "raise_severity",
+        "refer_out",
         "approve_draft",
         "refuse_draft",
     ],
@@ -323,6 +325,22 @@ class WorkflowMachine(RuleBasedStateMachine):
             who = whos[actor_pick % len(whos)]
             note = NOTES[-1] if valid else NOTES[action_pick % len(NOTES)]
             self.act(case_id, other, name, who, note, 0 if valid else action_pick)
+
+    @rule(case_id=cases, approve=st.booleans())
+    def draft_and_decide(self, case_id: int, approve: bool) -> None:
+        """A decision drafted by the centre or the unit, then approved or sent back by a
+        leader (issue 13): each step is checked like any other action."""
+        case = self._run(Case.get(id=case_id))
+        unit = self._run(_unit_code(case.department_id))
+        if case.status in (Status.SUBMITTED, Status.NEEDS_INFO):
+            name, who = "reject", "intake"
+        elif case.status == Status.IN_PROGRESS and unit in UNIT_HANDLERS:
+            name, who = "refer_out", UNIT_HANDLERS[unit]
+        else:
+            return
+        self.act(case_id, case_id, name, who, NOTES[-1], 0)
+        decision = "approve_draft" if approve else "refuse_draft"
+        self.act(case_id, case_id, decision, "leader", NOTES[-1], 0)
 
     def _actor(self, case_id: int, who: str) -> Actor:
         h = self.harness
