@@ -4,6 +4,11 @@ This is the one place that knows the transitions (DESIGN.md "Lifecycle"). `perfo
 role, the unit and the state, applies the action's own rule, bumps the case version with a
 compare-and-set (so two concurrent actions on one case cannot both succeed), records the event,
 moves the clocks and writes the citizen's notice to the outbox, all in one transaction.
+
+A decision the profile puts under a leader's approval (`[approvals]`: 000 第十八条 不予受理 and
+移送, 001 第二十四条 replies) taken by anyone but a leader is checked as if applied and recorded
+as an internal `draft` event only; `approve_draft` then takes it as the leader's act (state,
+clocks, notice with the draft's text) and `refuse_draft` sends it back with the reason.
 """
 
 from __future__ import annotations
@@ -383,7 +388,8 @@ async def perform(
     """Take `action_name` on the case as `actor`; returns the updated case and its new event.
 
     Raises PermissionDenied, TransitionNotAllowed, ValidationError or ConcurrentChange; on any
-    of them nothing is written. `expected_version` is the version the actor saw (a form's
+    of them nothing is written. A decision that needs a leader's approval returns its `draft`
+    event instead; `approve_draft` returns the drafted action's event. `expected_version` is the version the actor saw (a form's
     hidden field); without it the version read here is used.
     """
     action = ACTIONS.get(action_name)
