@@ -40,12 +40,15 @@ from cases.supervision import may_press
 from cases.workflow import (
     ACTIONS,
     CITIZEN,
+    DRAFT_EVENT,
     EXTENSION_EVENTS,
     OPEN_STATES,
     STATUS_LABELS,
     Action,
     Actor,
     allowed_actions,
+    needs_approval,
+    pending_draft,
     untold,
 )
 from config.catalog import DeadlinePolicy
@@ -126,6 +129,18 @@ class RefusedExtension:
 
 
 @dataclass(frozen=True)
+class PendingDraft:
+    """A decision drafted for a leader's approval (the profile's [approvals])."""
+
+    action: str
+    label: str
+    by: str
+    at: datetime
+    note: str
+    details: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class ActionForm:
     """One action this actor may take now and the inputs it needs."""
 
@@ -133,6 +148,8 @@ class ActionForm:
     label: str
     needs_note: bool
     fields: tuple[str, ...]
+    # Taken by this actor it is a draft that goes out only once a leader approves it.
+    needs_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +180,8 @@ class CaseDetail:
     refused_extension: RefusedExtension | None = None
     # 催办/督办 offered on the page (cases.supervision.may_press).
     may_press: bool = False
+    pending_draft: PendingDraft | None = None
+    approval_source: str = ""
     return_due: datetime | None = None
     higher_severities: list[tuple[str, str]] = field(default_factory=list)
     # For tell_citizen: what the citizen has not been told yet (code, name).
@@ -207,9 +226,10 @@ async def staff_case_view(
     )
     extendable = await extendable_clocks(rules, case)
     pending = await pending_extension(case)
+    draft = await drafted_decision(rules, case)
     deadlines = await deadlines_of(rules, case, now)
     tellable = [(what, catalog.told[what]) for what in await untold(rules, case)]
-    actions = await action_forms(rules, case, actor, now, extendable, pending, tellable)
+    actions = await action_forms(rules, case, actor, now, extendable, pending, tellable, draft)
     assigning = any(a.name == "assign" for a in actions)
     category = catalog.categories.get(case.category)
     return CaseDetail(
@@ -237,6 +257,8 @@ async def staff_case_view(
         pending_extension=pending,
         refused_extension=await refused_extension(case),
         may_press=may_press(actor, case),
+        pending_draft=draft,
+        approval_source=rules.catalog.approval_source,
         return_due=next((d.due_at for d in deadlines if d.name == "return_window"), None),
         higher_severities=[(s.code, s.name) for s in severities if s.rank > current_rank],
         tellable=tellable,
@@ -295,7 +317,9 @@ async def staff_timeline(rules: Rules, case: Case, *, show_citizen: bool) -> lis
             public=e.public,
             from_status=_status_label(e.from_status),
             to_status=_status_label(e.to_status),
-            details=_details(rules, policy, e.data),
+            details=_details(
+                rules, policy, _drafted_data(rules, e.data) if e.action == DRAFT_EVENT else e.data
+            ),
         )
         for e in events
     ]
@@ -359,6 +383,10 @@ def _details(
         shown.append(("申请延长", f"{data['asked']} {_unit_of(policy, data)}"))
     if "severity" in data:
         shown.append(("等级", _name(catalog.severities, str(data["severity"]))))
+    if "drafted_by" in data:
+        shown.append(("拟稿人", str(data["drafted_by"])))
+    if data.get("approval_note"):
+        shown.append(("审批意见", str(data["approval_note"])))
     if "channel" in data:
         shown.append(("渠道", catalog.channels.get(str(data["channel"]), str(data["channel"]))))
     return tuple(shown)
@@ -448,6 +476,32 @@ async def pending_extension(case: Case) -> PendingExtension | None:
     )
 
 
+async def drafted_decision(rules: Rules, case: Case) -> PendingDraft | None:
+    """The draft waiting for a leader, in words, for everyone who can see the case."""
+    draft = await pending_draft(case)
+    if draft is None:
+        return None
+    name = str(draft.data.get("action", ""))
+    action = ACTIONS.get(name)
+    return PendingDraft(
+        action=name,
+        label=action.label if action else name,
+        by=draft.actor_name,
+        at=draft.at.astimezone(rules.timezone),
+        note=draft.note,
+        details=_details(rules, policy_of(rules, case), _drafted_data(rules, draft.data)),
+    )
+
+
+def _drafted_data(rules: Rules, data: dict[str, Any]) -> dict[str, Any]:
+    """What a draft would record, for the words of `_details` (the reason's text…)."""
+    drafted = dict(data.get("data") or {})
+    reason = rules.catalog.reasons.get(str(drafted.get("reason_code", "")))
+    if reason is not None:
+        drafted["reason_text"] = reason.text
+    return drafted
+
+
 async def action_forms(
     rules: Rules,
     case: Case,
@@ -456,6 +510,7 @@ async def action_forms(
     extendable: list[ExtendableClock],
     pending: PendingExtension | None,
     tellable: list[tuple[str, str]],
+    draft: PendingDraft | None = None,
 ) -> list[ActionForm]:
     """The actions the workflow allows this actor now, less those the case's state rules out
     (no paused clock to resume, no request to approve…): no button that can only fail."""
@@ -476,15 +531,21 @@ async def action_forms(
         "end_mediation": "mediated" in offered and bool(rules.catalog.mediation_end_reasons),
         "open_case": "case_filed" in offered and not filed,
         "decline_case": "case_filed" in offered and not filed,
-        "answer": bool(kind and kind.answer_at_intake),
+        # Answered at intake, or settled on the spot by the unit that received it (首诉负责制).
+        "answer": bool(kind and kind.answer_at_intake)
+        or (rules.catalog.first_receiver_owns and case.department_id is not None),
         "return": window is None or now <= window.due_at,
         "raise_severity": current is not None and current.rank < max(ranks),
+        "approve_draft": draft is not None,
+        "refuse_draft": draft is not None,
     }
-    return [
-        ActionForm(a.name, a.label, a.needs_note, _inputs(a))
-        for a in allowed_actions(case, actor)
-        if possible.get(a.name, True)
-    ]
+    forms = []
+    for a in allowed_actions(case, actor):
+        drafts = needs_approval(rules, a.name, actor)
+        # One draft at a time: while one waits, the drafter has nothing more to submit.
+        if possible.get(a.name, True) and not (drafts and draft is not None):
+            forms.append(ActionForm(a.name, a.label, a.needs_note, _inputs(a), drafts))
+    return forms
 
 
 def _inputs(action: Action) -> tuple[str, ...]:

@@ -4,6 +4,11 @@ This is the one place that knows the transitions (DESIGN.md "Lifecycle"). `perfo
 role, the unit and the state, applies the action's own rule, bumps the case version with a
 compare-and-set (so two concurrent actions on one case cannot both succeed), records the event,
 moves the clocks and writes the citizen's notice to the outbox, all in one transaction.
+
+A decision the profile puts under a leader's approval (`[approvals]`: 000 第十八条 不予受理 and
+移送, 001 第二十四条 replies) taken by anyone but a leader is checked as if applied and recorded
+as an internal `draft` event only; `approve_draft` then takes it as the leader's act (state,
+clocks, notice with the draft's text) and `refuse_draft` sends it back with the reason.
 """
 
 from __future__ import annotations
@@ -123,6 +128,9 @@ INTAKE, HANDLER, LEADER, ADMIN = (
 # Before a unit has the case: the centre's acceptance stage (issue 13's clock actions).
 ACCEPTING = frozenset({S.SUBMITTED, S.NEEDS_INFO})
 _BEFORE_HANDLING = frozenset({*ACCEPTING, S.ACCEPTED})
+# Where a decision a profile may put under a leader's approval (reject, refer_out, reply) can be
+# drafted, and so approved or refused.
+DRAFTABLE_STATES = frozenset({*_BEFORE_HANDLING, S.IN_PROGRESS})
 
 ACTIONS: dict[str, Action] = {
     a.name: a
@@ -374,8 +382,24 @@ ACTIONS: dict[str, Action] = {
             qualified_by="what",
         ),
         _action("return_visit", "回访", {S.CLOSED}, None, {INTAKE}, needs_note=True, public=False),
+        # A drafted decision (the profile's [approvals]): the leader's approval takes the drafted
+        # action itself; a refusal sends the draft back to its drafter with the reason.
+        _action("approve_draft", "批准", DRAFTABLE_STATES, None, {LEADER}, public=False),
+        _action(
+            "refuse_draft",
+            "退回修改",
+            DRAFTABLE_STATES,
+            None,
+            {LEADER},
+            needs_note=True,
+            public=False,
+        ),
     )
 }
+# The timeline's entry for a decision drafted for approval (not an action anyone takes).
+DRAFT_EVENT = "draft"
+DRAFT_LABEL = "提交审批"
+DRAFT_EVENTS = (DRAFT_EVENT, "approve_draft", "refuse_draft")
 
 # The system action recorded when a notice of this kind has been delivered.
 DELIVERED_ACTIONS = {
@@ -435,7 +459,8 @@ async def perform(
     """Take `action_name` on the case as `actor`; returns the updated case and its new event.
 
     Raises PermissionDenied, TransitionNotAllowed, ValidationError or ConcurrentChange; on any
-    of them nothing is written. `expected_version` is the version the actor saw (a form's
+    of them nothing is written. A decision that needs a leader's approval returns its `draft`
+    event instead; `approve_draft` returns the drafted action's event. `expected_version` is the version the actor saw (a form's
     hidden field); without it the version read here is used.
     """
     action = ACTIONS.get(action_name)
@@ -454,6 +479,8 @@ async def perform(
     if expected_version is not None and expected_version != case.version:
         raise ConcurrentChange("案件已被他人更新,请刷新后重试。")
     if case.status not in action.sources:
+        if action.name == "approve_draft":
+            await _check_not_stale(case)
         raise TransitionNotAllowed(
             f"案件当前状态为“{STATUS_LABELS[case.status]}”,不能执行“{action.label}”。",
             field="action",
@@ -467,6 +494,110 @@ async def perform(
         raise PermissionDenied(f"只有承办单位的人员才能执行“{action.label}”。", field="action")
     if action.needs_note and not note:
         raise ValidationError(f"“{action.label}”需要填写说明。", field="note")
+    if action.name == "approve_draft":
+        return await _approve_draft(rules, case, actor, note, now)
+    if needs_approval(rules, action.name, actor):
+        return await _draft(rules, case, action, actor, note, data, now)
+    return await _commit(rules, case, action, actor, note, data, now)
+
+
+def needs_approval(rules: Rules, action_name: str, actor: Actor) -> bool:
+    """Whether this actor's decision waits for a leader (the profile's [approvals])."""
+    return action_name in rules.catalog.approval_actions and actor.role not in (LEADER, SYSTEM)
+
+
+async def _draft(
+    rules: Rules,
+    case: Case,
+    action: Action,
+    actor: Actor,
+    note: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> tuple[Case, CaseEvent]:
+    """Record the decision as a draft for a leader: nothing changes for the citizen yet."""
+    if await pending_draft(case) is not None:
+        raise TransitionNotAllowed("已有一份待审批的草稿,请等待领导审批。", field="action")
+    version = case.version
+    async with in_transaction() as conn:
+        # Checked exactly as it would be applied, so a draft that could never be approved is
+        # refused now; what the check adds to the data is recomputed on approval.
+        await _apply_rule(rules, case, action, dict(data), now, conn)
+        updated = (
+            await Case.filter(id=case.id, version=version)
+            .using_db(conn)
+            .update(version=version + 1, updated_at=now)
+        )
+        if updated != 1:
+            raise ConcurrentChange("案件已被他人更新,请刷新后重试。")
+        case.version = version + 1
+        event = await record_event(
+            case,
+            DRAFT_EVENT,
+            actor,
+            now,
+            conn,
+            from_status=case.status,
+            to_status=case.status,
+            note=note,
+            data={"action": action.name, "label": action.label, "note": note, "data": data},
+            public=False,
+        )
+    return case, event
+
+
+async def _approve_draft(
+    rules: Rules,
+    case: Case,
+    actor: Actor,
+    note: str,
+    now: datetime,
+) -> tuple[Case, CaseEvent]:
+    """The leader's approval: the drafted action is taken now, as the leader's act."""
+    last = await _latest_draft_event(case)
+    if last is None or last.action != DRAFT_EVENT:
+        raise TransitionNotAllowed("没有待审批的草稿。", field="action")
+    drafted = ACTIONS[str(last.data["action"])]
+    await _check_not_stale(case, last)
+    if case.status not in drafted.sources:
+        raise TransitionNotAllowed(
+            f"案件当前状态为“{STATUS_LABELS[case.status]}”,不能执行“{drafted.label}”。",
+            field="action",
+        )
+    applied = {
+        **dict(last.data.get("data") or {}),
+        "approved_draft": last.id,
+        "drafted_by": last.actor_name,
+    }
+    if note:
+        applied["approval_note"] = note
+    approval = {"draft": last.id, "action": drafted.name, "drafted_by": last.actor_name}
+    return await _commit(
+        rules, case, drafted, actor, str(last.data.get("note", "")), applied, now, approval
+    )
+
+
+async def _check_not_stale(case: Case, last: CaseEvent | None = None) -> None:
+    """A draft whose case has moved on since (withdrawn, accepted …) can no longer be approved."""
+    last = last or await _latest_draft_event(case)
+    if last is not None and last.action == DRAFT_EVENT and last.from_status != case.status:
+        raise TransitionNotAllowed(
+            f"草稿提交后案件已变为“{STATUS_LABELS[case.status]}”,该草稿已失效,不能批准。",
+            field="action",
+        )
+
+
+async def _commit(
+    rules: Rules,
+    case: Case,
+    action: Action,
+    actor: Actor,
+    note: str,
+    data: dict[str, Any],
+    now: datetime,
+    approval: dict[str, Any] | None = None,
+) -> tuple[Case, CaseEvent]:
+    """Apply a checked action: case fields, version, event, clocks, notice, survey."""
     version = case.version
     # Accepted again after a unit returned it: the citizen was told once, not twice.
     told_before = action.notice == "accepted" and case.accepted_at is not None
@@ -528,6 +659,18 @@ async def perform(
         if action.notice and not told_before:
             await queue_notice(rules, case, event, action.notice, now, conn)
         await _survey_step(rules, case, action.name, event, actor, now, conn)
+        if approval is not None:
+            await record_event(
+                case,
+                "approve_draft",
+                actor,
+                now,
+                conn,
+                from_status=case.status,
+                to_status=case.status,
+                data=approval,
+                public=False,
+            )
     return case, event
 
 
@@ -671,6 +814,11 @@ async def _apply_rule(
             asked=int(request.data.get("amount", 0)),
             request_event=request.id,
         )
+    if name == "refuse_draft":
+        draft = await pending_draft(case, conn)
+        if draft is None:
+            raise TransitionNotAllowed("没有待审批的草稿。", field="action")
+        data.update(draft=draft.id, action=draft.data["action"], drafted_by=draft.actor_name)
         return {}
     if name == "pause_clock":
         if not await clocks.pausable(rules, case, name, paused=False, conn=conn):
@@ -800,6 +948,22 @@ async def _pending_extension(case: Case, conn: BaseDBAsyncClient) -> CaseEvent |
         .first()
     )
     return last if last is not None and last.action == "request_extension" else None
+
+
+async def _latest_draft_event(
+    case: Case, conn: BaseDBAsyncClient | None = None
+) -> CaseEvent | None:
+    query = CaseEvent.filter(case_id=case.id, action__in=DRAFT_EVENTS).order_by("-id")
+    return await (query.using_db(conn) if conn else query).first()
+
+
+async def pending_draft(case: Case, conn: BaseDBAsyncClient | None = None) -> CaseEvent | None:
+    """The draft awaiting a leader: neither approved nor refused, and the case has not moved
+    on since it was drafted (a withdrawn case leaves its draft stale)."""
+    last = await _latest_draft_event(case, conn)
+    if last is None or last.action != DRAFT_EVENT or last.from_status != case.status:
+        return None
+    return last
 
 
 def _positive_int(value: Any) -> int:

@@ -28,7 +28,15 @@ from cases.models import Case, CaseClock, CaseEvent, Department, Rating, Role, S
 from cases.rules import Rules
 from cases.surveys import review_queue
 from cases.tracking import MAX_NUMBER_CHARS, normalize_number
-from cases.workflow import ACTIONS, EXTENSION_EVENTS, OPEN_STATES, STATUS_LABELS, Actor
+from cases.workflow import (
+    ACTIONS,
+    DRAFT_EVENT,
+    DRAFT_EVENTS,
+    EXTENSION_EVENTS,
+    OPEN_STATES,
+    STATUS_LABELS,
+    Actor,
+)
 from config.survey import load_survey_scale
 
 S = Status
@@ -41,6 +49,7 @@ WORKING_STATES = frozenset(OPEN_STATES - {S.DRAFT})
 # Submitted: only a case the unit received itself and still owns (首诉负责制) is theirs then.
 HANDLER_STATES = (S.SUBMITTED, S.ASSIGNED, S.IN_PROGRESS, S.REPLIED)
 EXTENSION_STATES = ACTIONS["approve_extension"].sources
+DRAFT_STATES = ACTIONS["approve_draft"].sources
 # "Scope": the cases that need me, or every case I may see (what a search looks through).
 MINE, ALL = "mine", "all"
 UNASSIGNED = "none"
@@ -136,7 +145,7 @@ async def needs_me(actor: Actor, now: datetime) -> Need:
     * handler: their unit's assigned (to start or return), in-progress and replied cases (to
       close); `visible_cases` already keeps them to the unit, repeating it here lets the
       query use the (department_id, status, next_due_at) index.
-    * leader: extension requests awaiting approval, closed cases whose citizen was not
+    * leader: extension requests and drafted decisions awaiting approval, closed cases whose citizen was not
       satisfied with the result (to reopen or uphold), and every overdue case: approving,
       reviewing and chasing is what leaders do; cases on time are the units' business.
     * admin: everything; they look after the store rather than a queue.
@@ -157,10 +166,14 @@ async def needs_me(actor: Actor, now: datetime) -> Need:
         extensions = (
             tuple(Branch(s, Q(id__in=pending)) for s in sorted(EXTENSION_STATES)) if pending else ()
         )
+        # Decisions drafted for approval (the profile's [approvals]) wait for a leader too.
+        drafts = await pending_draft_ids()
+        drafted = tuple(Branch(s, Q(id__in=drafts)) for s in sorted(DRAFT_STATES)) if drafts else ()
         # 不满意 with the result: the leader reopens the case or upholds the closure.
         reviews = [c.id for c in await review_queue()]
         reviewing = (Branch(S.CLOSED, Q(id__in=reviews)),) if reviews else ()
-        return Need(overdue + extensions + reviewing, extensions + reviewing)
+        awaiting = extensions + drafted + reviewing
+        return Need(overdue + awaiting, awaiting)
     return EVERYTHING
 
 
@@ -186,6 +199,23 @@ async def pending_extension_ids() -> list[int]:
         if last.get("request_extension", 0)
         > max(last.get("approve_extension", 0), last.get("refuse_extension", 0))
     )
+
+
+async def pending_draft_ids() -> list[int]:
+    """Cases whose latest draft event is a draft still waiting for a leader: not approved or
+    refused since, and drafted in the state the case is still in (not overtaken)."""
+    rows = (
+        await CaseEvent.filter(action__in=DRAFT_EVENTS, case__status__in=DRAFT_STATES)
+        .annotate(last=Max("id"))
+        .group_by("case_id")
+        .values_list("case_id", "last")
+    )
+    if not rows:
+        return []
+    latest = await CaseEvent.filter(
+        id__in=[last for _, last in rows], action=DRAFT_EVENT
+    ).values_list("case_id", "from_status", "case__status")
+    return sorted(case_id for case_id, drafted_in, now_in in latest if drafted_in == now_in)
 
 
 async def worklist_page(

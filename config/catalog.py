@@ -225,6 +225,10 @@ class Catalog:
     told: dict[str, str] = field(default_factory=dict)
     # Clocks that are a unit's right, not a duty (the return window): never a row's headline.
     right_clocks: frozenset[str] = frozenset()
+    # Actions whose decision goes out only after a leader approves it (staff draft them); the
+    # rule it comes from.
+    approval_actions: frozenset[str] = frozenset()
+    approval_source: str = ""
 
     def findings_for(self, kind: str) -> list[Finding]:
         return [f for f in self.findings.values() if kind in f.kinds]
@@ -352,6 +356,8 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
         mediation_end_reasons={
             str(k): str(v["name"]) for k, v in raw.get("mediation_end_reasons", {}).items()
         },
+        approval_actions=frozenset(str(a) for a in raw.get("approvals", {}).get("actions", ())),
+        approval_source=str(raw.get("approvals", {}).get("source", "")),
     )
     _check(set(catalog.told) <= set(TOLD_SUBJECTS), f"told: codes are {TOLD_SUBJECTS}")
     _check(catalog.default_severity in severities, "default_severity is not a severity")

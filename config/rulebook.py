@@ -18,7 +18,7 @@ def _cell(text: str) -> str:
 
 def rules_table(catalog: Catalog) -> str:
     """A Markdown table of every clock of every deadline policy, in the profile's order, then
-    the claim thresholds."""
+    the claim thresholds and the decisions that wait for a leader's approval."""
     lines = [
         f"### `{catalog.name}` — {catalog.title}",
         "",
@@ -44,5 +44,11 @@ def rules_table(catalog: Catalog) -> str:
         lines.append(
             f"| {_cell(claim.source)} | `claims.rules[{i}]` ({_cell(claim.measure)}) "
             f"| {edge} | file | — |"
+        )
+    if catalog.approval_actions:
+        actions = ", ".join(f"`{a}`" for a in sorted(catalog.approval_actions))
+        lines.append(
+            f"| {_cell(catalog.approval_source or '—')} | `approvals.actions` (领导批准后发出) "
+            f"| {actions} | draft → approve_draft | — |"
         )
     return "\n".join(lines) + "\n"

@@ -28,9 +28,15 @@ from cases.staff_actions import (
     duplicate_number,
     register_case,
 )
-from cases.staff_views import CaseDetail, photo_for_staff, staff_case_view, still_visible
+from cases.staff_views import (
+    CaseDetail,
+    PendingDraft,
+    photo_for_staff,
+    staff_case_view,
+    still_visible,
+)
 from cases.supervision import PRESS_ACTIONS, supervision_label
-from cases.workflow import ACTIONS
+from cases.workflow import ACTIONS, DRAFT_EVENT
 from config.survey import load_survey_scale
 from staff import api
 from staff.web import actor_of, checked_form, render, rules_of, settings_of, text
@@ -49,7 +55,7 @@ KEPT_FIELDS = (
     *TEMPLATE_PARTS,
     *{f for fields in DATA_FIELDS.values() for f in fields},
 )
-DONE_LABELS = {"file": "已登记。"}
+DONE_LABELS = {"file": "已登记。", DRAFT_EVENT: "已提交领导审批,批准后才告知市民。"}
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -135,7 +141,7 @@ async def take_action(request: web.Request) -> web.Response:
     case = await case_for_staff(actor, request.match_info["number"])
     action = request.match_info["action"]
     try:
-        case, _event = await act_on_case(
+        case, event = await act_on_case(
             rules,
             case,
             action,
@@ -150,7 +156,8 @@ async def take_action(request: web.Request) -> web.Response:
     # A handler who returned the case no longer sees it: back to their worklist instead.
     if not await still_visible(actor, case):
         raise web.HTTPFound("/staff/worklist")
-    raise web.HTTPFound(f"/staff/cases/{case.number}?done={action}")
+    done = DRAFT_EVENT if event.action == DRAFT_EVENT else action
+    raise web.HTTPFound(f"/staff/cases/{case.number}?done={done}")
 
 
 async def photo(request: web.Request) -> web.StreamResponse:
@@ -353,7 +360,27 @@ def detail_json(d: CaseDetail) -> dict[str, Any]:
             for s in d.duplicates
         ],
         "actions": [
-            {"name": a.name, "label": a.label, "needs_note": a.needs_note, "fields": a.fields}
+            {
+                "name": a.name,
+                "label": a.label,
+                "needs_note": a.needs_note,
+                "fields": a.fields,
+                "needs_approval": a.needs_approval,
+            }
             for a in d.actions
         ],
+        "pending_draft": _draft_json(d.pending_draft),
+    }
+
+
+def _draft_json(draft: PendingDraft | None) -> dict[str, Any] | None:
+    if draft is None:
+        return None
+    return {
+        "action": draft.action,
+        "label": draft.label,
+        "by": draft.by,
+        "at": draft.at.isoformat(),
+        "note": draft.note,
+        "details": dict(draft.details),
     }

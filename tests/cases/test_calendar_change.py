@@ -17,7 +17,7 @@ from cases.staff_views import event_label
 from cases.workflow import perform
 from cases.worklists import rows_of
 from config.catalog import load_catalog
-from tests.factories import make_case, make_staff
+from tests.factories import make_case, make_staff, perform_approved
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -54,7 +54,7 @@ async def test_rejection_notice_ending_on_a_sunday_moves_to_monday(store: Rules)
     case = await make_case(store, now=local(2026, 11, 2))
     intake = await make_staff("intake", "centre")
     # Rejected Friday 6 Nov: day 15 is Saturday 21 Nov, so the notice is due by Monday 23rd.
-    await perform(
+    await perform_approved(
         store,
         case.id,
         "reject",

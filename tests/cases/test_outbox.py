@@ -20,7 +20,7 @@ from cases.rules import Rules
 from cases.workflow import Actor, perform
 from complaint_desk.app import notice_channels
 from config.notices import NoticeTemplates, load_notice_templates
-from tests.factories import make_case, make_citizen, make_staff
+from tests.factories import make_case, make_citizen, make_staff, perform_approved
 from wechat.client import MemoryTokenStore, WeChatClient
 from wechat.notify import OfficialAccountChannel
 from wechat.simulator import FakeWeChat, create_fake_wechat_app
@@ -383,7 +383,7 @@ async def test_a_delivered_rejection_notice_stops_its_clock(outbox: Outbox) -> N
     who = await make_citizen()
     case = await make_case(outbox.rules, citizen=who, now=NOW)
     intake = await make_staff("intake", "centre")
-    _, event = await perform(
+    _, event = await perform_approved(
         outbox.rules,
         case.id,
         "reject",
@@ -409,7 +409,7 @@ async def test_an_undelivered_rejection_notice_leaves_its_clock_running(outbox: 
     who = await make_citizen(oa_openid="not-an-openid")  # WeChat refuses it for good
     case = await make_case(outbox.rules, citizen=who, now=NOW)
     intake = await make_staff("intake", "centre")
-    await perform(
+    await perform_approved(
         outbox.rules,
         case.id,
         "reject",

@@ -24,7 +24,7 @@ from cases.reminders import (
 from cases.rules import Rules
 from cases.sweeps import run_sweeps
 from cases.workflow import Actor, perform
-from tests.factories import department_id, make_case, make_staff
+from tests.factories import department_id, make_case, make_staff, perform_approved
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -234,7 +234,7 @@ async def test_a_rejection_told_to_the_citizen_raises_no_overdue_reminder(store:
     told = await make_case(store, now=ACCEPTED)
     untold = await make_case(store, now=ACCEPTED)
     for case in (told, untold):
-        await perform(
+        await perform_approved(
             store,
             case.id,
             "reject",

@@ -12,7 +12,7 @@ from cases.rules import Rules
 from cases.stats import Period
 from cases.surveys import answer_survey
 from cases.workflow import perform
-from tests.factories import make_case, make_staff
+from tests.factories import make_case, make_staff, perform_approved
 
 DAY2 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 OTHER = "好又多生鲜店"
@@ -67,7 +67,7 @@ class Month:
         return self
 
     async def act(self, case: Case, action: str, actor: Any, now: datetime, **kw: Any) -> Case:
-        case, _ = await perform(self.rules, case.id, action, actor, now=now, **kw)
+        case, _ = await perform_approved(self.rules, case.id, action, actor, now=now, **kw)
         return case
 
     async def closed(
@@ -225,7 +225,7 @@ async def test_a_clock_that_ran_out_in_the_period_is_judged_even_while_still_run
     # Z: rejected on 20 Nov, after its 11 Nov deadline: a late rejection is late.
     z = await make_case(store, now=DAY2)
     late = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-    await perform(
+    await perform_approved(
         store, z.id, "reject", intake, note="超时效", now=late, data={"reason_code": "time_barred"}
     )
     # W: accepted 1 Sep; its 60-day handling clock ends Saturday 31 Oct, so Monday 2 Nov

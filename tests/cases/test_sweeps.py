@@ -12,7 +12,7 @@ from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules
 from cases.sweeps import apply_expired_clocks
 from cases.workflow import Actor, perform
-from tests.factories import make_case, make_staff
+from tests.factories import make_case, make_staff, perform_approved
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday
 
@@ -38,7 +38,7 @@ async def test_food_case_not_refused_by_day_5_counts_as_accepted(store: Rules) -
 async def test_a_refused_case_is_not_deemed_accepted(store: Rules) -> None:
     case = await make_case(store, now=NOW, category="food")
     intake = await make_staff("intake", "centre")
-    await perform(
+    await perform_approved(
         store,
         case.id,
         "reject",
@@ -64,7 +64,7 @@ async def test_a_food_rejection_never_told_counts_as_accepted(store: Rules) -> N
     # 第5日即为受理」.
     case = await make_case(store, now=NOW, category="food")
     intake = await make_staff("intake", "centre")
-    await perform(
+    await perform_approved(
         store,
         case.id,
         "reject",
@@ -90,7 +90,7 @@ async def test_a_food_rejection_never_told_counts_as_accepted(store: Rules) -> N
 async def test_a_deemed_acceptance_needs_an_expired_untold_rejection(store: Rules) -> None:
     case = await make_case(store, now=NOW, category="food")
     intake = await make_staff("intake", "centre")
-    await perform(
+    await perform_approved(
         store, case.id, "reject", intake, note="x", now=NOW, data={"reason_code": "other"}
     )
     with pytest.raises(TransitionNotAllowed):

@@ -14,8 +14,14 @@ from cases.errors import ConcurrentChange, PermissionDenied, TransitionNotAllowe
 from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules
 from cases.staff_actions import register_case
-from cases.workflow import ACTIONS, Actor, allowed_actions, perform
-from tests.factories import citizen_actor, make_case, make_citizen, make_staff
+from cases.workflow import ACTIONS, DRAFT_EVENT, Actor, allowed_actions, perform
+from tests.factories import (
+    citizen_actor,
+    make_case,
+    make_citizen,
+    make_staff,
+    perform_approved,
+)
 
 S = Status
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
@@ -45,6 +51,13 @@ class World:
         case, _ = await perform(self.rules, case.id, action, actor, now=NOW, **kw)
         return case
 
+    async def reach(self, case: Case, action: str, actor: Actor, **kw: Any) -> Case:
+        """Take the action, with a leader's approval when the profile makes it a draft."""
+        case, _ = await perform_approved(
+            self.rules, case.id, action, actor, leader=self.leader, now=NOW, **kw
+        )
+        return case
+
     async def drive_to(self, state: Status, **form: Any) -> Case:
         """Reach `state` through real actions (draft is set directly: only bots create drafts)."""
         case = await self.new_case(**form)
@@ -53,7 +66,7 @@ class World:
             return await self.act(case, "merge", self.intake, data=target)
         steps = PATHS[state]
         for action, who, kw in steps:
-            case = await self.act(case, action, getattr(self, who), **kw)
+            case = await self.reach(case, action, getattr(self, who), **kw)
         if state == S.DRAFT:
             await Case.filter(id=case.id).update(status=S.DRAFT)
             case = await Case.get(id=case.id)
@@ -118,6 +131,18 @@ async def _received_by_unit(world: World, case: Case) -> Case:
     return await Case.get(id=case.id)
 
 
+async def _drafted(world: World, case: Case) -> Case:
+    """A decision drafted for the leader: the unit's referral while handling, else intake's
+    rejection (before acceptance) or referral (accepted)."""
+    if case.status == S.IN_PROGRESS:
+        data = {"referred_to": "县卫健局", "referred_contact": "0571-12320"}
+        return await world.act(case, "refer_out", world.handler, data=data)
+    if case.status == S.ACCEPTED:
+        return await world.act(case, "refer_out", world.intake, data={"referred_to": "县卫健局"})
+    reason = {"reason_code": "duplicate_open"}
+    return await world.act(case, "reject", world.intake, note="重复", data=reason)
+
+
 async def _merge_target(world: World, case: Case) -> dict[str, Any]:
     other = await world.new_case(
         description="另一件完全不同的事情,发生在别的地方。", respondent_name="别的公司"
@@ -131,8 +156,11 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "supplement": ("citizen_actor", {"note": "小票照片已上传"}, _no_prep),
     "accept": ("intake", {}, _no_prep),
     "deem_accepted": ("system", {}, _untold_rejection_expired),
-    "reject": ("intake", {"note": "重复", "data": {"reason_code": "duplicate_open"}}, _no_prep),
-    "refer_out": ("intake", {"data": {"referred_to": "县卫健局"}}, _no_prep),
+    # A leader's own rejection or referral is the approval itself (000 第十八条).
+    "reject": ("leader", {"note": "重复", "data": {"reason_code": "duplicate_open"}}, _no_prep),
+    "refer_out": ("leader", {"data": {"referred_to": "县卫健局"}}, _no_prep),
+    "approve_draft": ("leader", {}, _drafted),
+    "refuse_draft": ("leader", {"note": "理由不充分"}, _drafted),
     "merge": ("intake", {}, _no_prep),
     "answer": ("intake", {"note": "营业执照可在政务服务网办理。"}, _no_prep),
     "assign": ("intake", {"data": {"department": "consumer"}}, _no_prep),
@@ -204,7 +232,7 @@ def _spec_for(action: str, state: Status) -> tuple[str, dict[str, Any], Prep]:
         return "intake", {"note": "需要核查", "data": {"amount": 8}}, prep
     if action in ("pause_clock", "resume_clock") and state == S.SUBMITTED:
         return "intake", kw, prep
-    if action == "refer_out" and state == S.IN_PROGRESS:  # the handling unit, 000 第十八条
+    if action == "refer_out" and state == S.IN_PROGRESS:  # a leader: only before handling
         data = {"referred_to": "县卫健局", "referred_contact": "0571-12320"}
         return "handler", {"data": data}, prep
     return who, kw, prep
@@ -222,15 +250,25 @@ async def test_allowed_transition(world: World, action: str, source: Status) -> 
         kw["data"] = await _merge_target(world, case)
     before = await CaseEvent.filter(case_id=case.id).count()
     updated, event = await perform(world.rules, case.id, action, getattr(world, who), now=NOW, **kw)
+    written = 1
+    if event.action == DRAFT_EVENT:
+        # The unit's referral waits for a leader (000 第十八条): nothing moves until approved.
+        assert (updated.status, await Notice.filter(event_id=event.id).count()) == (source, 0)
+        case, before = updated, before + 1
+        updated, event = await perform(world.rules, case.id, "approve_draft", world.leader, now=NOW)
+        written = 2
+    if action == "approve_draft":
+        written = 2
+    taken = event.action  # an approval takes the drafted action; its own entry follows
 
-    target = ACTIONS[action].target
+    target = ACTIONS[taken].target
     assert updated.status == (target if target is not None else source)
     stored = await Case.get(id=case.id)
     assert stored.status == updated.status and stored.version == case.version + 1
-    assert await CaseEvent.filter(case_id=case.id).count() == before + 1
-    assert (event.action, event.from_status, event.to_status) == (action, source, updated.status)
+    assert await CaseEvent.filter(case_id=case.id).count() == before + written
+    assert (event.action, event.from_status, event.to_status) == (taken, source, updated.status)
     notices = await Notice.filter(event_id=event.id).order_by("id").values_list("kind", flat=True)
-    expected = [ACTIONS[action].notice] if ACTIONS[action].notice else []
+    expected = [ACTIONS[taken].notice] if ACTIONS[taken].notice else []
     # Closing also schedules the satisfaction survey's invitation.
     assert notices == expected + (["survey"] if action == "close" else [])
 
@@ -318,11 +356,12 @@ async def test_stale_version_from_a_form_is_refused(world: World) -> None:
     case = await world.drive_to(S.SUBMITTED)
     await world.act(case, "request_info", world.intake, note="补充")
     with pytest.raises(ConcurrentChange):  # reject is allowed in needs_info, but not blind
-        await perform(
+        await perform_approved(
             world.rules,
             case.id,
             "reject",
             world.intake,
+            leader=world.leader,
             now=NOW,
             note="x",
             data={"reason_code": "other"},
@@ -335,11 +374,12 @@ async def test_reject_needs_a_known_reason_and_tells_the_citizen(world: World) -
     with pytest.raises(ValidationError) as exc:
         await world.act(case, "reject", world.intake, note="x", data={"reason_code": "nope"})
     assert exc.value.field == "reason_code"
-    _, event = await perform(
+    _, event = await perform_approved(
         world.rules,
         case.id,
         "reject",
         world.intake,
+        leader=world.leader,
         now=NOW,
         note="已过一年",
         data={"reason_code": "over_one_year"},
@@ -533,11 +573,12 @@ async def test_no_rejection_notice_clock_without_any_contact_and_the_timeline_sa
         },
         now=NOW,
     )
-    _, event = await perform(
+    _, event = await perform_approved(
         world.rules,
         anonymous.id,
         "reject",
         world.intake,
+        leader=world.leader,
         note="无明确违法行为",
         data={"reason_code": "no_clear_respondent"},
         now=NOW,
@@ -559,11 +600,12 @@ async def test_no_rejection_notice_clock_without_any_contact_and_the_timeline_sa
         },
         now=NOW,
     )
-    _, event = await perform(
+    _, event = await perform_approved(
         world.rules,
         known.id,
         "reject",
         world.intake,
+        leader=world.leader,
         note="无明确违法行为",
         data={"reason_code": "no_clear_respondent"},
         now=NOW,
@@ -642,11 +684,12 @@ async def test_the_handling_unit_refers_a_case_out_and_the_citizen_is_told_whom_
         )
     with pytest.raises(TransitionNotAllowed):  # the centre refers out before handling only
         await world.act(case, "refer_out", world.intake, data=agency)
-    _, event = await perform(
+    _, event = await perform_approved(
         world.rules,
         case.id,
         "refer_out",
         world.handler,
+        leader=world.leader,
         note="涉及劳动报酬,属劳动监察职责",
         data={**agency, "referred_contact": "电话 0571-12333"},
         now=NOW,

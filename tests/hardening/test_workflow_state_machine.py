@@ -44,7 +44,7 @@ from cases.models import (
     Survey,
 )
 from cases.rules import Rules
-from cases.workflow import ACTIONS, OPEN_STATES, Actor
+from cases.workflow import ACTIONS, DRAFT_EVENT, OPEN_STATES, Actor
 from cases.workflow import perform as perform_action
 from config.settings import Settings
 from tests.factories import citizen_actor, complaint_form, make_citizen, make_staff
@@ -111,8 +111,10 @@ FORWARD: dict[Status, list[str]] = {
         "approve_extension",
         "pause_clock",
         "resume_clock",
+        "approve_draft",
     ],
-    Status.NEEDS_INFO: ["supplement"],
+    # Drafts for a leader (the profile's [approvals]) keep the case open until approved.
+    Status.NEEDS_INFO: ["supplement", "reject", "approve_draft", "refuse_draft"],
     Status.ACCEPTED: ["assign"],
     Status.ASSIGNED: ["start", "return"],
     Status.IN_PROGRESS: [
@@ -125,6 +127,9 @@ FORWARD: dict[Status, list[str]] = {
         "end_mediation",
         "open_case",
         "decline_case",
+        "refer_out",
+        "approve_draft",
+        "refuse_draft",
     ],
     Status.REPLIED: ["close", "tell_citizen", "notify_result"],
     Status.CLOSED: ["reopen", "return_visit", "uphold", "archive", "tell_citizen"],
@@ -295,15 +300,25 @@ class WorkflowMachine(RuleBasedStateMachine):
             assert self._run(_snapshot(case_id)) == before, name
             return
         after = self._run(_snapshot(case_id))
-        action = ACTIONS[name]
         old, new = before["case"], after["case"]
         assert new["version"] == old["version"] + 1
+        added = after["events"][len(before["events"]) :]
+        if event.action == DRAFT_EVENT:
+            # Drafted for a leader: one internal entry, and nothing else moves (issue 13).
+            assert [e.action for e in added] == [DRAFT_EVENT] and not event.public
+            assert event.data["action"] == name and new["status"] == old["status"]
+            unchanged = ("clocks", "notices", "surveys")
+            assert all(after[k] == before[k] for k in unchanged), name
+            return
+        extra = EXTRA_EVENTS.get(name, set())
+        if name == "approve_draft":
+            name, extra = event.action, {"approve_draft"} | EXTRA_EVENTS.get(event.action, set())
+        action = ACTIONS[name]
         assert new["status"] == (action.target or old["status"])
         assert case.status == new["status"] and case.version == new["version"]
-        added = after["events"][len(before["events"]) :]
         assert after["events"][: len(before["events"])] == before["events"]
         assert [e.action for e in added if e.action == name] == [name], [e.action for e in added]
-        assert {e.action for e in added} - {name} <= EXTRA_EVENTS.get(name, set())
+        assert {e.action for e in added} - {name} <= extra
         assert (event.from_status, event.to_status) == (old["status"], new["status"])
         assert event.id == added[0].id and event.at == self.now
 
@@ -329,6 +344,22 @@ class WorkflowMachine(RuleBasedStateMachine):
             who = whos[actor_pick % len(whos)]
             note = NOTES[-1] if valid else NOTES[action_pick % len(NOTES)]
             self.act(case_id, other, name, who, note, 0 if valid else action_pick)
+
+    @rule(case_id=cases, approve=st.booleans())
+    def draft_and_decide(self, case_id: int, approve: bool) -> None:
+        """A decision drafted by the centre or the unit, then approved or sent back by a
+        leader (issue 13): each step is checked like any other action."""
+        case = self._run(Case.get(id=case_id))
+        unit = self._run(_unit_code(case.department_id))
+        if case.status in (Status.SUBMITTED, Status.NEEDS_INFO):
+            name, who = "reject", "intake"
+        elif case.status == Status.IN_PROGRESS and unit in UNIT_HANDLERS:
+            name, who = "refer_out", UNIT_HANDLERS[unit]
+        else:
+            return
+        self.act(case_id, case_id, name, who, NOTES[-1], 0)
+        decision = "approve_draft" if approve else "refuse_draft"
+        self.act(case_id, case_id, decision, "leader", NOTES[-1], 0)
 
     def _actor(self, case_id: int, who: str) -> Actor:
         h = self.harness

@@ -28,7 +28,13 @@ from cases.models import (
 from cases.reply_templates import REPLIES_DIR, load_reply_templates
 from cases.rules import Rules
 from cases.workflow import ACTIONS, CITIZEN, SYSTEM, Actor, perform
-from tests.factories import STAFF_PASSWORD, make_case, make_citizen, make_staff
+from tests.factories import (
+    STAFF_PASSWORD,
+    make_case,
+    make_citizen,
+    make_staff,
+    perform_approved,
+)
 from tests.images import encode, two_tone
 from tests.staff.conftest import Console, StaffWorld
 
@@ -74,7 +80,9 @@ PATHS: dict[Status, list[tuple[str, str, dict[str, Any]]]] = {
 async def _drive(rules: Rules, crew: Crew, state: Status, **form: Any) -> Case:
     case = await make_case(rules, **form)
     for action, who, kw in PATHS[state]:
-        case, _ = await perform(rules, case.id, action, getattr(crew, who), **kw)
+        case, _ = await perform_approved(
+            rules, case.id, action, getattr(crew, who), leader=crew.leader, **kw
+        )
     assert case.status == state
     return case
 
@@ -256,6 +264,15 @@ async def _extension_requested(rules: Rules, crew: Crew, case: Case) -> Case:
     return case
 
 
+async def _rejection_drafted(rules: Rules, crew: Crew, case: Case) -> Case:
+    # 000 第十八条: the centre's 不予受理 waits for the leader in charge.
+    case, event = await perform(
+        rules, case.id, "reject", crew.intake, note="超期", data={"reason_code": "over_one_year"}
+    )
+    assert event.action == "draft"
+    return case
+
+
 async def _paused(rules: Rules, crew: Crew, case: Case) -> Case:
     case, _ = await perform(rules, case.id, "pause_clock", crew.handler, note="送检")
     return case
@@ -277,9 +294,10 @@ PAGE_ACTIONS: dict[str, tuple[str, str, Status, dict[str, Any], dict[str, str], 
     "request_info": ("intake", "centre", S.SUBMITTED, {}, {"note": "请补充购物小票"}, None),
     "supplement": ("intake", "centre", S.NEEDS_INFO, {}, {"note": "市民来电:小票已找到"}, None),
     "accept": ("intake", "centre", S.SUBMITTED, {}, {}, None),
+    # A leader's own rejection is the approval itself; the centre's is a draft (below).
     "reject": (
-        "intake",
-        "centre",
+        "leader",
+        "leaders",
         S.SUBMITTED,
         {},
         {"reason_code": "over_one_year", "note": "购买已超过一年"},
@@ -354,6 +372,15 @@ PAGE_ACTIONS: dict[str, tuple[str, str, Status, dict[str, Any], dict[str, str], 
         {},
         {"note": "检测可在期限内完成"},
         _extension_requested,
+    ),
+    "approve_draft": ("leader", "leaders", S.SUBMITTED, {}, {"note": "同意"}, _rejection_drafted),
+    "refuse_draft": (
+        "leader",
+        "leaders",
+        S.SUBMITTED,
+        {},
+        {"note": "理由不充分"},
+        _rejection_drafted,
     ),
     "pause_clock": ("handler", "consumer", S.IN_PROGRESS, {}, {"note": "送检"}, None),
     "resume_clock": ("intake", "centre", S.IN_PROGRESS, {}, {}, _paused),
@@ -872,6 +899,63 @@ async def test_a_deadline_in_an_unpublished_year_is_marked_provisional(
     assert marks["acceptance"] is True and marks["triage"] is False
 
 
+async def _approve_by_console(staff_world: StaffWorld, url: str) -> None:
+    leader = await staff_world.console("leader", "leaders")
+    status, page = await leader.get(url)
+    assert status == 200 and f'action="{url}/actions/approve_draft"' in page
+    version = re.search(r'name="expected_version" value="([0-9]+)"', page)
+    assert version is not None
+    form = {"note": "同意", "expected_version": version.group(1)}
+    assert (await leader.post(f"{url}/actions/approve_draft", form))[0] == 302
+
+
+async def test_the_centres_rejection_waits_on_the_page_for_the_leader(
+    staff_world: StaffWorld,
+) -> None:
+    # 000 第十八条: 不予受理 「报分管局长批准后,由承办机构负责回复投诉举报人」.
+    case = await make_case(staff_world.rules)
+    intake = await staff_world.console("intake", "centre")
+    url = f"/staff/cases/{case.number}"
+    status, page = await intake.get(url)
+    assert status == 200 and "(报领导审批后告知市民)" in page
+    reject_form = page[page.index(f'action="{url}/actions/reject"') :]
+    assert reject_form[: reject_form.index("</form>")].count("<button") == 1
+    assert "提交审批</button>" in reject_form[: reject_form.index("</form>")]
+    data = {"reason_code": "over_one_year", "note": "超期", "expected_version": str(case.version)}
+    resp = await intake.client.post(
+        f"{url}/actions/reject", data={**data, "csrf": intake.csrf}, allow_redirects=False
+    )
+    assert resp.status == 302 and resp.headers["Location"] == f"{url}?done=draft"
+
+    status, page = await intake.get(f"{url}?done=draft")
+    assert "已提交领导审批,批准后才告知市民。" in page and "待领导审批" in page
+    assert "理由:知道或应当知道权益受到侵害超过一年" in page
+    assert f'action="{url}/actions/reject"' not in page  # one draft at a time
+    assert f'action="{url}/actions/approve_draft"' not in page  # the leader's
+    assert (await Case.get(id=case.id)).status == S.SUBMITTED
+    assert not await Notice.filter(case_id=case.id, kind="rejected").exists()
+
+    leader = await staff_world.console("leader", "leaders")
+    _, page = await leader.get(url)
+    assert "待领导审批" in page and f'action="{url}/actions/refuse_draft"' in page
+    fresh = await Case.get(id=case.id)
+    form = {"note": "请核实购买日期", "expected_version": str(fresh.version)}
+    assert (await leader.post(f"{url}/actions/refuse_draft", form))[0] == 302
+    _, page = await intake.get(url)
+    assert "退回修改" in page and "请核实购买日期" in page and "待领导审批" not in page
+    assert f'action="{url}/actions/reject"' in page  # the drafter may draft again
+
+    fresh = await Case.get(id=case.id)
+    assert (
+        await intake.post(f"{url}/actions/reject", {**data, "expected_version": str(fresh.version)})
+    )[0] == 302
+    await _approve_by_console(staff_world, url)
+    stored = await Case.get(id=case.id)
+    assert stored.status == S.REJECTED
+    notice = await Notice.get(case_id=case.id, kind="rejected")
+    assert (await CaseEvent.get(id=notice.event_id)).note == "超期"
+
+
 async def test_intake_records_by_console_how_the_citizen_was_told_of_a_rejection(
     staff_world: StaffWorld,
 ) -> None:
@@ -881,6 +965,7 @@ async def test_intake_records_by_console_how_the_citizen_was_told_of_a_rejection
     await intake.get(url)
     data = {"reason_code": "over_one_year", "note": "超期", "expected_version": str(case.version)}
     assert (await intake.post(f"{url}/actions/reject", data))[0] == 302
+    await _approve_by_console(staff_world, url)
     status, body = await intake.get(url)
     assert status == 200 and 'name="means"' in body and "短信" in body
     case = await Case.get(id=case.id)
@@ -953,6 +1038,8 @@ async def test_the_handling_unit_refers_out_from_its_console(staff_world: StaffW
         f"{url}/actions/refer_out", {**typed, "referred_contact": "0571-12333"}
     )
     assert status == 302
+    assert (await Case.get(id=case.id)).status == S.IN_PROGRESS  # 报分管局长批准后 it goes
+    await _approve_by_console(staff_world, url)
     stored = await Case.get(id=case.id)
     assert stored.status == S.REFERRED_OUT
     assert stored.referred_to == "县人社局劳动监察大队(联系方式:0571-12333)"
@@ -986,3 +1073,40 @@ async def test_the_centre_pauses_a_quality_report_acceptance_for_testing(
     complaint = await make_case(staff_world.rules)
     status, page = await intake.get(f"/staff/cases/{complaint.number}")
     assert "/actions/pause_clock" not in page
+
+
+async def test_the_api_drafts_a_rejection_and_a_leader_approves_it(
+    staff_world: StaffWorld, api_client: TestClient[Any, Any]
+) -> None:
+    # 000 第十八条 through /cases/{number}/actions/{action}: the same call, a draft until approved.
+    case = await make_case(staff_world.rules)
+    intake = await _token(staff_world, "intake", "centre")
+    leader = await _token(staff_world, "leader", "leaders")
+    url = f"/api/staff/v1/cases/{case.number}"
+    detail = await (await api_client.get(url, headers=intake)).json()
+    reject = next(a for a in detail["actions"] if a["name"] == "reject")
+    assert reject["needs_approval"] is True and detail["pending_draft"] is None
+    typed = {"note": "超期", "data": {"reason_code": "over_one_year"}}
+
+    resp = await api_client.post(f"{url}/actions/reject", json=typed, headers=intake)
+
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] == "submitted"
+    assert body["event"]["action"] == "draft"
+    detail = await (await api_client.get(url, headers=leader)).json()
+    assert detail["pending_draft"]["action"] == "reject"
+    assert detail["pending_draft"]["details"] == {
+        "理由": "知道或应当知道权益受到侵害超过一年,或无法证实权益受到侵害"
+    }
+    names = [a["name"] for a in detail["actions"]]
+    assert "approve_draft" in names and "refuse_draft" in names
+    assert not await Notice.filter(case_id=case.id, kind="rejected").exists()
+
+    resp = await api_client.post(f"{url}/actions/approve_draft", json={}, headers=leader)
+
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] == "rejected"
+    assert body["event"]["action"] == "reject" and body["event"]["note"] == "超期"
+    assert await Notice.filter(case_id=case.id, kind="rejected").count() == 1
+    again = await api_client.post(f"{url}/actions/approve_draft", json={}, headers=leader)
+    assert again.status == 409
