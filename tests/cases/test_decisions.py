@@ -91,10 +91,15 @@ async def test_filing_a_report_restarts_its_90_day_decision_clock_from_the_filin
 async def test_not_filing_a_report_is_told_to_the_reporter(store: Rules) -> None:
     # Seed 000 县局规范 第十八条: 「对于不予受理、不予立案的投诉举报……由承办机构负责回复投诉举报人」
     case, _, handler = await _in_progress(store, kind="report", category="price")
-    done, event = await perform(
+    # 「经法制机构核审、报分管局长批准后」: the unit's decision is a draft until a leader approves.
+    drafted, draft = await perform(
         store, case.id, "decline_case", handler, note="经核查,未发现违法行为。", now=LATER
     )
-    assert done.status == Status.REPLIED
+    assert (drafted.status, draft.action) == (Status.IN_PROGRESS, "draft")
+    assert not await Notice.filter(case_id=case.id, kind="not_filed").exists()
+    leader = await make_staff("leader", "leaders")
+    done, event = await perform(store, case.id, "approve_draft", leader, now=LATER)
+    assert done.status == Status.REPLIED and event.action == "decline_case"
     assert (await Notice.get(event_id=event.id)).kind == "not_filed"
     assert not await CaseClock.filter(
         case_id=case.id, name="handling", stopped_at__isnull=True

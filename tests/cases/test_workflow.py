@@ -175,7 +175,7 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "reply": ("handler", {"note": "已责令商家退货。"}, _no_prep),
     "end_mediation": ("handler", {"note": "可向法院起诉", "data": {"reason": "failed"}}, _no_prep),
     "open_case": ("handler", {}, _no_prep),
-    "decline_case": ("handler", {"note": "未发现违法行为"}, _no_prep),
+    "decline_case": ("leader", {"note": "未发现违法行为"}, _no_prep),  # a unit only drafts
     "close": ("intake", {"data": {"finding": "mediated"}}, _no_prep),
     "reopen": ("leader", {"note": "复核后重办"}, _no_prep),
     "uphold": ("leader", {"note": "经复核,办理结果符合规定,维持办结。"}, _no_prep),

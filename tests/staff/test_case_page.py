@@ -321,9 +321,9 @@ PAGE_ACTIONS: dict[str, tuple[str, str, Status, dict[str, Any], dict[str, str], 
         None,
     ),
     "open_case": ("handler", "consumer", S.IN_PROGRESS, {}, {"note": "经局长批准立案"}, None),
-    "decline_case": (
-        "handler",
-        "consumer",
+    "decline_case": (  # a leader: for a unit it is a draft (000 第十八条)
+        "leader",
+        "leaders",
         S.IN_PROGRESS,
         {},
         {"note": "经核查,未发现违法行为"},
