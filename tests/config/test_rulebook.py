@@ -25,7 +25,10 @@ def test_every_clock_is_a_row_with_its_number_and_source() -> None:
     # One row per clock, and one for the decisions that wait for a leader's approval.
     assert len(rows) == sum(len(p.clocks) for p in catalog.policies) + 1
     assert rows[-1].startswith("| 000 县局规范 第十八条:")
-    assert "| `approvals.actions` (领导批准后发出) | `refer_out`, `reject` |" in rows[-1]
+    assert (
+        "| `approvals.actions` (领导批准后发出) | `decline_case`, `refer_out`, `reject` |"
+        in rows[-1]
+    )
     assert (
         "| 004 12312分流: 「在承诺区域范围内,接收单位自接到分流任务30分钟内,必须到达现场进行处理」 "
         "| `emergency.return_window` (退回) | 30 分钟 | assign | — |"
