@@ -7,6 +7,7 @@ from typing import Any
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
@@ -70,6 +71,9 @@ async def open_store(database_url: str) -> None:
     serves requests in others and closes it in yet another.
     """
     global _scans
+    # tortoise caches compiled INSERTs per connection name, not per dialect: a process that
+    # opens SQLite and then PostgreSQL (the test suite, a store copy) would send `?` to asyncpg.
+    EXECUTOR_CACHE.clear()
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
     if database_url.startswith("sqlite://"):
         await check_sqlite_pragmas()

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from cases import db
 from cases.rules import Rules, load_rules
@@ -96,9 +95,6 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    # tortoise caches compiled INSERTs per connection name, not per dialect: tests switch
-    # between SQLite and PostgreSQL in one process, so start each test with an empty cache.
-    EXECUTOR_CACHE.clear()
     if request.param == "sqlite":
         template = request.getfixturevalue("sqlite_template")
         path = tmp_path / "cases.sqlite3"

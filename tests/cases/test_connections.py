@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from tortoise import connections
@@ -13,6 +15,7 @@ from cases import db
 from cases.models import Citizen
 from cases.rules import Rules
 from cases.sqlite_inline import InlineConnection
+from tests.conftest import _truncate
 
 
 def _sqlite_only(database_url: str) -> None:
@@ -69,3 +72,21 @@ async def test_postgres_scans_share_the_store_pool(store: Rules, database_url: s
     if database_url.startswith("sqlite://"):
         pytest.skip("PostgreSQL only")
     assert db.scan_connection() is connections.get("default")
+
+
+@pytest.mark.postgres
+async def test_one_process_writes_to_sqlite_then_postgres(
+    tmp_path: Path, sqlite_template: Path, postgres_url: str
+) -> None:
+    """tortoise caches compiled INSERTs per connection name: opening PostgreSQL after SQLite in
+    one process (as the suite's workers do) must not send SQLite's `?` placeholders to asyncpg."""
+    sqlite_path = tmp_path / "first.sqlite3"
+    shutil.copy(sqlite_template, sqlite_path)
+    await _truncate(postgres_url)
+    for url in (f"sqlite://{sqlite_path}", postgres_url):
+        await db.open_store(url)
+        try:
+            await Citizen.create(oa_openid="oBothStores")
+            assert await Citizen.exists(oa_openid="oBothStores")
+        finally:
+            await db.close_store()
