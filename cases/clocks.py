@@ -273,17 +273,32 @@ async def deadlines_of(rules: Rules, case: Case, now: datetime) -> list[Deadline
 
 
 async def citizen_deadline(
-    rules: Rules, case: Case, now: datetime, conn: BaseDBAsyncClient | None = None
+    rules: Rules,
+    case: Case,
+    now: datetime,
+    conn: BaseDBAsyncClient | None = None,
+    stage: str | None = None,
 ) -> Deadline | None:
     """The date the citizen is promised now: the running clock of the stage they wait for.
 
     Only clocks the profile marks `citizen_facing` (acceptance decision, handling) count; the
     office's own clocks (triage, return window, escalation …) are never a citizen's date.
     Read from the stored clock, so every extension, pause and reopen is already in it. Every
-    citizen surface (notices, 查询, mini-program) calls this.
+    citizen surface (notices, 查询, mini-program) calls this. `stage` names the clock a notice
+    is about (an extension tells the date of the clock it extended, even when an earlier
+    citizen-facing clock runs beside it).
     """
     facing = {r.name for r in policy_of(rules, case).clocks if r.citizen_facing}
-    for clock in await running_clocks(case, conn):
-        if clock.name in facing:
+    running = [c for c in await running_clocks(case, conn) if c.name in facing]
+    for clock in running:
+        if clock.name == stage:
             return deadline_of(rules, clock, now)
-    return None
+    return deadline_of(rules, running[0], now) if running else None
+
+
+def decides_acceptance(rules: Rules, case: Case, clock_name: str) -> bool:
+    """Whether the clock is the acceptance decision: the profile stops it when the case is
+    accepted (the citizen is told "给出受理意见", not "答复您")."""
+    return any(
+        r.name == clock_name and "accept" in r.stops_on for r in policy_of(rules, case).clocks
+    )

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from cases.clocks import Deadline, citizen_deadline
 from cases.errors import NotFound
-from cases.models import Case, CaseEvent, Citizen, Department, EvidenceFile
+from cases.models import Case, CaseEvent, Citizen, Department, EvidenceFile, Status
 from cases.rules import Rules
 from cases.text import plain_input
 from cases.workflow import ACTIONS, STATUS_LABELS, citizen_note
@@ -53,11 +53,13 @@ class CaseView:
     deadline: Deadline | None
     latest_reply: str
     filed_at: datetime
+    # The office asked the citizen for more: a paused clock waits for them, not for a test.
+    waits_for_citizen: bool = False
 
 
 async def view_for_citizen(rules: Rules, case: Case, now: datetime) -> CaseView:
     """Plain-words status: kind, category, status, unit, the date their stage promises (paused
-    while a test or appraisal stops the clock), latest reply."""
+    while a test or appraisal, or the citizen's own supplement, stops the clock), latest reply."""
     catalog = rules.catalog
     unit = ""
     if case.department_id is not None:
@@ -79,6 +81,7 @@ async def view_for_citizen(rules: Rules, case: Case, now: datetime) -> CaseView:
         deadline=await citizen_deadline(rules, case, now),
         latest_reply=reply.note if reply else "",
         filed_at=case.created_at.astimezone(rules.timezone),
+        waits_for_citizen=case.status == Status.NEEDS_INFO,
     )
 
 

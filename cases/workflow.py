@@ -657,7 +657,9 @@ async def _commit(
             await clocks.extend(rules, case, data["_clock"], int(data["amount"]), conn)
         await Case.filter(id=case.id).using_db(conn).update(next_due_at=case.next_due_at)
         if action.notice and not told_before:
-            await queue_notice(rules, case, event, action.notice, now, conn)
+            await queue_notice(
+                rules, case, event, action.notice, now, conn, stage=data.get("clock")
+            )
         await _survey_step(rules, case, action.name, event, actor, now, conn)
         if approval is not None:
             await record_event(
@@ -1029,9 +1031,11 @@ async def queue_notice(
     kind: str,
     now: datetime,
     conn: BaseDBAsyncClient,
+    stage: str | None = None,
 ) -> Notice | None:
     """Write the citizen's notice in the same transaction as its event (transactional outbox);
-    it is sent from `now` on (a survey invitation waits for its invitation time).
+    it is sent from `now` on (a survey invitation waits for its invitation time). `stage`: the
+    clock the notice is about (see `clocks.citizen_deadline`).
 
     Cases without a WeChat citizen (phone, letter, anonymous) get no notice row: staff reach
     them by the channel they came from.
@@ -1041,7 +1045,7 @@ async def queue_notice(
     payload = {"number": case.number, "status": str(case.status), "event": event.action}
     # The citizen's date as it stands now: by the time the notice goes out the case may have
     # moved on.
-    deadline = await clocks.citizen_deadline(rules, case, now, conn)
+    deadline = await clocks.citizen_deadline(rules, case, now, conn, stage)
     if deadline is not None:
         payload["due_at"] = deadline.due_at.astimezone(UTC).isoformat()
     return await Notice.create(

@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.context import BotContext
+from cases.clocks import citizen_deadline, decides_acceptance
 from cases.drafts import discard_conversation, load_conversation, save_conversation
 from cases.errors import ValidationError
 from cases.evidence import attach_evidence
 from cases.incident_time import understand_incident_time
 from cases.intake import file_case, normalize_phone
-from cases.models import CaseClock, EvidenceFile
+from cases.models import EvidenceFile
 from cases.workflow import Actor
 from config.catalog import Kind
 from config.chat import load_chat_words
@@ -344,21 +345,14 @@ async def _submit(ctx: BotContext, data: dict[str, Any]) -> str:
     ).only("id")
     await attach_evidence([p.id for p in photos], case.id, citizen_id=citizen.id)
     await discard_conversation(citizen.oa_openid or "")
-    clock = await _acceptance_clock(case.id)
+    # The same date 查询 and the notices give: the clock of the stage the citizen waits for.
+    deadline = await citizen_deadline(ctx.rules, case, ctx.now)
     return ctx.say(
         "filed",
         number=case.number,
-        due=_due_text(ctx, clock.due_at) if clock else "",
-        due_label="给出受理意见" if clock and clock.name == "acceptance" else "答复您",
+        deadline=deadline,
+        deciding=deadline is not None and decides_acceptance(ctx.rules, case, deadline.name),
     )
-
-
-async def _acceptance_clock(case_id: int) -> CaseClock | None:
-    for name in ("acceptance", "handling"):
-        clock = await CaseClock.get_or_none(case_id=case_id, name=name, stopped_at__isnull=True)
-        if clock is not None:
-            return clock
-    return None
 
 
 def _day_text(ctx: BotContext, iso: str) -> str:
@@ -366,11 +360,6 @@ def _day_text(ctx: BotContext, iso: str) -> str:
     local = datetime.fromisoformat(iso).astimezone(ctx.rules.timezone)
     day = f"{local.month}月{local.day}日"
     return day if (local.hour, local.minute) == (0, 0) else f"{day} {local:%H:%M}"
-
-
-def _due_text(ctx: BotContext, due: datetime) -> str:
-    last = (due - timedelta(microseconds=1)).astimezone(ctx.rules.timezone)
-    return f"{last.month}月{last.day}日"
 
 
 async def _save(ctx: BotContext, data: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from cases.rules import Rules
 from cases.workflow import perform
 from complaint_desk.keys import RULES
 from tests.bot.conftest import BotWorld
-from tests.bot.test_filing import at_photos_step, gps_jpeg
+from tests.bot.test_filing import at_photos_step, file_complaint_with_photos, gps_jpeg
 from tests.factories import make_case, make_citizen, make_staff
 
 
@@ -57,3 +57,26 @@ async def test_a_photo_that_could_not_be_kept_is_not_counted(bot: BotWorld) -> N
     await chat.settle()
     assert "手机号" in await chat.say("完成")
     assert "照片:2 张" in await chat.say("138 0000 0000")
+
+
+async def test_the_filing_reply_promises_the_date_that_status_shows(bot: BotWorld) -> None:
+    chat = bot.make_chat()
+    done = await file_complaint_with_photos(bot, chat)
+    case = await Case.get(citizen__oa_openid=chat.openid)
+    rules = bot.client.server.app[RULES]  # type: ignore[index]
+    due = await _day(rules, case, "acceptance")
+    assert f"我们将在 {due} 前给出受理意见" in done
+    assert f"受理决定期限:{due}" in await chat.say(f"查询 {case.number}")
+
+
+async def test_status_of_a_case_waiting_for_the_citizen_says_so(bot: BotWorld) -> None:
+    # The acceptance clock stops while the office waits for the citizen's material: 查询 must
+    # not tell them a test or appraisal is under way.
+    rules = bot.client.server.app[RULES]  # type: ignore[index]
+    chat = bot.make_chat()
+    case = await make_case(rules, citizen=await make_citizen(oa_openid=chat.openid))
+    intake = await make_staff("intake", "centre")
+    await perform(rules, case.id, "request_info", intake, note="请补充购物小票照片")
+    shown = await chat.say(f"查询 {case.number}")
+    assert "受理决定期限:等您补充材料,暂停计时" in shown
+    assert "检测" not in shown and "鉴定" not in shown

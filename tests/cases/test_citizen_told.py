@@ -189,3 +189,28 @@ async def test_a_units_worklist_headlines_a_duty_not_the_return_window(
     duty = running[1]
     assert row.deadline is not None
     assert (row.deadline.label, row.deadline.due_at) == (duty.label, duty.due_at)
+
+
+async def test_an_extension_names_the_clock_it_extended_while_another_runs(store: Rules) -> None:
+    # A product-quality complaint runs its acceptance decision and its 30-day mediation side
+    # by side (seed 002 产品质量申诉); extending the mediation must tell the mediation's date.
+    intake = await make_staff("intake", "centre")
+    leader = await make_staff("leader", "leaders")
+    case = await make_case(store, now=NOW, category="product_quality")
+    acceptance = _day(store, await _clock(case, "acceptance"))
+    await perform(
+        store,
+        case.id,
+        "request_extension",
+        intake,
+        note="需等待检验结果",
+        data={"clock": "handling", "amount": 30},
+        now=NOW,
+    )
+    _, event = await perform(store, case.id, "approve_extension", leader, now=NOW)
+    mediation = _day(store, await _clock(case, "handling"))
+    assert mediation != acceptance
+    oa, mp, text = await _told(store, event.id)
+    assert oa["thing2"] == f"调解延至{mediation}"
+    assert mp["thing3"] == f"延长至{mediation}"
+    assert acceptance not in text and f"延长至{mediation}" in text
