@@ -73,6 +73,10 @@ def test_broken_profiles_are_refused_with_the_problem(tmp_path: Path) -> None:
     broken.write_text(text.replace('unit = "working_days"', 'unit = "weeks"', 1), encoding="utf-8")
     with pytest.raises(ConfigError, match="unit 'weeks'"):
         load_catalog(str(broken))
+    # Screens print "{label}期限": a label that already ends in 期限 would read 期限期限.
+    broken.write_text(text.replace('label = "办理"', 'label = "办理期限"', 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="label ends with 期限"):
+        load_catalog(str(broken))
 
 
 def test_emergency_unit_must_be_on_site_within_30_minutes() -> None:
