@@ -290,8 +290,42 @@ async def test_subscriptions_feed_the_consent_ledger(mp: MpWorld) -> None:
     }
     status, body = await mp.call("POST", "/subscriptions", who, json={"results": results})
     assert status == 200 and body["remaining"] == {"demo-mp-progress": 1, "demo-mp-result": 0}
-    bad = await mp.call("POST", "/subscriptions", who, json={"results": {"x": "yes"}})
+    bad = await mp.call("POST", "/subscriptions", who, json={"results": {"x": 1}})
     assert bad[0] == 422 and bad[1]["error"]["field"] == "results"
+
+
+async def test_subscribe_results_count_every_accept_and_ignore_unknown_values(mp: MpWorld) -> None:
+    """Issue 15 item 15: acceptWithAudio is a consent; a value WeChat adds later spoils no
+    other template's accept; a fail callback is answered 200 and records nothing."""
+    who = await mp.login()
+    results = {
+        "errMsg": "requestSubscribeMessage:ok",
+        "demo-mp-progress": "acceptWithAudio",
+        "demo-mp-result": "accept",
+        "demo-mp-other": "someNewValue",
+    }
+    status, body = await mp.call("POST", "/subscriptions", who, json={"results": results})
+    assert status == 200, body
+    assert body["remaining"] == {"demo-mp-progress": 1, "demo-mp-result": 1, "demo-mp-other": 0}
+
+    fail = {"errMsg": "requestSubscribeMessage:fail can only be invoked by user TAP gesture."}
+    status, body = await mp.call(
+        "POST", "/subscriptions", who, json={"results": {**fail, "errCode": 20004}}
+    )
+    assert status == 200 and body["remaining"] == {}
+    # An accept inside a fail callback is not the citizen's answer.
+    status, body = await mp.call(
+        "POST", "/subscriptions", who, json={"results": {**fail, "demo-mp-result": "accept"}}
+    )
+    assert status == 200 and body["remaining"] == {}
+    status, body = await mp.call(
+        "POST", "/subscriptions", who, json={"results": {"demo-mp-result": "reject"}}
+    )
+    assert status == 200 and body["remaining"] == {"demo-mp-result": 1}
+
+    for bad in ({}, {"errMsg": 1}, {"errMsg": "x:fail", "errCode": "20004"}, []):
+        status, body = await mp.call("POST", "/subscriptions", who, json={"results": bad})
+        assert (status, body["error"]["field"]) == (422, "results"), bad
 
 
 async def test_a_risky_photo_verdict_withholds_it_and_tells_the_citizen(mp: MpWorld) -> None:
