@@ -165,3 +165,19 @@ async def test_a_method_the_document_does_not_list_gets_405_with_allow(
     assert set(resp.headers["Allow"].split(",")) == {"GET", "HEAD"}
     assert (await resp.json())["error"]["code"] == "http_error"
     assert (await client.get(f"{API}/openapi.json")).status == 200
+
+
+def test_the_document_states_the_limits_the_server_applies() -> None:
+    """Issue 15 item 17: requests the server refuses are invalid under the document."""
+    spec = _document()
+    [action] = [
+        p
+        for p in spec["paths"]["/cases/{number}/actions/{action}"]["post"]["parameters"]
+        if p["name"] == "action"
+    ]
+    assert action["schema"]["enum"] == list(ACTIONS)
+    supervise = spec["paths"]["/cases/{number}/supervise"]["post"]["requestBody"]
+    assert supervise["required"] is True
+    note = spec["components"]["schemas"]["SuperviseNote"]
+    assert note["required"] == ["note"] and note["properties"]["note"]["minLength"] == 1
+    assert spec["components"]["schemas"]["Register"]["properties"]["claim_amount"]["nullable"]
