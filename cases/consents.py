@@ -12,17 +12,53 @@ from collections.abc import Mapping
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
+from cases.errors import ValidationError
 from cases.models import SubscribeConsent
 
-# What wx.requestSubscribeMessage reports per template; only "accept" grants a message.
-RESULTS = frozenset({"accept", "reject", "ban", "filter"})
+# What wx.requestSubscribeMessage reports per template id that grants a message. The
+# documented values are accept / reject / ban / filter; clients with voice reminders (base
+# library 2.10.0) answer acceptWithAudio, and some answer acceptWithAlert: both are a consent.
+# Any other value (a newer client's) grants nothing and spoils no other template's answer.
+ACCEPTED = frozenset({"accept", "acceptWithAudio", "acceptWithAlert"})
+# The callback's own status keys, beside the template ids: errMsg always, errCode on failure.
+STATUS_KEYS = frozenset({"errMsg", "errCode"})
+MAX_KEYS_PER_REPORT = 20  # WeChat asks about at most 5 templates per call
+TEMPLATE_ID_CHARS = 64  # SubscribeConsent.template_id
+
+
+def template_results(results: object) -> dict[str, str]:
+    """The per-template answers of a success or fail callback, as the mini-program got it.
+
+    A fail callback (`errMsg` not ending in ":ok", with `errCode`) asked nothing: no
+    template. Keys that cannot be a template id are ignored like unknown values are."""
+    if (
+        not isinstance(results, dict)
+        or not 0 < len(results) <= MAX_KEYS_PER_REPORT
+        or not isinstance(results.get("errMsg", ""), str)
+        or not _is_int(results.get("errCode", 0))
+        or not all(isinstance(v, str) for k, v in results.items() if k not in STATUS_KEYS)
+    ):
+        raise ValidationError(
+            "results 应为 wx.requestSubscribeMessage 回调的结果 {模板ID: accept/reject/…}。",
+            field="results",
+        )
+    status = results.get("errMsg", "")
+    if "errCode" in results or (status and not status.endswith(":ok")):
+        return {}
+    return {
+        k: v for k, v in results.items() if k not in STATUS_KEYS and 0 < len(k) <= TEMPLATE_ID_CHARS
+    }
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 async def record_consents(citizen_id: int, results: Mapping[str, str]) -> dict[str, int]:
     """Add one consent per accepted template; returns what is left of each template named."""
     left = {}
     for template_id, result in results.items():
-        if result == "accept":
+        if result in ACCEPTED:
             await _add_one(citizen_id, template_id)
         left[template_id] = await consents_left(citizen_id, template_id)
     return left

@@ -79,10 +79,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _demo_settings(path: str | None, port: int | None, settings: Settings) -> Settings:
     """Demo settings whose WeChat API is the simulator mounted in the demo server itself."""
     port = settings.server.port if port is None else port
-    simulator = f"http://{settings.server.host}:{port}{DEMO_SIMULATOR_PATH}".rstrip("/")
-    return load_settings(
-        path, demo=True, overrides={"server.port": port, "wechat.api_base": simulator}
-    )
+    local = f"http://{settings.server.host}:{port}"
+    simulator = f"{local}{DEMO_SIMULATOR_PATH}".rstrip("/")
+    overrides: dict[str, Any] = {"server.port": port, "wechat.api_base": simulator}
+    if not settings.miniprogram.public_url:  # photo links point at the demo server itself
+        overrides["miniprogram.public_url"] = local
+    return load_settings(path, demo=True, overrides=overrides)
 
 
 def _parser() -> argparse.ArgumentParser:

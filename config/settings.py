@@ -282,7 +282,7 @@ def _build(raw: dict[str, Any]) -> Settings:
         ),
         notices_file=Path(notices) if notices else None,
         redis_url=Secret(redis_url),
-        miniprogram=_build_miniprogram(raw),
+        miniprogram=_build_miniprogram(raw, demo),
         staff=_build_staff(raw),
         demo=demo,
         retention=RetentionSettings(closed_case_years=years),
@@ -308,7 +308,7 @@ def _build_staff(raw: dict[str, Any]) -> StaffSettings:
     )
 
 
-def _build_miniprogram(raw: dict[str, Any]) -> MiniProgramSettings:
+def _build_miniprogram(raw: dict[str, Any], demo: bool) -> MiniProgramSettings:
     hours = _expect(raw, "miniprogram.session_hours", (int, float))
     if hours <= 0:
         raise ConfigError("miniprogram.session_hours", "must be greater than 0")
@@ -318,8 +318,14 @@ def _build_miniprogram(raw: dict[str, Any]) -> MiniProgramSettings:
         if limits[key] < 1:
             raise ConfigError(f"miniprogram.{key}", "must be at least 1")
     public_url = _expect(raw, "miniprogram.public_url", str).rstrip("/")
-    if public_url and urlsplit(public_url).scheme != "https":
-        raise ConfigError("miniprogram.public_url", "must be an https:// URL (WeChat fetches it)")
+    # A mini-program's <image> and WeChat's checker take https only; the demo serves http.
+    schemes = ("https", "http") if demo else ("https",)
+    parts = urlsplit(public_url)
+    if public_url and (parts.scheme not in schemes or not parts.netloc):
+        raise ConfigError(
+            "miniprogram.public_url",
+            "must be an https:// URL (mini-program images and WeChat's checker fetch it)",
+        )
     return MiniProgramSettings(
         session_hours=float(hours),
         cases_per_day=limits["cases_per_day"],

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from tortoise.transactions import in_transaction
 
-from cases.consents import RESULTS, record_consents
+from cases.consents import record_consents, template_results
 from cases.errors import ValidationError
 from cases.evidence import attach_evidence
 from cases.surveys import answer_survey
@@ -15,8 +15,6 @@ from cases.tracking import case_for_citizen
 from cases.workflow import Actor, perform
 from miniprogram_api.common import citizen_of, id_list, ok, read_json, rules_of
 from miniprogram_api.views import case_summary
-
-MAX_TEMPLATES_PER_REPORT = 20
 
 
 def _note(data: dict[str, object], name: str, *, required: bool, most: int = 1000) -> str:
@@ -74,18 +72,7 @@ async def rate(request: web.Request) -> web.Response:
 
 
 async def subscriptions(request: web.Request) -> web.Response:
-    """The result of wx.requestSubscribeMessage: {"results": {template_id: "accept"|…}}."""
+    """The result of wx.requestSubscribeMessage, success or fail callback, as `results`."""
     data = await read_json(request)
-    results = data.get("results")
-    if isinstance(results, dict):  # the callback's own status field is not a template
-        results = {k: v for k, v in results.items() if k != "errMsg"}
-    if (
-        not isinstance(results, dict)
-        or not results
-        or len(results) > MAX_TEMPLATES_PER_REPORT
-        or not all(isinstance(k, str) and 0 < len(k) <= 64 for k in results)
-        or not all(isinstance(v, str) and v in RESULTS for v in results.values())
-    ):
-        raise ValidationError("results 应为 {模板ID: accept/reject/ban/filter}。", field="results")
-    left = await record_consents(citizen_of(request).id, results)
+    left = await record_consents(citizen_of(request).id, template_results(data.get("results")))
     return ok({"remaining": left, "recorded_at": datetime.now(UTC).isoformat()})

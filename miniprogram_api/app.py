@@ -77,7 +77,9 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         code, message = _HTTP_MESSAGES.get(exc.status, ("bad_request", "请求不正确。"))
-        return error_response(exc.status, code, message)
+        # 405 names the methods the resource takes (RFC 9110).
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(exc.status, code, message, headers=allow)
     except Exception:
         log.exception("mini-program API %s %s failed", request.method, request.path)
         return error_response(500, "server_error", "系统繁忙,请稍后再试。")

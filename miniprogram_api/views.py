@@ -92,9 +92,11 @@ def photo(settings: Settings, evidence: EvidenceFile) -> dict[str, Any]:
 
 
 def photo_link(settings: Settings, evidence_id: int, size: str, now: float | None = None) -> str:
+    """An absolute link on `[miniprogram] public_url` (an <image> takes no relative path)."""
     expires = int((now or time.time()) + PHOTO_LINK_SECONDS)
     sig = _photo_signature(settings, evidence_id, size, expires)
-    return f"{BASE}/evidence/{evidence_id}/{size}?exp={expires}&sig={sig}"
+    base = settings.miniprogram.public_url
+    return f"{base}{BASE}/evidence/{evidence_id}/{size}?exp={expires}&sig={sig}"
 
 
 def photo_link_valid(

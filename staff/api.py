@@ -63,7 +63,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error(exc.status, "http_error", exc.reason)
+        response = error(exc.status, "http_error", exc.reason)
+        if "Allow" in exc.headers:  # 405 names the methods the resource takes (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("staff API %s %s failed", request.method, request.path)
         return error(500, "server_error", "系统出错了,请稍后再试。")
@@ -71,7 +74,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def _bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.match_info.route.name in PUBLIC_ROUTES:
+    if request.match_info.route.name in PUBLIC_ROUTES or _method_not_allowed(request):
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     who = None
@@ -83,6 +86,13 @@ async def _bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     request[STAFF] = who
     return await handler(request)
+
+
+def _method_not_allowed(request: web.Request) -> bool:
+    """A method the route does not take: answered 405 before sign-in, as the public
+    document already says which methods each path takes."""
+    exc = getattr(request.match_info, "http_exception", None)
+    return exc is not None and exc.status == 405
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:

@@ -240,3 +240,18 @@ def test_calendar_follows_the_operators_holidays_file(tmp_path: Path) -> None:
     assert result.stdout.endswith("working weekends (调休上班):\n  2031-01-04 周六\n")
     bad = run(tmp_path, "calendar", "20270")
     assert bad.returncode == 2 and bad.stderr == "error: year must be between 1950 and 2200\n"
+
+
+def test_demo_photo_links_point_at_the_demo_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15 item 16: the demo's `[miniprogram] public_url` is its own address (a
+    configured one wins)."""
+    from complaint_desk.cli import _demo_settings
+    from config.settings import load_settings
+
+    for key in [k for k in os.environ if k.startswith("COMPLAINT_DESK_")]:
+        monkeypatch.delenv(key)
+    settings = _demo_settings(None, 8123, load_settings(demo=True))
+    assert settings.miniprogram.public_url == "http://127.0.0.1:8123"
+    monkeypatch.setenv("COMPLAINT_DESK_MINIPROGRAM_PUBLIC_URL", "https://demo.example.org")
+    settings = _demo_settings(None, 8123, load_settings(demo=True))
+    assert settings.miniprogram.public_url == "https://demo.example.org"

@@ -9,16 +9,19 @@ pushes WeChat sends to our webhook, signed (and encrypted in safe mode) as WeCha
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import hashlib
 import itertools
 import json
 import math
+import re
 import secrets
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from email.parser import BytesParser
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +31,13 @@ TOKEN_TTL_SECONDS = 7200
 # stable_token in normal mode hands out a new token when the current one has less left.
 TOKEN_ROTATE_SECONDS = 300
 MEDIA_TTL_SECONDS = 3 * 24 * 3600
+# media/upload (temporary material): bytes and file kinds per type, as WeChat documents them.
+UPLOAD_LIMITS: dict[str, tuple[int, tuple[str, ...]]] = {
+    "image": (10 * 1024 * 1024, ("image/jpeg", "image/png", "image/gif")),
+    "voice": (2 * 1024 * 1024, ("audio/amr", "audio/mpeg")),
+    "video": (10 * 1024 * 1024, ("video/mp4",)),
+    "thumb": (64 * 1024, ("image/jpeg",)),
+}
 LOGIN_CODE_TTL_SECONDS = 300
 MSG_SEC_CHECK_MAX_CHARS = 2500
 # Content-security labels of v2 verdicts (100 = normal).
@@ -44,6 +54,9 @@ ERRMSGS: dict[int, str] = {
     40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
     40003: "invalid openid",
+    40004: "invalid media type",
+    40005: "invalid file type",
+    40006: "invalid meida size",
     40007: "invalid media_id",
     40013: "invalid appid",
     40014: "invalid access_token",
@@ -53,12 +66,14 @@ ERRMSGS: dict[int, str] = {
     40125: "invalid appsecret",
     40163: "code been used",
     41001: "access_token missing",
+    41005: "media data missing",
     42001: "access_token expired",
     43004: "require subscribe",
     43101: "user refuse to accept the msg",
     45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit  mustslower  retry next minute",
     45015: "response out of time limit or subscription is canceled",
+    46003: "menu no exist",
     47001: "data format error",
     47003: "argument invalid!",
 }
@@ -331,8 +346,10 @@ def create_fake_wechat_app(fake: FakeWeChat) -> web.Application:
     app.router.add_post("/cgi-bin/stable_token", _stable_token)
     app.router.add_get("/cgi-bin/token", _classic_token)
     app.router.add_get("/cgi-bin/media/get", _media_get)
+    app.router.add_post("/cgi-bin/media/upload", _media_upload)
     app.router.add_post("/cgi-bin/message/custom/send", _custom_send)
     app.router.add_post("/cgi-bin/menu/create", _menu_create)
+    app.router.add_get("/cgi-bin/menu/get", _menu_get)
     app.router.add_post("/cgi-bin/message/template/send", _template_send)
     app.router.add_post("/cgi-bin/message/subscribe/send", _subscribe_send)
     app.router.add_get("/sns/jscode2session", _jscode2session)
@@ -448,6 +465,61 @@ async def _media_get(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def _media_upload(request: web.Request) -> web.Response:
+    """Temporary material: multipart field `media`, kind and size checked per `type`; the
+    id works with media/get for 3 days."""
+    fake = request.app[FAKE_WECHAT]
+    _appid, errcode = fake.check_token(request.query.get("access_token"))
+    if errcode:
+        return _error(errcode)
+    kind = request.query.get("type", "")
+    if kind not in UPLOAD_LIMITS:
+        return _error(40004)
+    content = _form_file(request.headers.get("Content-Type", ""), await request.read(), "media")
+    if not content:
+        return _error(41005)
+    most, types = UPLOAD_LIMITS[kind]
+    content_type = _sniff(content)
+    if content_type not in types:
+        return _error(40005)
+    if len(content) > most:
+        return _error(40006)
+    media_id = fake.add_media(content, content_type)
+    return _json({"type": kind, "media_id": media_id, "created_at": int(fake.clock())})
+
+
+def _form_file(content_type: str, body: bytes, name: str) -> bytes:
+    """The bytes of the multipart/form-data file field `name` (the body was read already by
+    the fault middleware, so it is parsed here); empty when there is none."""
+    if not content_type.startswith("multipart/form-data"):
+        return b""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    for part in message.iter_parts() if message.is_multipart() else ():
+        if part.get_param("name", header="content-disposition") == name:
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else b""
+    return b""
+
+
+def _sniff(content: bytes) -> str:
+    """The file kind from its first bytes, as WeChat judges it (not the declared type)."""
+    signatures = (
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"\x89PNG\r\n\x1a\n", "image/png"),
+        (b"GIF8", "image/gif"),
+        (b"#!AMR", "audio/amr"),
+        (b"ID3", "audio/mpeg"),
+        (b"\xff\xfb", "audio/mpeg"),
+    )
+    for magic, content_type in signatures:
+        if content.startswith(magic):
+            return content_type
+    if content[4:8] == b"ftyp":
+        return "video/mp4"
+    return "application/octet-stream"
+
+
 async def _custom_send(request: web.Request) -> web.Response:
     fake = request.app[FAKE_WECHAT]
     appid, errcode = fake.check_token(request.query.get("access_token"))
@@ -525,7 +597,11 @@ async def _template_send(request: web.Request) -> web.Response:
     return _json({**_OK, "msgid": msgid})
 
 
-# Subscribe-message field limits by type; time/date fields must look like times/dates.
+# Subscribe-message values by field type (the letters of the key before its number), as
+# subscribeMessage.send documents them: "thing" ≤20 characters of any kind, "number" ≤32
+# digits (a decimal point allowed), "car_number" ≤8 with only the first and last possibly
+# Chinese, "time"/"date" 24-hour times / dates, optionally a "~" range… An empty value or
+# one that breaks its type's rule is 47003, as WeChat answers it.
 SUBSCRIBE_FIELD_LIMITS = {
     "thing": 20,
     "character_string": 32,
@@ -535,17 +611,43 @@ SUBSCRIBE_FIELD_LIMITS = {
     "phrase": 5,
     "name": 10,
     "phone_number": 17,
+    "car_number": 8,
+    "amount": 14,  # one currency sign, 10 digits, decimals, 元
 }
+_HAN = "\u4e00-\u9fff"
+_DATE = r"(\d{4}年\d{1,2}月\d{1,2}日|\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2})"
+_CLOCK = r"([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?"
+_TIME = rf"({_DATE} ?)?{_CLOCK}"
+_DAY = rf"{_DATE}( ?{_CLOCK})?"
+SUBSCRIBE_FIELD_PATTERNS = {
+    "number": re.compile(r"\d+(\.\d+)?"),
+    "letter": re.compile(r"[A-Za-z]+"),
+    "symbol": re.compile(r"[!-/:-@\[-`{-~]+"),
+    "character_string": re.compile(r"[!-~]+"),
+    "time": re.compile(rf"{_TIME}( ?~ ?{_TIME})?"),
+    "date": re.compile(rf"{_DAY}( ?~ ?{_DAY})?"),
+    "amount": re.compile(r"[¥￥$€£]?\d{1,10}(\.\d{1,2})?元?"),
+    "phone_number": re.compile(r"[\d+\-() ]+"),
+    "car_number": re.compile(rf"[{_HAN}A-Za-z0-9][A-Za-z0-9]*[{_HAN}A-Za-z0-9]?"),
+    "phrase": re.compile(rf"[{_HAN}]+"),
+}
+_CHINESE_NAME = re.compile(rf"[{_HAN}A-Za-z·]+")
+_LATIN_NAME = re.compile(r"[A-Za-z .·'-]+")
 
 
 def _subscribe_field_ok(key: str, value: str) -> bool:
     kind = key.rstrip("0123456789")
+    if not value.strip() or "\n" in value:
+        return False
+    if kind == "name":  # 10 Chinese characters, or 20 letters; mixed counts as Chinese
+        if _LATIN_NAME.fullmatch(value):
+            return len(value) <= 20
+        return len(value) <= SUBSCRIBE_FIELD_LIMITS["name"] and bool(_CHINESE_NAME.fullmatch(value))
     limit = SUBSCRIBE_FIELD_LIMITS.get(kind)
     if limit is not None and len(value) > limit:
         return False
-    if kind == "character_string":  # letters, digits and symbols only
-        return value.isascii() and value.isprintable()
-    return "\n" not in value
+    pattern = SUBSCRIBE_FIELD_PATTERNS.get(kind)
+    return pattern is None or pattern.fullmatch(value) is not None
 
 
 async def _subscribe_send(request: web.Request) -> web.Response:
@@ -592,7 +694,7 @@ async def _msg_sec_check(request: web.Request) -> web.Response:
     if errcode:
         return _error(errcode)
     payload = await _json_body(request)
-    if payload is None or payload.get("version") != 2 or not isinstance(payload.get("openid"), str):
+    if payload is None or not _version_2(payload) or not isinstance(payload.get("openid"), str):
         return _error(47001)
     content = payload.get("content")
     if not isinstance(content, str) or len(content) > MSG_SEC_CHECK_MAX_CHARS:
@@ -606,6 +708,12 @@ async def _msg_sec_check(request: web.Request) -> web.Response:
 _PASS = {"suggest": "pass", "label": LABEL_NORMAL}
 
 
+def _version_2(payload: Mapping[str, Any]) -> bool:
+    """The content-security API's `version`: documented as a string, sent as 2 or "2"."""
+    version = payload.get("version")
+    return (version == 2 and not isinstance(version, bool)) or version == "2"
+
+
 async def _media_check_async(request: web.Request) -> web.Response:
     fake = request.app[FAKE_WECHAT]
     appid, errcode = fake.check_token(request.query.get("access_token"))
@@ -613,7 +721,7 @@ async def _media_check_async(request: web.Request) -> web.Response:
         return _error(errcode)
     assert appid is not None
     payload = await _json_body(request)
-    if payload is None or payload.get("version") != 2 or payload.get("media_type") not in (1, 2):
+    if payload is None or not _version_2(payload) or payload.get("media_type") not in (1, 2):
         return _error(47001)
     url, openid = payload.get("media_url"), payload.get("openid")
     if not isinstance(url, str) or not url.startswith("https://") or not isinstance(openid, str):
@@ -637,6 +745,24 @@ async def _menu_create(request: web.Request) -> web.Response:
         return _error(40016)
     fake.menus[appid] = menu
     return _json(_OK)
+
+
+async def _menu_get(request: web.Request) -> web.Response:
+    """The menu as WeChat gives it back: under "menu", every top-level button with its
+    `sub_button` list (empty for a button without one); 46003 before any menu exists."""
+    fake = request.app[FAKE_WECHAT]
+    appid, errcode = fake.check_token(request.query.get("access_token"))
+    if errcode:
+        return _error(errcode)
+    assert appid is not None
+    menu = fake.menus.get(appid)
+    if menu is None:
+        return _error(46003)
+    buttons = [
+        {**b, "sub_button": b.get("sub_button", [])} if isinstance(b, dict) else b
+        for b in menu["button"]
+    ]
+    return _json({"menu": {"button": buttons}})
 
 
 # --- pushes to our webhook -------------------------------------------------------------

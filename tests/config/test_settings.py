@@ -100,3 +100,15 @@ def test_demo_layer_allows_demo_secrets() -> None:
     s = load_settings(env={}, demo=True)
     assert s.demo and s.wechat.oa.secret == "demo-oa-secret"
     assert s.data_dir == Path("demo-data")
+
+
+def test_public_url_is_https_except_in_the_demo() -> None:
+    """Issue 15 item 16: photo links are built on it, and an <image> takes https only; the
+    demo serves plain http on the local machine."""
+    env = {"COMPLAINT_DESK_MINIPROGRAM_PUBLIC_URL": "https://desk.example.org/"}
+    assert load_settings(env=env).miniprogram.public_url == "https://desk.example.org"
+    local = {"COMPLAINT_DESK_MINIPROGRAM_PUBLIC_URL": "http://127.0.0.1:8080"}
+    assert load_settings(env=local, demo=True).miniprogram.public_url == "http://127.0.0.1:8080"
+    for bad in ("http://127.0.0.1:8080", "https://", "desk.example.org"):
+        with pytest.raises(ConfigError, match="miniprogram.public_url: must be an https://"):
+            load_settings(env={"COMPLAINT_DESK_MINIPROGRAM_PUBLIC_URL": bad})

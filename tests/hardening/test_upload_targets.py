@@ -315,7 +315,7 @@ async def test_u7_citizen_photo_links_are_checked_and_sent_with_nosniff_no_store
     who = await mp.login()
     _, upload = await mp.upload(who, encode(two_tone()))
     for url in (upload["thumb_url"], upload["url"]):
-        resp = await mp.client.get(url)
+        resp = await mp.get_link(url)
         assert resp.status == 200 and resp.headers["Content-Type"] == "image/jpeg"
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
         assert "no-store" in resp.headers["Cache-Control"]
@@ -324,8 +324,8 @@ async def test_u7_citizen_photo_links_are_checked_and_sent_with_nosniff_no_store
     other_id = thumb.replace(f"/evidence/{upload['upload_id']}/", "/evidence/999999/")
     expired = re.sub(r"exp=\d+", "exp=1000", thumb)
     for bad in (thumb.replace("sig=", "sig=0"), thumb.replace("/thumb?", "/full?"), other_id):
-        assert (await mp.client.get(bad)).status == 404, bad
-    assert (await mp.client.get(expired)).status == 404
+        assert (await mp.get_link(bad)).status == 404, bad
+    assert (await mp.get_link(expired)).status == 404
 
 
 async def test_u7_the_content_check_fetch_sends_nosniff_no_store(mp: MpWorld) -> None:
@@ -479,5 +479,5 @@ async def test_u10_a_flagged_photo_is_withheld_and_the_stored_hash_is_recorded(
     stored = evidence_path(mp.settings.media_dir, row.storage_key).read_bytes()
     assert row.sha256 == hashlib.sha256(stored).hexdigest() and row.size_bytes == len(stored)
     await EvidenceFile.filter(id=row.id).update(content_check="risky")
-    assert (await mp.client.get(upload["thumb_url"])).status == 404
-    assert (await mp.client.get(upload["url"])).status == 404
+    assert (await mp.get_link(upload["thumb_url"])).status == 404
+    assert (await mp.get_link(upload["url"])).status == 404

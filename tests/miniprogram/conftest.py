@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
@@ -61,6 +62,13 @@ class MpWorld:
         resp = await self.client.request(method, API + path, json=json, headers=all_headers)
         body = await resp.json() if resp.content_type == "application/json" else await resp.read()
         return resp.status, body
+
+    async def get_link(self, url: str) -> ClientResponse:
+        """Follow a link the API gave, as the mini-program's <image> does: absolute, on
+        `[miniprogram] public_url`."""
+        base = self.settings.miniprogram.public_url
+        assert base and url.startswith(base + API + "/"), url
+        return await self.client.get(url.removeprefix(base))
 
     async def upload(
         self,

@@ -130,12 +130,26 @@ async def test_a_full_filing_with_two_photos_keeps_no_gps(mp: MpWorld) -> None:
 
     status, detail = await mp.call("GET", f"/cases/{created['number']}", who)
     assert status == 200 and [t["action"] for t in detail["timeline"]] == ["file"]
-    thumb = await mp.client.get(detail["photos"][0]["thumb_url"])
+    thumb = await mp.get_link(detail["photos"][0]["thumb_url"])
     assert thumb.status == 200 and thumb.content_type == "image/jpeg"
     assert thumb.headers["X-Content-Type-Options"] == "nosniff"
     assert "no-store" in thumb.headers["Cache-Control"]
     tampered = detail["photos"][0]["thumb_url"].replace("sig=", "sig=0")
-    assert (await mp.client.get(tampered)).status == 404
+    assert (await mp.get_link(tampered)).status == 404
+
+
+async def test_photo_links_are_absolute_https_on_the_public_url(mp: MpWorld) -> None:
+    """Issue 15 item 16: a mini-program <image> takes no relative path."""
+    who = await mp.login()
+    _, upload = await mp.upload(who, encode(two_tone()))
+    _, created = await mp.file(who, upload_ids=[upload["upload_id"]])
+    _, detail = await mp.call("GET", f"/cases/{created['number']}", who)
+    evidence = f"https://desk.example.org/api/mp/v1/evidence/{upload['upload_id']}"
+    for photo in (upload, detail["photos"][0]):
+        assert photo["thumb_url"].startswith(f"{evidence}/thumb?exp="), photo
+        assert photo["url"].startswith(f"{evidence}/full?exp="), photo
+        resp = await mp.client.get(photo["url"].removeprefix("https://desk.example.org"))
+        assert resp.status == 200 and resp.content_type == "image/jpeg"
 
 
 @pytest.mark.parametrize(
@@ -290,8 +304,42 @@ async def test_subscriptions_feed_the_consent_ledger(mp: MpWorld) -> None:
     }
     status, body = await mp.call("POST", "/subscriptions", who, json={"results": results})
     assert status == 200 and body["remaining"] == {"demo-mp-progress": 1, "demo-mp-result": 0}
-    bad = await mp.call("POST", "/subscriptions", who, json={"results": {"x": "yes"}})
+    bad = await mp.call("POST", "/subscriptions", who, json={"results": {"x": 1}})
     assert bad[0] == 422 and bad[1]["error"]["field"] == "results"
+
+
+async def test_subscribe_results_count_every_accept_and_ignore_unknown_values(mp: MpWorld) -> None:
+    """Issue 15 item 15: acceptWithAudio is a consent; a value WeChat adds later spoils no
+    other template's accept; a fail callback is answered 200 and records nothing."""
+    who = await mp.login()
+    results = {
+        "errMsg": "requestSubscribeMessage:ok",
+        "demo-mp-progress": "acceptWithAudio",
+        "demo-mp-result": "accept",
+        "demo-mp-other": "someNewValue",
+    }
+    status, body = await mp.call("POST", "/subscriptions", who, json={"results": results})
+    assert status == 200, body
+    assert body["remaining"] == {"demo-mp-progress": 1, "demo-mp-result": 1, "demo-mp-other": 0}
+
+    fail = {"errMsg": "requestSubscribeMessage:fail can only be invoked by user TAP gesture."}
+    status, body = await mp.call(
+        "POST", "/subscriptions", who, json={"results": {**fail, "errCode": 20004}}
+    )
+    assert status == 200 and body["remaining"] == {}
+    # An accept inside a fail callback is not the citizen's answer.
+    status, body = await mp.call(
+        "POST", "/subscriptions", who, json={"results": {**fail, "demo-mp-result": "accept"}}
+    )
+    assert status == 200 and body["remaining"] == {}
+    status, body = await mp.call(
+        "POST", "/subscriptions", who, json={"results": {"demo-mp-result": "reject"}}
+    )
+    assert status == 200 and body["remaining"] == {"demo-mp-result": 1}
+
+    for bad in ({}, {"errMsg": 1}, {"errMsg": "x:fail", "errCode": "20004"}, []):
+        status, body = await mp.call("POST", "/subscriptions", who, json={"results": bad})
+        assert (status, body["error"]["field"]) == (422, "results"), bad
 
 
 async def test_a_risky_photo_verdict_withholds_it_and_tells_the_citizen(mp: MpWorld) -> None:
@@ -314,7 +362,7 @@ async def test_a_risky_photo_verdict_withholds_it_and_tells_the_citizen(mp: MpWo
     _, detail = await mp.call("GET", f"/cases/{created['number']}", who)
     [photo] = detail["photos"]
     assert photo["withheld"] and "仅工作人员可见" in photo["note"] and "url" not in photo
-    assert (await mp.client.get(upload["thumb_url"])).status == 404
+    assert (await mp.get_link(upload["thumb_url"])).status == 404
     assert (await mp.client.get(fetched.url.path)).status == 404  # no longer pending
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from miniprogram_api.app import create_mp_app
-from tests.miniprogram.conftest import API, MakeWorld
+from tests.images import encode, two_tone
+from tests.miniprogram.conftest import API, MakeWorld, MpWorld
 from tests.openapi_fuzz import fuzz, schemathesis_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,5 +55,56 @@ async def test_fuzzing_the_api_finds_no_server_error(make_mp: MakeWorld, tmp_pat
     assert status == 201
     base = str(mp.client.make_url(API))
     await fuzz(
-        f"{base}/openapi.json", base, who.token, tmp_path, max_examples=20, exclude=("logout",)
+        f"{base}/openapi.json",
+        base,
+        who.token,
+        tmp_path,
+        max_examples=20,
+        exclude=("logout",),
+        config=Path(__file__).with_name("schemathesis.toml"),
     )
+
+
+async def test_a_method_the_document_does_not_list_gets_405_with_allow(mp: MpWorld) -> None:
+    """Issue 15 item 17: RFC 9110 wants the 405 to name the methods the resource takes."""
+    who = await mp.login()
+    resp = await mp.client.delete(f"{API}/cases", headers=who.auth)
+    assert resp.status == 405
+    assert set(resp.headers["Allow"].split(",")) == {"GET", "HEAD", "POST"}
+    body = await resp.json()
+    assert body["error"]["code"] == "method_not_allowed"
+    resp = await mp.client.get(f"{API}/cases", headers=who.auth)
+    assert resp.status == 200
+
+
+def test_the_document_states_the_limits_the_server_applies() -> None:
+    """Issue 15 item 17: requests the server refuses are invalid under the document."""
+    from cases.models import Status
+
+    spec = json.loads((ROOT / "miniprogram_api" / "openapi.json").read_text(encoding="utf-8"))
+    [status] = [p for p in spec["paths"]["/cases"]["get"]["parameters"] if p["name"] == "status"]
+    assert status["schema"]["enum"] == ["", *(s.value for s in Status)]
+    schemas = spec["components"]["schemas"]
+    assert schemas["Login"]["properties"]["code"]["minLength"] == 1
+    assert schemas["Supplement"]["properties"]["text"]["minLength"] == 1
+    assert schemas["Subscriptions"]["properties"]["results"]["minProperties"] == 1
+    upload = spec["paths"]["/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert upload["schema"]["required"] == ["file"]
+    assert upload["schema"]["additionalProperties"] is False
+    assert upload["schema"]["properties"]["file"]["minLength"] == 1
+
+
+async def test_an_upload_with_another_form_field_is_refused(mp: MpWorld) -> None:
+    """The document allows the one part `file`; an extra part is 400, not ignored."""
+    who = await mp.login()
+    for extra in (True, False):
+        form = aiohttp.FormData()
+        if extra:
+            form.add_field("note", "x")
+        form.add_field("file", io.BytesIO(encode(two_tone())), filename="a.jpg")
+        resp = await mp.client.post(f"{API}/uploads", data=form, headers=who.auth)
+        body = await resp.json()
+        if extra:
+            assert (resp.status, body["error"]["field"]) == (400, "file"), body
+        else:
+            assert resp.status == 201, body

@@ -126,7 +126,10 @@ async def test_fuzzing_the_api_finds_no_server_error(
 
     schema = tmp_path / "staff-openapi.json"
     schema.write_text(json.dumps(_aimed(served, real)), encoding="utf-8")
-    await fuzz(str(schema), base, token, tmp_path, max_examples=15, exclude=NOT_FUZZED)
+    config = Path(__file__).with_name("schemathesis.toml")
+    await fuzz(
+        str(schema), base, token, tmp_path, max_examples=15, exclude=NOT_FUZZED, config=config
+    )
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -149,3 +152,32 @@ async def test_edge_values_the_fuzzing_probed_are_refused_not_500(staff_world: S
         resp = await client.get(API + path, headers=auth)
         assert resp.status == 422, (path, await resp.text())
         assert (await resp.json())["error"]["field"] == field, path
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_method_the_document_does_not_list_gets_405_with_allow(
+    staff_world: StaffWorld,
+) -> None:
+    """Issue 15 item 17: RFC 9110 wants the 405 to name the methods the resource takes."""
+    client = await staff_world.new_client()
+    resp = await client.delete(f"{API}/openapi.json")
+    assert resp.status == 405
+    assert set(resp.headers["Allow"].split(",")) == {"GET", "HEAD"}
+    assert (await resp.json())["error"]["code"] == "http_error"
+    assert (await client.get(f"{API}/openapi.json")).status == 200
+
+
+def test_the_document_states_the_limits_the_server_applies() -> None:
+    """Issue 15 item 17: requests the server refuses are invalid under the document."""
+    spec = _document()
+    [action] = [
+        p
+        for p in spec["paths"]["/cases/{number}/actions/{action}"]["post"]["parameters"]
+        if p["name"] == "action"
+    ]
+    assert action["schema"]["enum"] == list(ACTIONS)
+    supervise = spec["paths"]["/cases/{number}/supervise"]["post"]["requestBody"]
+    assert supervise["required"] is True
+    note = spec["components"]["schemas"]["SuperviseNote"]
+    assert note["required"] == ["note"] and note["properties"]["note"]["minLength"] == 1
+    assert spec["components"]["schemas"]["Register"]["properties"]["claim_amount"]["nullable"]

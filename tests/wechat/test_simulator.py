@@ -281,3 +281,143 @@ def test_voice_xml() -> None:
         "我要投诉物业",
         "amr",
     )
+
+
+# --- answers as WeChat gives them (issue 15, item 18) ---------------------------------------
+
+
+async def _token(session: aiohttp.ClientSession, api: TestServer) -> str:
+    return str((await _post(session, api, "/cgi-bin/stable_token", _stable()))["access_token"])
+
+
+async def _upload(
+    session: aiohttp.ClientSession, api: TestServer, token: str, kind: str, data: bytes
+) -> Any:
+    form = aiohttp.FormData()
+    form.add_field("media", data, filename="upload.bin", content_type="image/jpeg")
+    url = api.make_url("/cgi-bin/media/upload")
+    async with session.post(url, params={"access_token": token, "type": kind}, data=form) as r:
+        assert r.status == 200
+        return await r.json()
+
+
+async def test_media_upload_checks_type_kind_and_size_and_feeds_media_get(
+    session: aiohttp.ClientSession, api: TestServer, clock: ManualClock
+) -> None:
+    token = await _token(session, api)
+    jpeg = b"\xff\xd8\xff\xe0" + b"\0" * 100
+    answer = await _upload(session, api, token, "image", jpeg)
+    assert answer.keys() == {"type", "media_id", "created_at"}
+    assert answer["type"] == "image" and answer["created_at"] == int(clock())
+    query = {"access_token": token, "media_id": answer["media_id"]}
+    async with session.get(api.make_url("/cgi-bin/media/get"), params=query) as r:
+        assert r.content_type == "image/jpeg" and await r.read() == jpeg
+
+    assert (await _upload(session, api, token, "sticker", jpeg))["errcode"] == 40004
+    # The kind is read from the bytes, not from the declared Content-Type.
+    assert (await _upload(session, api, token, "image", b"%PDF-1.7"))["errcode"] == 40005
+    assert (await _upload(session, api, token, "thumb", jpeg + b"\0" * 65536))["errcode"] == 40006
+    assert (await _upload(session, api, token, "image", b""))["errcode"] == 41005
+    async with session.post(
+        api.make_url("/cgi-bin/media/upload"), params={"access_token": token, "type": "image"}
+    ) as r:
+        assert (await r.json())["errcode"] == 41005
+
+
+async def test_menu_get_gives_back_the_menu_as_wechat_does(
+    session: aiohttp.ClientSession, api: TestServer
+) -> None:
+    token = await _token(session, api)
+    before = await _get(session, api, "/cgi-bin/menu/get", access_token=token)
+    assert before["errcode"] == 46003
+    click = {"type": "click", "name": "我要投诉", "key": "FILE"}
+    sub = {"name": "查询", "sub_button": [{"type": "click", "name": "进度", "key": "TRACK"}]}
+    url = api.make_url("/cgi-bin/menu/create")
+    async with session.post(url, params={"access_token": token}, json={"button": [click, sub]}):
+        pass
+    got = await _get(session, api, "/cgi-bin/menu/get", access_token=token)
+    assert got == {"menu": {"button": [{**click, "sub_button": []}, sub]}}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "accepted"),
+    [
+        ("thing1", "二十个字以内的事物说明二十个字以内的事物说", False),  # 21 characters
+        ("thing1", "二十个字以内的事物说明", True),
+        ("thing1", "", False),
+        ("thing1", "  ", False),
+        ("number2", "339208499", True),
+        ("number2", "12.50", True),
+        ("number2", "12a", False),
+        ("number2", "1" * 33, False),
+        ("car_number3", "粤A8Z888挂", True),
+        ("car_number3", "粤A8Z888挂1", False),  # 9 characters
+        ("car_number3", "粤粤8Z888", False),  # Chinese only first and last
+        ("time4", "15:01", True),
+        ("time4", "2019年10月1日 15:01", True),
+        ("time4", "2023-08-21 22:48:54", True),
+        ("time4", "2019年10月1日 15:01 ~ 2019年10月1日 16:00", True),
+        ("time4", "明天下午", False),
+        ("time4", "25:01", False),
+        ("date5", "2019年10月1日", True),
+        ("date5", "2019-10-01 15:01", True),
+        ("date5", "十月一日", False),
+        ("phrase6", "配送中", True),
+        ("phrase6", "已受理ok", False),
+        ("phrase6", "六个汉字太长", False),
+        ("character_string7", "TS2026120800001", True),
+        ("character_string7", "编号1", False),
+        ("amount8", "¥100.50元", True),
+        ("amount8", "一百元", False),
+        ("phone_number9", "+86-0766-66888866", True),
+        ("phone_number9", "电话", False),
+        ("letter10", "abc", True),
+        ("letter10", "abc1", False),
+        ("symbol11", "~!", True),
+        ("symbol11", "a!", False),
+        ("name12", "张三", True),
+        ("name12", "John Smith", True),
+        ("name12", "十一个汉字的名字太长了啊", False),
+    ],
+)
+async def test_subscribe_values_are_checked_by_type_as_wechat_does(
+    session: aiohttp.ClientSession,
+    api: TestServer,
+    fake: FakeWeChat,
+    key: str,
+    value: str,
+    accepted: bool,
+) -> None:
+    fake.grant_consent(APPID, OPENID, "tpl-progress")
+    token = await _token(session, api)
+    payload = {"touser": OPENID, "template_id": "tpl-progress", "data": {key: {"value": value}}}
+    url = api.make_url("/cgi-bin/message/subscribe/send")
+    async with session.post(url, params={"access_token": token}, json=payload) as r:
+        answer = await r.json()
+    assert answer["errcode"] == (0 if accepted else 47003), answer
+    assert len(fake.subscribe_messages) == (1 if accepted else 0)
+
+
+@pytest.mark.parametrize("version", [2, "2"])
+async def test_content_checks_take_version_as_number_or_string(
+    session: aiohttp.ClientSession, api: TestServer, version: object
+) -> None:
+    token = await _token(session, api)
+    text = {"version": version, "openid": OPENID, "scene": 2, "content": "超市卖过期牛奶"}
+    url = api.make_url("/wxa/msg_sec_check")
+    async with session.post(url, params={"access_token": token}, json=text) as r:
+        answer = await r.json()
+    assert answer["errcode"] == 0 and answer["result"]["suggest"] == "pass"
+    media = {"version": version, "openid": OPENID, "scene": 1, "media_type": 2}
+    url = api.make_url("/wxa/media_check_async")
+    async with session.post(
+        url, params={"access_token": token}, json={**media, "media_url": "https://x.example/a.jpg"}
+    ) as r:
+        assert (await r.json())["errcode"] == 0
+    for wrong in (1, "1", True, None):
+        async with session.post(
+            api.make_url("/wxa/msg_sec_check"),
+            params={"access_token": token},
+            json={**text, "version": wrong},
+        ) as r:
+            assert (await r.json())["errcode"] == 47001, wrong
