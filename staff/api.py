@@ -18,6 +18,7 @@ from aiohttp import web
 
 from cases.errors import CaseError, TooManyRequests, ValidationError
 from cases.staff_auth import sign_in, sign_out, signed_in
+from complaint_desk.json_body import BodyRefused, read_json_object
 from staff import case_page, dashboard, worklist
 from staff.keys import STAFF
 from staff.web import settings_of
@@ -88,14 +89,10 @@ async def _bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def read_json(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ValidationError("请以 JSON 格式提交。", code="unsupported_media_type")
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
     try:
-        data = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_JSON_BYTES else None
-    except (UnicodeDecodeError, ValueError):
-        data = None
-    if not isinstance(data, dict):
-        raise ValidationError("请求内容应为 JSON 对象。", code="bad_request")
-    return data
+        return await read_json_object(request, MAX_JSON_BYTES)
+    except BodyRefused:
+        raise ValidationError("请求内容应为 JSON 对象。", code="bad_request") from None
 
 
 async def login(request: web.Request) -> web.Response:
