@@ -178,16 +178,19 @@ async def _clock_sweeper(app: web.Application) -> AsyncIterator[None]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 with {"status": "ok"} when the database answers, 503 otherwise; also names the
-    years (this and next) whose holiday schedule is not entered yet, so deadlines are 暂定."""
+    """200 with {"status": "ok"} when the database answers, 503 otherwise ("busy" while another
+    process holds SQLite's write lock); also names the years (this and next) whose holiday
+    schedule is not entered yet, so deadlines are 暂定."""
     ok = await db.ping()
+    busy = ok and await db.store_busy(request.app[SETTINGS].database_url)
     calendar = request.app[RULES].calendar
+    state = "busy" if busy else "ok" if ok else "unreachable"
     body = {
-        "status": "ok" if ok else "unavailable",
-        "database": "ok" if ok else "unreachable",
+        "status": "busy" if busy else "ok" if ok else "unavailable",
+        "database": state,
         "provisional_years": calendar.provisional_years_ahead(datetime.now(UTC)),
     }
-    return web.json_response(body, status=200 if ok else 503)
+    return web.json_response(body, status=200 if ok and not busy else 503)
 
 
 async def gunicorn_app() -> web.Application:
