@@ -1,4 +1,4 @@
-"""Reading a JSON request body, shared by the mini-program API and the staff API.
+"""Reading a JSON request body (and marking answers uncacheable), shared by the mini-program API and the staff API.
 
 Python's json module turns hostile input into exceptions other than ValueError (a body nested
 20,000 deep raises RecursionError) or into values the store cannot hold (a lone surrogate
@@ -39,6 +39,12 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
         if len(raw) > max_bytes:
             raise BodyRefused("too_large")
     return parse_json_object(bytes(raw))
+
+
+async def no_store(_request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare of both JSON APIs: their answers carry personal data (a reporter's
+    identity with ?reveal=1, a citizen's cases), so no browser or proxy may keep a copy."""
+    response.headers.setdefault("Cache-Control", "no-store")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -85,6 +85,7 @@ class MiniProgramSettings:
 @dataclass(frozen=True)
 class RetentionSettings:
     closed_case_years: int
+    unattached_upload_hours: float
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,9 @@ def _build(raw: dict[str, Any]) -> Settings:
     years = _expect(raw, "retention.closed_case_years", int)
     if years < 1:
         raise ConfigError("retention.closed_case_years", "must be at least 1")
+    upload_hours = _expect(raw, "retention.unattached_upload_hours", (int, float))
+    if upload_hours <= 0:
+        raise ConfigError("retention.unattached_upload_hours", "must be greater than 0")
     if redis_url and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
         raise ConfigError("redis.url", "must be a redis:// URL")  # no echo: it may hold a password
     return Settings(
@@ -291,7 +295,9 @@ def _build(raw: dict[str, Any]) -> Settings:
         miniprogram=_build_miniprogram(raw),
         staff=_build_staff(raw),
         demo=demo,
-        retention=RetentionSettings(closed_case_years=years),
+        retention=RetentionSettings(
+            closed_case_years=years, unattached_upload_hours=float(upload_hours)
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from cases.evidence import attach_evidence
 from cases.surveys import answer_survey
 from cases.tracking import case_for_citizen
 from cases.workflow import Actor, perform
+from complaint_desk.keys import NOTICE_TEMPLATES
 from miniprogram_api.common import citizen_of, id_list, ok, read_json, rules_of
 from miniprogram_api.views import case_summary
 
@@ -87,5 +88,6 @@ async def subscriptions(request: web.Request) -> web.Response:
         or not all(isinstance(v, str) and v in RESULTS for v in results.values())
     ):
         raise ValidationError("results 应为 {模板ID: accept/reject/ban/filter}。", field="results")
-    left = await record_consents(citizen_of(request).id, results)
+    offered = {spec.template_id for spec in request.config_dict[NOTICE_TEMPLATES].mp.values()}
+    left = await record_consents(citizen_of(request).id, results, offered)
     return ok({"remaining": left, "recorded_at": datetime.now(UTC).isoformat()})

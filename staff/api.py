@@ -18,7 +18,7 @@ from aiohttp import web
 
 from cases.errors import CaseError, NotFound, TooManyRequests, ValidationError
 from cases.staff_auth import sign_in, sign_out, signed_in, unlock_sign_in
-from complaint_desk.json_body import BodyRefused, read_json_object
+from complaint_desk.json_body import BodyRefused, no_store, read_json_object
 from staff import case_page, dashboard, worklist
 from staff.keys import STAFF
 from staff.web import settings_of, sign_in_guard, source_address
@@ -35,6 +35,7 @@ OPENAPI = web.AppKey("staff_api_openapi", dict)
 def create_staff_api() -> web.Application:
     app = web.Application(middlewares=[_errors, _bearer])
     app[OPENAPI] = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+    app.on_response_prepare.append(no_store)
     app.router.add_post("/auth/login", login, name="staff_api_login")
     app.router.add_post("/auth/logout", logout, name="staff_api_logout")
     app.router.add_get("/openapi.json", openapi, name="staff_api_openapi")
