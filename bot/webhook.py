@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # A retry that arrives while the first delivery is still being answered waits this long.
 RETRY_WAIT_SECONDS = 4.0
+# WeChat gives up on an answer after 5 s; past this the push is answered "failed" (nothing of
+# it kept: its transaction rolls back), e.g. while another process holds the store's write lock.
+ANSWER_WITHIN_SECONDS = 4.0
 # Events the citizen caused; like messages they open WeChat's 48-hour service window.
 USER_ACTION_EVENTS = frozenset({"subscribe", "scan", "click", "view"})
 
@@ -75,7 +78,13 @@ async def receive_push(request: web.Request) -> web.Response:
     except (ValueError, KeyError, TypeError):
         return web.Response(status=400, text="malformed message")
     nonce_key = "oa:nonce:" + opened.replay_key
-    return push.reply(request, opened, await _answer_once(request, message, nonce_key))
+    try:
+        async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
+            answer = await _answer_once(request, message, nonce_key)
+    except TimeoutError:
+        log.error("push %s not answered within %s s", message.dedupe_key, ANSWER_WITHIN_SECONDS)
+        answer = _reply_xml(message, request.app[TEXTS].render("failed"))
+    return push.reply(request, opened, answer)
 
 
 async def _answer_once(request: web.Request, message: Incoming, nonce_key: str) -> str:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from cases.errors import ValidationError
 from cases.models import Department, Role, StaffUser
+from cases.passwords import PasswordPool, hash_password
+from cases.text import without_format_chars
 from cases.workflow import Actor
 from config.catalog import Catalog
 
 MIN_PASSWORD_CHARS = 10
-_hasher = PasswordHasher()
 
 
 async def sync_departments(catalog: Catalog) -> int:
@@ -26,12 +24,22 @@ async def sync_departments(catalog: Catalog) -> int:
 
 
 async def create_staff(
-    username: str, password: str, role: str, department_code: str = "", display_name: str = ""
+    username: str,
+    password: str,
+    role: str,
+    department_code: str = "",
+    display_name: str = "",
+    *,
+    passwords: PasswordPool | None = None,
 ) -> StaffUser:
-    """Create a staff account; a handler must belong to a handling unit."""
+    """Create a staff account; a handler must belong to a handling unit. In the server, pass
+    the app's `passwords` pool so hashing stays off the event loop (the CLI may hash inline)."""
     username = username.strip()
     if not username or len(username) > 64:
         raise ValidationError("username must be 1-64 characters", field="username")
+    if without_format_chars(username) != username:
+        # An invisible character would make a second "admin" that looks like the first.
+        raise ValidationError("username must not contain invisible characters", field="username")
     if await StaffUser.exists(username=username):
         raise ValidationError(f"username {username!r} is taken", field="username")
     if role not in {r.value for r in Role}:
@@ -49,20 +57,14 @@ async def create_staff(
             raise ValidationError(f"unknown department {department_code!r}", field="department")
     if role == Role.HANDLER and (department is None or department.role != "handling"):
         raise ValidationError("a handler needs a handling department", field="department")
+    hashed = await passwords.hash(password) if passwords else hash_password(password)
     return await StaffUser.create(
         username=username,
-        display_name=display_name or username,
-        password_hash=_hasher.hash(password),
+        display_name=without_format_chars(display_name.strip()) or username,
+        password_hash=hashed,
         role=Role(role),
         department=department,
     )
-
-
-def verify_password(user: StaffUser, password: str) -> bool:
-    try:
-        return _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def staff_actor(user: StaffUser) -> Actor:

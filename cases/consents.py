@@ -7,7 +7,7 @@ not deliver.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -54,10 +54,19 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-async def record_consents(citizen_id: int, results: Mapping[str, str]) -> dict[str, int]:
-    """Add one consent per accepted template; returns what is left of each template named."""
+async def record_consents(
+    citizen_id: int, results: Mapping[str, str], offered: Collection[str] | None = None
+) -> dict[str, int]:
+    """Add one consent per accepted template; returns what is left of each template named.
+
+    Only the templates we send (`offered`, the catalogue's subscribe_templates) are kept: any
+    other id would grow the ledger with rows nothing reads. A report naming none is refused.
+    (None: every id, for callers that hold no catalogue.)"""
+    ours = {t: r for t, r in results.items() if offered is None or t in offered}
+    if not ours:
+        raise ValidationError("results 中没有本小程序的订阅消息模板。", field="results")
     left = {}
-    for template_id, result in results.items():
+    for template_id, result in ours.items():
         if result in ACCEPTED:
             await _add_one(citizen_id, template_id)
         left[template_id] = await consents_left(citizen_id, template_id)

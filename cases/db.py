@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from typing import Any
 
 from tortoise import Tortoise, connections
@@ -121,10 +123,38 @@ async def check_sqlite_pragmas() -> dict[str, Any]:
 
 
 async def ping() -> bool:
-    """True when the database answers a trivial query."""
+    """True when the database answers a trivial query. On SQLite it asks on the scan
+    connection: the store's own one is held by a transaction that waits for a lock."""
     try:
-        await connections.get("default").execute_query("SELECT 1")
+        await scan_connection().execute_query("SELECT 1")
     except Exception as exc:  # any driver error means "not reachable" to the health check
         log.warning("database ping failed: %s: %s", exc.__class__.__name__, exc)
         return False
     return True
+
+
+# How long the health check lets a write lock last before calling the store busy: longer than
+# any of the store's own transactions (milliseconds), far shorter than /healthz's 1 s.
+BUSY_PROBE_SECONDS = 0.2
+
+
+async def store_busy(database_url: str) -> bool:
+    """True while another connection (a backup, a script) keeps SQLite's write lock, so writes
+    wait and fail: reads still work in WAL mode, which is why `ping` cannot tell. The probe
+    runs in a thread on a connection of its own; on PostgreSQL, never busy."""
+    if not database_url.startswith("sqlite://"):
+        return False
+    path = _sqlite_credentials(database_url)["file_path"]
+
+    def probe() -> bool:
+        conn = sqlite3.connect(path, timeout=BUSY_PROBE_SECONDS, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            return "locked" in str(exc) or "busy" in str(exc)
+        finally:
+            conn.close()
+        return False
+
+    return await asyncio.to_thread(probe)

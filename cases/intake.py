@@ -21,7 +21,7 @@ from cases.errors import ValidationError
 from cases.models import Case, Citizen, Status
 from cases.numbering import next_case_number
 from cases.rules import Rules
-from cases.text import plain_input
+from cases.text import plain_input, without_format_chars
 from cases.workflow import CITIZEN, Actor, record_event
 
 TEXT_FIELDS = (
@@ -187,7 +187,7 @@ def _text(raw: Mapping[str, Any], name: str) -> str:
 
 
 def _clean(text: str) -> str:
-    return _CONTROL_CHARS.sub("", text)
+    return without_format_chars(_CONTROL_CHARS.sub("", text))
 
 
 def _incident_time(rules: Rules, value: Any, now: datetime) -> datetime | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tortoise.expressions import F, Q, Subquery
@@ -93,6 +93,30 @@ async def _anonymise(case: Case, now: datetime, media_dir: Path) -> int:
     keys = [k for e in evidence for k in (e.storage_key, e.thumb_key) if k]
     await asyncio.to_thread(_remove, media_dir, keys)
     return len(evidence)
+
+
+async def delete_unattached_uploads(
+    now: datetime, hours: float, media_dir: Path, batch: int = RETENTION_BATCH
+) -> int:
+    """Delete (row, then files) up to `batch` uploads that no case took within `hours`; they
+    are a citizen's photos kept for nothing. Returns how many went.
+
+    Each row is deleted only while it is still unattached, so a filing that attaches it at the
+    same moment keeps it (its UPDATE and this DELETE cannot both match)."""
+    cutoff = now.astimezone(UTC) - timedelta(hours=hours)
+    stale = (
+        await EvidenceFile.filter(case_id__isnull=True, created_at__lt=cutoff)
+        .order_by("id")
+        .limit(batch)
+    )
+    keys: list[str] = []
+    for upload in stale:
+        if await EvidenceFile.filter(id=upload.id, case_id__isnull=True).delete():
+            keys += [k for k in (upload.storage_key, upload.thumb_key) if k]
+    await asyncio.to_thread(_remove, media_dir, keys)
+    if keys:
+        log.info("retention: unattached upload(s) deleted, %d file(s)", len(keys))
+    return len(stale)
 
 
 def _remove(media_dir: Path, keys: list[str]) -> None:

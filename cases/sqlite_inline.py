@@ -8,19 +8,30 @@ hop, not SQLite, set its speed. Run inline, a statement costs its SQLite time an
 The price is that a statement blocks the loop while it runs. The store's statements are short
 (indexed, one case at a time); the long scans of the statistics and the monthly report go
 through `cases.db.scan_connection()`, a separate connection that keeps aiosqlite's thread. A write
-that meets another process's write lock waits up to the busy timeout on the loop: on SQLite
-the deadline worker runs in-process by default, so there is no other writer.
+that meets another process's write lock (a backup, a CLI command, a stuck script) must not wait
+on the loop: SQLite's own busy handler would block every request for the whole busy timeout
+(5 s: the bot answered 500 and /healthz hung, issue 15). So the connection's busy timeout is 0
+and a statement refused with "database is locked" is retried here, sleeping between tries, until
+the configured busy timeout has passed; meanwhile the loop serves everyone else.
 
 The engine is chosen in `cases.db.tortoise_config`; PostgreSQL is unaffected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.backends.sqlite.client import SqliteClient
+
+T = TypeVar("T")
+# Without a busy_timeout in the database URL, a locked store is waited for this long.
+DEFAULT_BUSY_SECONDS = 5.0
+# First pause after "database is locked", doubled up to the longest pause.
+FIRST_PAUSE_SECONDS, LONGEST_PAUSE_SECONDS = 0.002, 0.05
 
 
 class _Cursor:
@@ -36,18 +47,39 @@ class _Cursor:
 class InlineConnection:
     """The part of `aiosqlite.Connection` that tortoise uses, run synchronously."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, busy_seconds: float = DEFAULT_BUSY_SECONDS
+    ) -> None:
         self._conn = conn
+        self._busy_seconds = busy_seconds
+
+    async def _patiently(self, work: Callable[[], T]) -> T:
+        """Run `work`; while the store is locked by another connection, wait without blocking
+        the loop, up to the busy timeout (then SQLite's own error)."""
+        deadline = 0.0
+        pause = FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                return work()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + self._busy_seconds
+                if now >= deadline:
+                    raise
+                await asyncio.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
 
     @property
     def total_changes(self) -> int:
         return self._conn.total_changes
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> _Cursor:
-        return _Cursor(self._conn.execute(sql, parameters or ()))
+        return _Cursor(await self._patiently(lambda: self._conn.execute(sql, parameters or ())))
 
     async def execute_insert(self, sql: str, parameters: Sequence[Any]) -> sqlite3.Row | None:
-        cursor = self._conn.execute(sql, parameters)
+        cursor = await self._patiently(lambda: self._conn.execute(sql, parameters))
         cursor.execute("SELECT last_insert_rowid()")
         row: sqlite3.Row | None = cursor.fetchone()
         return row
@@ -55,10 +87,16 @@ class InlineConnection:
     async def execute_fetchall(
         self, sql: str, parameters: Sequence[Any] | None = None
     ) -> list[sqlite3.Row]:
-        return self._conn.execute(sql, parameters or ()).fetchall()
+        return await self._patiently(lambda: self._conn.execute(sql, parameters or ()).fetchall())
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, parameters)
+        rows = list(parameters)
+        if not self._conn.in_transaction:
+            # Outside a transaction each row commits alone: a retry could write one twice.
+            self._conn.executemany(sql, rows)
+            return
+        # Inside one, only the first write waits for the lock, before any row is written.
+        await self._patiently(lambda: self._conn.executemany(sql, rows))
 
     async def executescript(self, script: str) -> None:
         self._conn.executescript(script)
@@ -67,7 +105,7 @@ class InlineConnection:
         self._conn.create_function(name, arity, func)
 
     async def commit(self) -> None:
-        self._conn.commit()
+        await self._patiently(self._conn.commit)
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -80,11 +118,13 @@ class InlineSqliteClient(SqliteClient):
     async def create_connection(self, with_db: bool) -> None:  # noqa: ARG002 (tortoise's signature)
         if self._connection:
             return
-        conn = sqlite3.connect(self.filename, isolation_level=None)
+        conn = sqlite3.connect(self.filename, isolation_level=None, timeout=0)
         conn.row_factory = sqlite3.Row
-        self._connection = InlineConnection(conn)  # type: ignore[assignment]
+        busy_ms = float(self.pragmas.get("busy_timeout", DEFAULT_BUSY_SECONDS * 1000))
+        self._connection = InlineConnection(conn, busy_ms / 1000)  # type: ignore[assignment]
         for pragma, value in self.pragmas.items():
-            conn.execute(f"PRAGMA {pragma}={value}").close()
+            if pragma != "busy_timeout":  # waited for in InlineConnection, off the loop
+                conn.execute(f"PRAGMA {pragma}={value}").close()
         await self._post_connect()
 
 

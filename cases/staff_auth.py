@@ -1,15 +1,17 @@
-"""Staff sign-in: argon2 passwords, lock-out after repeated failures, sessions with a CSRF
-secret. Tokens are 256-bit random and stored only as their SHA-256; disabling an account or
-signing out deletes its sessions."""
+"""Staff sign-in: argon2 passwords checked off the event loop, back-off per address and per
+username after repeated failures (cases/sign_in_throttle.py), sessions with a CSRF secret.
+Tokens are 256-bit random and stored only as their SHA-256; disabling an account or signing
+out deletes its sessions."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cases.accounts import verify_password
-from cases.errors import CaseError, TooManyRequests
-from cases.models import StaffSession, StaffUser
+from cases.errors import CaseError, NotFound, PermissionDenied
+from cases.models import Role, StaffSession, StaffUser
+from cases.passwords import PasswordPool
+from cases.sign_in_throttle import SignInThrottle, normal_username
 from cases.tokens import digest, new_token
 from config.settings import StaffSettings
 
@@ -26,34 +28,43 @@ class SignInRefused(CaseError):
     status = 401
 
 
-class AccountLocked(TooManyRequests):
-    code = "account_locked"
-
-
 @dataclass(frozen=True)
 class SignedIn:
     user: StaffUser
     session: StaffSession
 
 
+@dataclass(frozen=True)
+class SignInGuard:
+    """What every sign-in goes through: the hashing pool and the back-off counts."""
+
+    passwords: PasswordPool
+    throttle: SignInThrottle
+
+
 async def sign_in(
-    username: str, password: str, now: datetime, policy: StaffSettings
+    username: str,
+    password: str,
+    now: datetime,
+    policy: StaffSettings,
+    *,
+    guard: SignInGuard,
+    address: str,
 ) -> tuple[StaffUser, str]:
-    """The account and a new session token; one vague refusal for any wrong detail."""
-    user = await StaffUser.filter(username=username.strip()[:64]).first()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        wait = int((user.locked_until - now).total_seconds()) + 1
-        raise AccountLocked(
-            f"密码错误次数过多,账号已锁定,请 {max(wait // 60, 1)} 分钟后再试。", retry_after=wait
-        )
-    ok = verify_password(user or _UNKNOWN_USER, password)
+    """The account and a new session token; one vague refusal for any wrong detail.
+
+    Known and unknown usernames take the same path (an unknown one is checked against a dummy
+    hash and counted alike), so neither the answer nor its timing tells whether one exists."""
+    guard.throttle.admit(address, username)  # before any hashing
+    try:
+        user = await StaffUser.filter(username=normal_username(username)).first()
+        ok = await guard.passwords.verify((user or _UNKNOWN_USER).password_hash, password)
+    finally:
+        guard.throttle.release(address)
     if user is None or not user.active or not ok:
-        if user is not None and user.active:
-            await _count_failure(user, now, policy)
+        guard.throttle.failed(address, username)
         raise SignInRefused("用户名或密码不正确。")
-    user.failed_logins = 0
-    user.locked_until = None
-    await user.save(update_fields=["failed_logins", "locked_until"])
+    guard.throttle.succeeded(username)
     token = new_token()
     await StaffSession.create(
         token_hash=digest(token),
@@ -62,16 +73,6 @@ async def sign_in(
         expires_at=now + timedelta(hours=policy.session_hours),
     )
     return user, token
-
-
-async def _count_failure(user: StaffUser, now: datetime, policy: StaffSettings) -> None:
-    user.failed_logins += 1
-    fields = ["failed_logins"]
-    if user.failed_logins >= policy.lockout_failures:
-        user.locked_until = now + timedelta(minutes=policy.lockout_minutes)
-        user.failed_logins = 0
-        fields.append("locked_until")
-    await user.save(update_fields=fields)
 
 
 async def signed_in(token: str, now: datetime) -> SignedIn | None:
@@ -83,6 +84,17 @@ async def signed_in(token: str, now: datetime) -> SignedIn | None:
         return None
     user = await StaffUser.filter(id=session.user_id, active=True).first()
     return None if user is None else SignedIn(user, session)
+
+
+async def unlock_sign_in(guard: SignInGuard, admin: StaffUser, user_id: int) -> StaffUser:
+    """An admin clears the back-off of an account's username at once (console and API)."""
+    if admin.role != Role.ADMIN:
+        raise PermissionDenied("只有管理员可以解除登录限制。")
+    user = await StaffUser.get_or_none(id=user_id)
+    if user is None:
+        raise NotFound("没有这个账号。")
+    guard.throttle.clear(user.username)
+    return user
 
 
 async def sign_out(token: str) -> None:

@@ -16,7 +16,7 @@ from cases.models import Case, CaseClock
 from cases.recalendar import recompute_for_calendar
 from cases.receipts import prune_push_receipts
 from cases.reminders import raise_reminders
-from cases.retention import anonymise_expired_cases
+from cases.retention import anonymise_expired_cases, delete_unattached_uploads
 from cases.rules import Rules
 from cases.surveys import close_unanswered
 from cases.workflow import Actor, perform
@@ -76,6 +76,8 @@ async def run_sweeps(
         changed += await anonymise_expired_cases(
             now, retention.closed_case_years, settings.media_dir
         )
+        # Housekeeping too: photos of filings never made are not a change to any case.
+        await delete_unattached_uploads(now, retention.unattached_upload_hours, settings.media_dir)
     return changed
 
 

@@ -16,9 +16,20 @@ from bot.webhook import create_bot_app
 from cases import db
 from cases.accounts import sync_departments
 from cases.outbox import NoticeChannel, deliver_due
+from cases.passwords import PasswordPool
 from cases.rules import load_rules
+from cases.sign_in_throttle import SignInThrottle
+from cases.staff_auth import SignInGuard
 from cases.sweeps import Sweeper
-from complaint_desk.keys import DEMO_WECHAT, MP_CLIENT, NOTICE_TEMPLATES, OA_CLIENT, RULES, SETTINGS
+from complaint_desk.keys import (
+    DEMO_WECHAT,
+    MP_CLIENT,
+    NOTICE_TEMPLATES,
+    OA_CLIENT,
+    RULES,
+    SETTINGS,
+    SIGN_IN,
+)
 from complaint_desk.simulator_page import add_simulator_page
 from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings, load_settings
@@ -58,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     app[NOTICE_TEMPLATES] = load_notice_templates(settings.notices_file)
     app.cleanup_ctx.append(_case_store)
     app.cleanup_ctx.append(_wechat_client)
+    app.cleanup_ctx.append(_sign_in_guard)
     if settings.worker.in_process:
         app.cleanup_ctx.append(_clock_sweeper)
         app.cleanup_ctx.append(_notice_worker)
@@ -94,6 +106,15 @@ async def _case_store(app: web.Application) -> AsyncIterator[None]:
         log.error("could not sync units at start (%s: %s)", exc.__class__.__name__, exc)
     yield
     await db.close_store()
+
+
+async def _sign_in_guard(app: web.Application) -> AsyncIterator[None]:
+    """argon2 runs in a few low-priority threads, never on the event loop (issue 15 item 3)."""
+    policy = app[SETTINGS].staff
+    pool = PasswordPool(policy.password_threads, policy.password_queue_limit)
+    app[SIGN_IN] = SignInGuard(pool, SignInThrottle(policy))
+    yield
+    pool.close()
 
 
 async def _wechat_client(app: web.Application) -> AsyncIterator[None]:
@@ -157,16 +178,19 @@ async def _clock_sweeper(app: web.Application) -> AsyncIterator[None]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 with {"status": "ok"} when the database answers, 503 otherwise; also names the
-    years (this and next) whose holiday schedule is not entered yet, so deadlines are 暂定."""
+    """200 with {"status": "ok"} when the database answers, 503 otherwise ("busy" while another
+    process holds SQLite's write lock); also names the years (this and next) whose holiday
+    schedule is not entered yet, so deadlines are 暂定."""
     ok = await db.ping()
+    busy = ok and await db.store_busy(request.app[SETTINGS].database_url)
     calendar = request.app[RULES].calendar
+    state = "busy" if busy else "ok" if ok else "unreachable"
     body = {
-        "status": "ok" if ok else "unavailable",
-        "database": "ok" if ok else "unreachable",
+        "status": "busy" if busy else "ok" if ok else "unavailable",
+        "database": state,
         "provisional_years": calendar.provisional_years_ahead(datetime.now(UTC)),
     }
-    return web.json_response(body, status=200 if ok else 503)
+    return web.json_response(body, status=200 if ok and not busy else 503)
 
 
 async def gunicorn_app() -> web.Application:

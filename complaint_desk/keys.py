@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from cases.rules import Rules
+from cases.staff_auth import SignInGuard
 from config.notices import NoticeTemplates
 from config.settings import Settings
 from wechat.client import WeChatClient
@@ -17,3 +18,5 @@ OA_CLIENT = web.AppKey("oa_client", WeChatClient)
 MP_CLIENT = web.AppKey("mp_client", WeChatClient)
 # Demo mode only: the built-in WeChat simulator, to show what citizens received.
 DEMO_WECHAT = web.AppKey("demo_wechat", FakeWeChat)
+# Staff sign-in: the argon2 thread pool and the back-off counts (started in a cleanup_ctx).
+SIGN_IN = web.AppKey("sign_in", SignInGuard)

@@ -6,6 +6,12 @@ token and posted to our own webhook, exactly as WeChat would deliver them. Besid
 shows the messages the built-in WeChat simulator received for that citizen (template,
 subscribe and customer-service messages) and the citizen's cases with their public timeline.
 
+Demo only, never mounted in production: it signs pushes with the account's token and lists
+any citizen's cases by openid. It refuses to mount when `[wechat] api_base` is WeChat's real
+API, sends a strict Content-Security-Policy, and answers only its own page: a cross-site
+request (Sec-Fetch-Site, Origin) or a post a form could send (text/plain, urlencoded,
+multipart) is 403, so another site can neither push as a citizen nor read their cases.
+
 快进 (`api/fast-forward`) lets the demo's time pass for the one thing a newcomer waits on:
 the satisfaction survey's invitation, due the next working day at 10:00, is sent now.
 
@@ -20,9 +26,10 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import xmltodict
@@ -36,7 +43,7 @@ from cases.surveys import invite_now
 from cases.tracking import public_timeline, recent_cases
 from cases.workflow import STATUS_LABELS
 from complaint_desk.keys import DEMO_WECHAT, RULES, SETTINGS
-from config.settings import CONFIG_DIR, WeChatAppSettings
+from config.settings import CONFIG_DIR, ConfigError, WeChatAppSettings
 from wechat.simulator import (
     LOGIN_CODE_TTL_SECONDS,
     PushSigner,
@@ -46,7 +53,10 @@ from wechat.simulator import (
     text_xml,
 )
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SIMULATOR_PAGE_PATH = "/simulator/"
+# WeChat's API (api.weixin.qq.com and its regional hosts sh./sz./hk.api.weixin.qq.com).
+WECHAT_API_DOMAIN = "weixin.qq.com"
 WEBHOOK_PATH = "/wechat/oa"
 MENU_FILE = CONFIG_DIR / "menu.toml"
 # The official account's gh_ id as WeChat puts it in ToUserName (the bot only echoes it).
@@ -64,20 +74,37 @@ WEBHOOK_TIMEOUT_SECONDS = 10.0
 MAX_SUBSCRIBE_TEMPLATES = 5
 STATIC_FILES = {"simulator.js": "application/javascript", "simulator.css": "text/css"}
 
+# The page's own script and stylesheet and nothing else; no framing, no forms elsewhere.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+# Content types a page on another site can post without a CORS preflight.
+FORM_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+# Routes any site may link to (the page itself and its assets); everything else is the page's.
+OPEN_ROUTES = frozenset({"page", "static"})
+
 PAGE_ENV = web.AppKey("simulator_page_env", Environment)
 SESSION = web.AppKey("simulator_session", aiohttp.ClientSession)
 MENU = web.AppKey("simulator_menu", list)
 
 
 def add_simulator_page(app: web.Application) -> None:
-    """Mount the page on a demo app (it needs `DEMO_WECHAT`, set by `create_app`)."""
+    """Mount the page on a demo app (it needs `DEMO_WECHAT`, set by `create_app`); refused
+    when the app talks to WeChat's real API, i.e. when this is no demo."""
+    api_host = urlsplit(app[SETTINGS].wechat.api_base).hostname or ""
+    if api_host == WECHAT_API_DOMAIN or api_host.endswith("." + WECHAT_API_DOMAIN):
+        raise ConfigError(
+            "wechat.api_base", "the demo simulator page is never mounted against WeChat's API"
+        )
     # Before the sub-app: both are indexed under /simulator and the first registered wins.
     app.router.add_get(SIMULATOR_PAGE_PATH.rstrip("/"), _to_page)
     app.add_subapp(SIMULATOR_PAGE_PATH, create_simulator_page_app())
 
 
 def create_simulator_page_app() -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[_own_page_only])
+    app.on_response_prepare.append(_security_headers)
     app[PAGE_ENV] = Environment(
         loader=PackageLoader("templates", "simulator"), autoescape=select_autoescape(["html"])
     )
@@ -101,6 +128,32 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         app[SESSION] = session
         yield
+
+
+@web.middleware
+async def _own_page_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.match_info.route.name not in OPEN_ROUTES and not _from_own_page(request):
+        return _error(403, "cross_site", "模拟器只接受它自己页面发出的请求。")
+    return await handler(request)
+
+
+def _from_own_page(request: web.Request) -> bool:
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site != "same-origin":
+        return False
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        return False
+    # Browsers without Fetch Metadata or Origin still cannot post these cross-site unseen.
+    return request.method in {"GET", "HEAD"} or request.content_type not in FORM_TYPES
+
+
+async def _security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Cache-Control", "no-store")
 
 
 async def _to_page(_request: web.Request) -> web.Response:

@@ -63,8 +63,14 @@ class WeChatSettings:
 @dataclass(frozen=True)
 class StaffSettings:
     session_hours: float
-    lockout_failures: int
-    lockout_minutes: float
+    free_failures: int
+    backoff_seconds: float
+    account_backoff_max_seconds: float
+    address_backoff_max_seconds: float
+    forget_minutes: float
+    address_concurrent_checks: int
+    password_threads: int
+    password_queue_limit: int
     secure_cookies: bool
 
 
@@ -79,6 +85,7 @@ class MiniProgramSettings:
 @dataclass(frozen=True)
 class RetentionSettings:
     closed_case_years: int
+    unattached_upload_hours: float
 
 
 @dataclass(frozen=True)
@@ -259,6 +266,9 @@ def _build(raw: dict[str, Any]) -> Settings:
     years = _expect(raw, "retention.closed_case_years", int)
     if years < 1:
         raise ConfigError("retention.closed_case_years", "must be at least 1")
+    upload_hours = _expect(raw, "retention.unattached_upload_hours", (int, float))
+    if upload_hours <= 0:
+        raise ConfigError("retention.unattached_upload_hours", "must be greater than 0")
     if redis_url and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
         raise ConfigError("redis.url", "must be a redis:// URL")  # no echo: it may hold a password
     return Settings(
@@ -285,15 +295,23 @@ def _build(raw: dict[str, Any]) -> Settings:
         miniprogram=_build_miniprogram(raw, demo),
         staff=_build_staff(raw),
         demo=demo,
-        retention=RetentionSettings(closed_case_years=years),
+        retention=RetentionSettings(
+            closed_case_years=years, unattached_upload_hours=float(upload_hours)
+        ),
     )
 
 
 def _build_staff(raw: dict[str, Any]) -> StaffSettings:
     kinds: dict[str, Any] = {
         "session_hours": (int, float),
-        "lockout_failures": int,
-        "lockout_minutes": (int, float),
+        "free_failures": int,
+        "backoff_seconds": (int, float),
+        "account_backoff_max_seconds": (int, float),
+        "address_backoff_max_seconds": (int, float),
+        "forget_minutes": (int, float),
+        "address_concurrent_checks": int,
+        "password_threads": int,
+        "password_queue_limit": int,
     }
     numbers = {}
     for key, kind in kinds.items():
@@ -302,8 +320,14 @@ def _build_staff(raw: dict[str, Any]) -> StaffSettings:
             raise ConfigError(f"staff.{key}", "must be greater than 0")
     return StaffSettings(
         session_hours=float(numbers["session_hours"]),
-        lockout_failures=int(numbers["lockout_failures"]),
-        lockout_minutes=float(numbers["lockout_minutes"]),
+        free_failures=int(numbers["free_failures"]),
+        backoff_seconds=float(numbers["backoff_seconds"]),
+        account_backoff_max_seconds=float(numbers["account_backoff_max_seconds"]),
+        address_backoff_max_seconds=float(numbers["address_backoff_max_seconds"]),
+        forget_minutes=float(numbers["forget_minutes"]),
+        address_concurrent_checks=int(numbers["address_concurrent_checks"]),
+        password_threads=int(numbers["password_threads"]),
+        password_queue_limit=int(numbers["password_queue_limit"]),
         secure_cookies=_expect(raw, "staff.secure_cookies", bool),
     )
 

@@ -13,6 +13,7 @@ from cases.evidence import attach_evidence
 from cases.surveys import answer_survey
 from cases.tracking import case_for_citizen
 from cases.workflow import Actor, perform
+from complaint_desk.keys import NOTICE_TEMPLATES
 from miniprogram_api.common import citizen_of, id_list, ok, read_json, rules_of
 from miniprogram_api.views import case_summary
 
@@ -74,5 +75,7 @@ async def rate(request: web.Request) -> web.Response:
 async def subscriptions(request: web.Request) -> web.Response:
     """The result of wx.requestSubscribeMessage, success or fail callback, as `results`."""
     data = await read_json(request)
-    left = await record_consents(citizen_of(request).id, template_results(data.get("results")))
+    results = template_results(data.get("results"))  # a fail callback asked nothing
+    offered = {spec.template_id for spec in request.config_dict[NOTICE_TEMPLATES].mp.values()}
+    left = await record_consents(citizen_of(request).id, results, offered) if results else {}
     return ok({"remaining": left, "recorded_at": datetime.now(UTC).isoformat()})

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from cases.errors import CaseError, TooManyRequests
 from cases.sessions import citizen_for_token
+from complaint_desk.json_body import no_store
 from miniprogram_api import actions, auth, filing, tracking
 from miniprogram_api.common import error_response
 from miniprogram_api.keys import CITIZEN, OPENAPI
@@ -33,6 +34,7 @@ PUBLIC_ROUTES = frozenset({"mp_login", "mp_openapi", "mp_check_media", "mp_evide
 def create_mp_app() -> web.Application:
     app = web.Application(middlewares=[_errors, _signed_in])
     app[OPENAPI] = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+    app.on_response_prepare.append(no_store)
     r = app.router
     r.add_post("/auth/login", auth.login, name="mp_login")
     r.add_post("/auth/logout", auth.logout, name="mp_logout")

@@ -10,6 +10,7 @@ from aiohttp import web
 from cases.errors import CaseError, ValidationError
 from cases.models import Citizen
 from cases.rules import Rules
+from complaint_desk.json_body import BodyRefused, read_json_object
 from complaint_desk.keys import RULES, SETTINGS
 from config.settings import Settings
 from miniprogram_api.keys import CITIZEN
@@ -58,21 +59,12 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     """The request's JSON object; 415 for another type, 400 for bad or oversized JSON."""
     if request.content_type != "application/json":
         raise UnsupportedMedia("请以 JSON 格式提交(Content-Type: application/json)。")
-    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise BadRequest("提交的内容太长了。")
-    # read(n) may return less than is coming (chunked, slow clients): read to the end.
-    raw = bytearray()
-    while chunk := await request.content.read(MAX_JSON_BYTES + 1 - len(raw)):
-        raw += chunk
-        if len(raw) > MAX_JSON_BYTES:
-            raise BadRequest("提交的内容太长了。")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest("提交的内容不是有效的 JSON。") from None
-    if not isinstance(data, dict):
-        raise BadRequest("提交的内容应为 JSON 对象。")
-    return data
+        return await read_json_object(request, MAX_JSON_BYTES)
+    except BodyRefused as refused:
+        if refused.too_large:
+            raise BadRequest("提交的内容太长了。") from None
+        raise BadRequest("提交的内容不是有效的 JSON 对象。") from None
 
 
 def id_list(data: dict[str, Any], name: str, most: int) -> list[int]:

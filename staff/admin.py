@@ -15,8 +15,8 @@ from cases.accountability import substantiated_by_staff
 from cases.accounts import create_staff
 from cases.errors import CaseError, NotFound, PermissionDenied, ValidationError
 from cases.models import Department, Role, StaffUser
-from cases.staff_auth import disable_account
-from staff.web import actor_of, checked_form, render, rules_of, text
+from cases.staff_auth import disable_account, unlock_sign_in
+from staff.web import actor_of, checked_form, render, rules_of, sign_in_guard, signed_in, text
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
 UNIT_ROLES = {"intake": "受理", "handling": "承办", "leadership": "领导"}
@@ -32,6 +32,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/admin", overview, name="staff_admin")
     router.add_post("/admin/staff", add_staff, name="staff_admin_add")
     router.add_post("/admin/staff/{id}/disable", disable_staff, name="staff_admin_disable")
+    router.add_post("/admin/staff/{id}/unlock", unlock_staff, name="staff_admin_unlock")
 
 
 def _admin_only(request: web.Request) -> None:
@@ -96,6 +97,7 @@ async def add_staff(request: web.Request) -> web.Response:
             text(form, "role"),
             text(form, "department"),
             text(form, "display_name"),
+            passwords=sign_in_guard(request).passwords,
         )
     except CaseError as exc:
         return await overview(request, error=exc.message)
@@ -113,3 +115,14 @@ async def disable_staff(request: web.Request) -> web.Response:
         return await overview(request, error="不能停用自己的账号。")
     await disable_account(user)
     raise web.HTTPFound(f"/staff/admin?done=已停用账号 {user.username},其登录已失效")
+
+
+async def unlock_staff(request: web.Request) -> web.Response:
+    """Clear an account's sign-in back-off at once (after a clerk's own mistypes or an attack)."""
+    _admin_only(request)
+    await checked_form(request)
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 9:
+        raise NotFound("没有这个账号。")
+    user = await unlock_sign_in(sign_in_guard(request), signed_in(request).user, int(raw))
+    raise web.HTTPFound(f"/staff/admin?done=已解除账号 {user.username} 的登录限制")

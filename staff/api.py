@@ -16,11 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from cases.errors import CaseError, TooManyRequests, ValidationError
-from cases.staff_auth import sign_in, sign_out, signed_in
+from cases.errors import CaseError, NotFound, TooManyRequests, ValidationError
+from cases.staff_auth import sign_in, sign_out, signed_in, unlock_sign_in
+from complaint_desk.json_body import BodyRefused, no_store, read_json_object
 from staff import case_page, dashboard, worklist
 from staff.keys import STAFF
-from staff.web import settings_of
+from staff.web import settings_of, sign_in_guard, source_address
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -34,9 +35,11 @@ OPENAPI = web.AppKey("staff_api_openapi", dict)
 def create_staff_api() -> web.Application:
     app = web.Application(middlewares=[_errors, _bearer])
     app[OPENAPI] = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+    app.on_response_prepare.append(no_store)
     app.router.add_post("/auth/login", login, name="staff_api_login")
     app.router.add_post("/auth/logout", logout, name="staff_api_logout")
     app.router.add_get("/openapi.json", openapi, name="staff_api_openapi")
+    app.router.add_post("/staff/{id}/unlock", unlock, name="staff_api_unlock")
     for module in (worklist, case_page, dashboard):
         module.add_api_routes(app.router)
     return app
@@ -98,14 +101,10 @@ def _method_not_allowed(request: web.Request) -> bool:
 async def read_json(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ValidationError("请以 JSON 格式提交。", code="unsupported_media_type")
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
     try:
-        data = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_JSON_BYTES else None
-    except (UnicodeDecodeError, ValueError):
-        data = None
-    if not isinstance(data, dict):
-        raise ValidationError("请求内容应为 JSON 对象。", code="bad_request")
-    return data
+        return await read_json_object(request, MAX_JSON_BYTES)
+    except BodyRefused:
+        raise ValidationError("请求内容应为 JSON 对象。", code="bad_request") from None
 
 
 async def login(request: web.Request) -> web.Response:
@@ -114,8 +113,24 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(username, str) or not isinstance(password, str):
         raise ValidationError("请提供 username 和 password。", field="username")
     settings = settings_of(request)
-    user, token = await sign_in(username, password, datetime.now(UTC), settings.staff)
+    user, token = await sign_in(
+        username,
+        password,
+        datetime.now(UTC),
+        settings.staff,
+        guard=sign_in_guard(request),
+        address=source_address(request),
+    )
     return ok({"token": token, "role": str(user.role), "name": user.display_name})
+
+
+async def unlock(request: web.Request) -> web.Response:
+    """An admin clears an account's sign-in back-off (the console's 解除登录限制)."""
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 9:
+        raise NotFound("没有这个账号。")
+    user = await unlock_sign_in(sign_in_guard(request), request[STAFF].user, int(raw))
+    return ok({"username": user.username, "unlocked": True})
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -26,7 +26,7 @@ from complaint_desk.keys import SETTINGS
 from config.staff_text import load_staff_text
 from staff import admin, case_page, dashboard, worklist
 from staff.keys import COOKIE, LOGIN_CSRF_COOKIE, PAGES, STAFF
-from staff.web import checked_form, render, settings_of
+from staff.web import checked_form, render, settings_of, sign_in_guard, source_address
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -145,7 +145,14 @@ async def login(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest()
     settings = settings_of(request)
     try:
-        _user, token = await sign_in(username, password, datetime.now(UTC), settings.staff)
+        _user, token = await sign_in(
+            username,
+            password,
+            datetime.now(UTC),
+            settings.staff,
+            guard=sign_in_guard(request),
+            address=source_address(request),
+        )
     except CaseError as exc:
         fresh = secrets.token_urlsafe(24)
         response = render(

@@ -11,9 +11,9 @@ from multidict import MultiDictProxy
 from cases.accounts import staff_actor
 from cases.rules import Rules
 from cases.staff_actions import may_register
-from cases.staff_auth import SignedIn
+from cases.staff_auth import SignedIn, SignInGuard
 from cases.workflow import Actor
-from complaint_desk.keys import RULES, SETTINGS
+from complaint_desk.keys import RULES, SETTINGS, SIGN_IN
 from config.settings import Settings
 from staff.keys import PAGES, STAFF
 
@@ -35,6 +35,16 @@ def rules_of(request: web.Request) -> Rules:
 
 def settings_of(request: web.Request) -> Settings:
     return request.config_dict[SETTINGS]
+
+
+def sign_in_guard(request: web.Request) -> SignInGuard:
+    return request.config_dict[SIGN_IN]
+
+
+def source_address(request: web.Request) -> str:
+    """The peer's address as the socket says: X-Forwarded-For is never read (any client can
+    send it), so behind a proxy every sign-in shares the proxy's address budget."""
+    return request.remote or ""
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:

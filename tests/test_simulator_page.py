@@ -12,6 +12,7 @@ import json
 import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from cases.models import Case, EvidenceFile, Status
 from cases.workflow import perform
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app
 from complaint_desk.keys import DEMO_WECHAT, RULES, SETTINGS
-from config.settings import Settings, load_settings
+from config.settings import ConfigError, Settings, load_settings
 from tests.factories import make_staff
 
 if TYPE_CHECKING:
@@ -629,3 +630,48 @@ async def test_fast_forward_sends_the_survey_and_the_mini_program_panel_signs_in
     await expect(output).to_contain_text("demo-mp-progress:还可收 1 条")
     await expect(output).to_contain_text("demo-mp-result:还可收 1 条")
     assert await page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+
+
+# --- issue 15 item 14: demo only, its own page only ----------------------------------------
+
+
+async def test_the_page_refuses_cross_site_requests_and_sends_a_csp(
+    client: TestClient[Any, Any],
+) -> None:
+    openid = "oCrossSiteVictim"
+    said = {"openid": openid, "type": "text", "content": "帮助"}
+    own = {"Origin": str(client.make_url("")).rstrip("/"), "Sec-Fetch-Site": "same-origin"}
+    assert (await client.post("/simulator/api/push", json=said, headers=own)).status == 200
+    cases = await client.get(f"/simulator/api/cases?openid={openid}", headers=own)
+    assert cases.status == 200
+
+    forged = json.dumps(said)
+    for headers in (
+        {"Content-Type": "text/plain", "Origin": "https://evil.example"},
+        {"Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"},
+        {"Content-Type": "text/plain"},  # an old browser: no Origin, no Fetch Metadata
+        {"Content-Type": "application/json", "Origin": "https://evil.example"},
+    ):
+        resp = await client.post("/simulator/api/push", data=forged, headers=headers)
+        assert resp.status == 403, headers
+        assert (await resp.json())["error"]["code"] == "cross_site"
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        resp = await client.get(f"/simulator/api/cases?openid={openid}", headers=headers)
+        assert resp.status == 403 and openid not in await resp.text()
+
+    page = await client.get("/simulator/", headers={"Sec-Fetch-Site": "cross-site"})
+    assert page.status == 200  # a link from elsewhere still opens the page
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert page.headers["X-Frame-Options"] == "DENY"
+
+
+def test_the_page_is_never_mounted_against_wechats_real_api(
+    database_url: str, tmp_path: Path
+) -> None:
+    for real in ("https://api.weixin.qq.com", "https://sh.api.weixin.qq.com"):
+        settings = demo_settings(database_url, tmp_path / "data", 8080)
+        settings = replace(settings, wechat=replace(settings.wechat, api_base=real))
+        with pytest.raises(ConfigError, match="wechat.api_base"):
+            create_app(settings)

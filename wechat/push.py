@@ -10,6 +10,7 @@ import struct
 import time
 from dataclasses import dataclass
 from typing import Any
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 import xmltodict
@@ -150,17 +151,39 @@ def _decrypt(request: web.Request, app: WeChatAppSettings, crypto: WeChatCrypto,
         raise PushRefused(400, "malformed message") from None
 
 
+def _refuse_doctype(*_args: object) -> None:
+    raise ValueError("DTDs are refused")
+
+
+class _NoDoctypeExpat:
+    """expat for xmltodict, with any <!DOCTYPE> refused: xmltodict's disable_entities stops
+    entity declarations only, so a bare DOCTYPE or an external SYSTEM DTD went through."""
+
+    ExpatError = ExpatError
+
+    @staticmethod
+    def ParserCreate(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (expat's name)
+        parser = expat.ParserCreate(*args, **kwargs)
+        parser.StartDoctypeDeclHandler = _refuse_doctype
+        return parser
+
+
+def _xml(xml: str) -> dict[str, Any]:
+    root: dict[str, Any] = xmltodict.parse(xml, disable_entities=True, expat=_NoDoctypeExpat)
+    return root
+
+
 def _envelope(xml: str) -> dict[str, Any]:
-    """The safe-mode wrapper: <xml><ToUserName/><Encrypt/></xml>, entities refused."""
-    fields = xmltodict.parse(xml, disable_entities=True)["xml"]
+    """The safe-mode wrapper: <xml><ToUserName/><Encrypt/></xml>, DTDs and entities refused."""
+    fields = _xml(xml)["xml"]
     if not isinstance(fields, dict) or not isinstance(fields.get("Encrypt"), str):
         raise ValueError("no Encrypt element")
     return fields
 
 
 def _parse(xml: str) -> dict[str, Any]:
-    """Only WeChat's <xml> shape; xmltodict refuses entities and DTDs (ValueError)."""
-    root = xmltodict.parse(xml, disable_entities=True)
+    """Only WeChat's <xml> shape; any DTD or entity is refused (ValueError)."""
+    root = _xml(xml)
     fields = root["xml"]
     if not isinstance(fields, dict) or any(not fields.get(k) for k in REQUIRED_FIELDS):
         raise ValueError("not a WeChat push")

@@ -117,6 +117,9 @@ MATRIX: dict[str, Probe] = {
     "staff_admin_disable": Probe(
         "POST", "/admin/staff/{staff_id}/disable", console(403, 403, admin=302)
     ),
+    "staff_admin_unlock": Probe(
+        "POST", "/admin/staff/{staff_id}/unlock", console(403, 403, admin=302)
+    ),
     "staff_dashboard": Probe("GET", "/dashboard", console(200)),
     "staff_monthly_report": Probe(
         "GET", "/reports/monthly?format=html", console(200, handler_x=403, handler_y=403)
@@ -160,6 +163,7 @@ MATRIX: dict[str, Probe] = {
         "GET", "/cases/{case}/photos/{photo}/full", staff_api(200, handler_y=HIDDEN)
     ),
     "staff_api_dashboard": Probe("GET", "/dashboard", staff_api(200)),
+    "staff_api_unlock": Probe("POST", "/staff/{staff_id}/unlock", staff_api(403, admin=200)),
     "staff_api_logout": Probe("POST", "/auth/logout", staff_api(200), last=True),
     # --- mini-program API ------------------------------------------------------------------
     "mp_login": Probe("POST", "/auth/login", _all(400), json={}),

@@ -315,12 +315,16 @@ async def test_subscribe_results_count_every_accept_and_ignore_unknown_values(mp
     results = {
         "errMsg": "requestSubscribeMessage:ok",
         "demo-mp-progress": "acceptWithAudio",
-        "demo-mp-result": "accept",
-        "demo-mp-other": "someNewValue",
+        "demo-mp-result": "someNewValue",
+        "demo-mp-other": "accept",  # not a template of ours (item 13): dropped, not counted
     }
     status, body = await mp.call("POST", "/subscriptions", who, json={"results": results})
     assert status == 200, body
-    assert body["remaining"] == {"demo-mp-progress": 1, "demo-mp-result": 1, "demo-mp-other": 0}
+    assert body["remaining"] == {"demo-mp-progress": 1, "demo-mp-result": 0}
+    status, body = await mp.call(
+        "POST", "/subscriptions", who, json={"results": {"demo-mp-result": "acceptWithAlert"}}
+    )
+    assert status == 200 and body["remaining"] == {"demo-mp-result": 1}
 
     fail = {"errMsg": "requestSubscribeMessage:fail can only be invoked by user TAP gesture."}
     status, body = await mp.call(

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from cases.rules import Rules
@@ -56,6 +57,7 @@ class StaffWorld:
     settings: Settings
     rules: Rules
     new_client: Callable[[], Awaitable[aiohttp.ClientSession]]
+    app: web.Application
 
     async def console(self, role: str, department: str = "") -> Console:
         """A new client signed in as a new account of `role`."""
@@ -88,6 +90,6 @@ async def staff_world(
         sessions.append(session)
         return session
 
-    yield StaffWorld(settings, app[RULES], new_client)
+    yield StaffWorld(settings, app[RULES], new_client, app)
     for session in sessions:
         await session.close()

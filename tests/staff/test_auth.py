@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+
+from pytest_aiohttp import AiohttpClient
 
 from cases.models import StaffSession, StaffUser
 from cases.staff_auth import disable_account
+from complaint_desk.app import create_app
+from complaint_desk.keys import SIGN_IN
+from config.settings import Settings
 from tests.factories import STAFF_PASSWORD, make_staff
 from tests.staff.conftest import StaffWorld, sign_in
 
@@ -53,21 +61,96 @@ async def test_the_login_form_needs_its_csrf_token(staff_world: StaffWorld) -> N
     assert resp.status == 403 and not await StaffSession.exists(user_id=user.id)
 
 
-async def test_repeated_wrong_passwords_lock_the_account(staff_world: StaffWorld) -> None:
+async def _api_login(client: Any, username: str, password: str) -> tuple[int, Any, str]:
+    resp = await client.post(
+        "/api/staff/v1/auth/login", json={"username": username, "password": password}
+    )
+    return resp.status, await resp.json(), resp.headers.get("Retry-After", "")
+
+
+async def test_wrong_passwords_slow_the_source_down_but_never_lock_the_clerk_out(
+    aiohttp_client: AiohttpClient, make_settings: Callable[..., Settings]
+) -> None:
+    """Issue 15 item 6: known and unknown usernames answer alike; after `free_failures` the
+    source waits (a short, doubling back-off), then the right password works; no 15-minute
+    lock-out, and an admin can clear the back-off at once."""
+    settings = make_settings(
+        worker__in_process=False, staff__free_failures=3, staff__backoff_seconds=0.3
+    )
+    client = await aiohttp_client(create_app(settings))
     user = await _user()
+    refused = {"error": {"code": "sign_in_refused", "message": "用户名或密码不正确。", "field": ""}}
+    for name in (user.username, "nobody-here"):
+        for _ in range(3):
+            assert await _api_login(client, name, "wrong password") == (401, refused, "")
+        client.server.app[SIGN_IN].throttle._counts.pop("a:127.0.0.1")  # type: ignore[union-attr]
+    # Four failures for one username (any address): the next try waits, known or not.
+    for name in (user.username, "nobody-here"):
+        await _api_login(client, name, "wrong password")
+        client.server.app[SIGN_IN].throttle._counts.pop("a:127.0.0.1")  # type: ignore[union-attr]
+        status, body, retry = await _api_login(client, name, STAFF_PASSWORD)
+        assert (status, body["error"]["code"], retry) == (429, "sign_in_throttled", "1")
+        assert body["error"]["message"] == "尝试次数过多,请 1 秒后再试。"
+    assert (await StaffUser.get(id=user.id)).locked_until is None  # nothing stored per account
+    await asyncio.sleep(0.65)  # 0.3 s doubled once
+    status, body, _ = await _api_login(client, user.username, STAFF_PASSWORD)
+    assert status == 200 and body["role"] == "intake"
+
+
+async def test_an_admin_clears_the_back_off_in_the_console_and_the_api(
+    staff_world: StaffWorld,
+) -> None:
+    user = await _user()
+    admin = await staff_world.console("admin")
     client = await staff_world.new_client()
-    failures = staff_world.settings.staff.lockout_failures
-    for _ in range(failures - 1):
-        resp = await sign_in(client, user.username, "wrong password")
-        assert resp.status == 401 and "用户名或密码不正确" in await resp.text()
-    resp = await sign_in(client, user.username, "wrong password")
-    assert resp.status == 401
-    locked = await sign_in(client, user.username, STAFF_PASSWORD)  # right, but too late
-    assert locked.status == 429 and "已锁定" in await locked.text()
-    assert int(locked.headers["Retry-After"]) > 0
-    assert (await StaffUser.get(id=user.id)).locked_until is not None
-    unknown = await sign_in(client, "nobody-here", "whatever")
-    assert unknown.status == 401 and "用户名或密码不正确" in await unknown.text()
+    free = staff_world.settings.staff.free_failures
+    for _ in range(free + 1):
+        await _api_login(client, user.username, "wrong password")
+    throttle = staff_world.app[SIGN_IN].throttle
+    throttle._counts.pop("a:127.0.0.1")
+    assert (await _api_login(client, user.username, STAFF_PASSWORD))[0] == 429
+    status, _ = await admin.post(f"/staff/admin/staff/{user.id}/unlock", {})
+    assert status == 302
+    assert (await _api_login(client, user.username, STAFF_PASSWORD))[0] == 200
+
+    for _ in range(free + 1):
+        await _api_login(client, user.username, "wrong password")
+    throttle._counts.pop("a:127.0.0.1")
+    status, body, _ = await _api_login(client, admin.username, STAFF_PASSWORD)
+    auth = {"Authorization": f"Bearer {body['token']}"}
+    resp = await client.post(f"/api/staff/v1/staff/{user.id}/unlock", headers=auth)
+    assert resp.status == 200
+    assert await resp.json() == {"username": user.username, "unlocked": True}
+    assert (await _api_login(client, user.username, STAFF_PASSWORD))[0] == 200
+    status, body, _ = await _api_login(client, user.username, STAFF_PASSWORD)
+    mine = {"Authorization": f"Bearer {body['token']}"}
+    resp = await client.post(f"/api/staff/v1/staff/{user.id}/unlock", headers=mine)
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"
+
+
+async def test_sign_ins_from_one_address_are_limited_before_any_hashing(
+    staff_world: StaffWorld,
+) -> None:
+    """60 concurrent bad sign-ins from one address: only `address_concurrent_checks` reach
+    argon2, the rest are answered 429 at once (issue 15 item 3)."""
+    guard = staff_world.app[SIGN_IN]
+    hashed = 0
+    verify = guard.passwords.verify
+
+    async def counting(password_hash: str, password: str) -> bool:
+        nonlocal hashed
+        hashed += 1
+        return await verify(password_hash, password)
+
+    guard.passwords.verify = counting  # type: ignore[method-assign]
+    client = await staff_world.new_client()
+    answers = await asyncio.gather(
+        *(_api_login(client, f"nobody{n}", "wrong password") for n in range(60))
+    )
+    statuses = sorted(status for status, _, _ in answers)
+    limit = staff_world.settings.staff.address_concurrent_checks
+    assert statuses == [401] * limit + [429] * (60 - limit)
+    assert hashed == limit
 
 
 async def test_a_disabled_account_loses_its_sessions(staff_world: StaffWorld) -> None:
