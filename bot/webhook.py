@@ -162,7 +162,9 @@ async def _handle(
     spawn: Callable[[Coroutine[Any, Any, None]], None],
 ) -> str | None:
     app = request.app
-    citizen = await citizen_for_oa_openid(message.openid, message.unionid)
+    # A push's UnionId is not vouched for by WeChat's signature alone (plain mode signs the
+    # query only): identities are linked from the mini-program's login, never from a push.
+    citizen = await citizen_for_oa_openid(message.openid)
     now = datetime.now(UTC)
     if message.type != "event" or message.event in USER_ACTION_EVENTS:
         await seen_on_oa(citizen, now)
