@@ -18,7 +18,6 @@ from typing import Any
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
-from wechatpy.replies import TextReply
 
 from bot.context import BotContext
 from bot.dispatch import dispatch
@@ -152,8 +151,7 @@ async def _stored_answer(key: str) -> str:
 
 
 def _reply_xml(message: Incoming, text: str) -> str:
-    reply = TextReply(source=message.account, target=message.openid, content=text)
-    return str(reply.render())
+    return push.text_reply(message.account, message.openid, text)
 
 
 async def _handle(
