@@ -20,16 +20,16 @@ class Incoming:
     label: str = ""
     event: str = ""
     event_key: str = ""
-    unionid: str = ""
     # TEMPLATESENDJOBFINISH reports: which template message, and what became of it.
     report_msg_id: str = ""
     report_status: str = ""
 
     @property
     def dedupe_key(self) -> str:
-        """MsgId for messages; sender + time + event for events (they have no MsgId)."""
+        """Sender + MsgId for messages, sender + time + event for events, as WeChat documents:
+        a MsgId is unique per sender only, so another sender's MsgId is another push."""
         if self.msg_id:
-            return f"oa:msg:{self.msg_id}"
+            return f"oa:msg:{self.openid}:{self.msg_id}"
         return f"oa:evt:{self.openid}:{self.create_time}:{self.event}:{self.event_key}"
 
 
@@ -42,7 +42,6 @@ def from_fields(raw: dict[str, Any]) -> Incoming:
         type="other",
         create_time=int(raw.get("CreateTime") or 0),
         msg_id=str(raw.get("MsgId") or ""),
-        unionid=str(raw.get("UnionId") or ""),
     )
     if msg_type == "text":
         return replace(base, type="text", text=str(raw.get("Content") or "").strip())

@@ -18,7 +18,6 @@ from typing import Any
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
-from wechatpy.replies import TextReply
 
 from bot.context import BotContext
 from bot.dispatch import dispatch
@@ -161,8 +160,7 @@ async def _stored_answer(key: str) -> str:
 
 
 def _reply_xml(message: Incoming, text: str) -> str:
-    reply = TextReply(source=message.account, target=message.openid, content=text)
-    return str(reply.render())
+    return push.text_reply(message.account, message.openid, text)
 
 
 async def _handle(
@@ -171,7 +169,9 @@ async def _handle(
     spawn: Callable[[Coroutine[Any, Any, None]], None],
 ) -> str | None:
     app = request.app
-    citizen = await citizen_for_oa_openid(message.openid, message.unionid)
+    # A push's UnionId is not vouched for by WeChat's signature alone (plain mode signs the
+    # query only): identities are linked from the mini-program's login, never from a push.
+    citizen = await citizen_for_oa_openid(message.openid)
     now = datetime.now(UTC)
     if message.type != "event" or message.event in USER_ACTION_EVENTS:
         await seen_on_oa(citizen, now)

@@ -11,12 +11,16 @@ from cases.models import Citizen
 
 
 async def citizen_for_oa_openid(openid: str, unionid: str = "") -> Citizen:
-    """The citizen behind an official-account openid, created on first contact."""
+    """The citizen behind an official-account openid, created on first contact.
+
+    `unionid` only from a source WeChat vouches for (the OA user-info API), never a push body.
+    """
     return await _citizen_by("oa_openid", openid, unionid)
 
 
 async def citizen_for_mp_openid(openid: str, unionid: str = "") -> Citizen:
-    """The citizen behind a mini-program openid, created on first sign-in."""
+    """The citizen behind a mini-program openid, created on first sign-in; `unionid` is the
+    one jscode2session answered, which WeChat vouches for."""
     return await _citizen_by("mp_openid", openid, unionid)
 
 

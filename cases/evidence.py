@@ -15,13 +15,14 @@ import io
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from uuid import uuid4
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
 from cases.errors import CaseError
 from cases.models import EvidenceFile
@@ -204,12 +205,14 @@ async def store_evidence(
     citizen_id: int | None,
     case_id: int | None = None,
     content_check: str = "skipped",
+    admit: Callable[[BaseDBAsyncClient], Awaitable[None]] | None = None,
 ) -> EvidenceFile:
     """Write a processed photo and its thumbnail under `media_dir` and record the row.
 
     File names are generated here (uuid4, sharded by its first two hex digits); nothing the
     client sent reaches a path. Files are written atomically with mode 0600; if the row
-    cannot be created the files are removed again.
+    cannot be created the files are removed again. `admit` runs in the row's transaction just
+    before the insert (a quota: it raises to refuse), after the slow file writes.
     """
     if content_check not in CONTENT_CHECKS:
         raise ValueError(f"unknown content_check {content_check!r}")
@@ -220,18 +223,22 @@ async def store_evidence(
         _write_files, media_dir, {storage_key: image.data, thumb_key: image.thumb}
     )
     try:
-        return await EvidenceFile.create(
-            case_id=case_id,
-            citizen_id=citizen_id,
-            sha256=image.sha256,
-            size_bytes=len(image.data),
-            mime=image.mime,
-            width=image.width,
-            height=image.height,
-            storage_key=storage_key,
-            thumb_key=thumb_key,
-            content_check=content_check,
-        )
+        async with in_transaction() as conn:
+            if admit is not None:
+                await admit(conn)
+            return await EvidenceFile.create(
+                using_db=conn,
+                case_id=case_id,
+                citizen_id=citizen_id,
+                sha256=image.sha256,
+                size_bytes=len(image.data),
+                mime=image.mime,
+                width=image.width,
+                height=image.height,
+                storage_key=storage_key,
+                thumb_key=thumb_key,
+                content_check=content_check,
+            )
     except BaseException:
         await asyncio.to_thread(_remove_files, media_dir, (storage_key, thumb_key))
         raise

@@ -126,7 +126,10 @@ def validate_form(
             raise ValidationError(
                 f"“{FIELD_LABELS[name]}”最多 {limit} 个字,当前 {len(value)} 个字。", field=name
             )
-    anonymous = bool(raw.get("anonymous", False))
+    # A boolean only: bool("false") is True, and anonymity drops the contact for good.
+    anonymous = raw.get("anonymous", False)
+    if not isinstance(anonymous, bool):
+        raise ValidationError("“是否匿名”请填 true 或 false。", field="anonymous")
     kind_rule = catalog.kinds[kind]
     if anonymous and not kind_rule.anonymous_allowed:
         raise ValidationError(f"“{kind_rule.name}”需要实名,请留下姓名和电话。", field="anonymous")

@@ -10,6 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from openpyxl.worksheet.worksheet import Worksheet
 
 import templates
 from cases import stats
@@ -151,6 +152,8 @@ def _named(counts: dict[str, int], names: dict[str, str]) -> list[Count]:
 
 BOLD = Font(bold=True)
 PERCENT = "0.0%"
+# What makes a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def write_workbook(report: MonthlyReport, path: Path) -> None:
@@ -234,7 +237,22 @@ def write_workbook(report: MonthlyReport, path: Path) -> None:
         sheet.column_dimensions["A"].width = 24
     summary.column_dimensions["E"].width = 80
     summary["A1"].font = Font(bold=True, size=14)
+    for sheet in wb.worksheets:
+        _text_stays_text(sheet)
     wb.save(path)
+
+
+def _text_stays_text(sheet: Worksheet) -> None:
+    """Every text cell is written as text, never as a formula: openpyxl makes any string that
+    starts with `=` a live formula, and a respondent named `=HYPERLINK(...)` would run in the
+    reader's Excel. The quote prefix keeps it text when someone edits the cell too; numbers
+    are left numbers."""
+    for row in sheet.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+                if cell.value.startswith(FORMULA_STARTS):
+                    cell.quotePrefix = True
 
 
 def _cell(rate: Rate) -> float | str:

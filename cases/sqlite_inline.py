@@ -20,6 +20,7 @@ The engine is chosen in `cases.db.tortoise_config`; PostgreSQL is unaffected.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +33,24 @@ T = TypeVar("T")
 DEFAULT_BUSY_SECONDS = 5.0
 # First pause after "database is locked", doubled up to the longest pause.
 FIRST_PAUSE_SECONDS, LONGEST_PAUSE_SECONDS = 0.002, 0.05
+
+# The store holds citizens' names, phones and reports: readable by its owner only, like the
+# media and the backups. SQLite gives its -wal and -shm files the main file's mode.
+DB_FILE_MODE = 0o600
+_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def make_private(filename: str) -> None:
+    """Create the database file with mode 0600 (whatever the umask), or bring an existing
+    one and its companions down to it."""
+    if filename == ":memory:" or filename.startswith("file:"):
+        return
+    os.close(os.open(filename, os.O_RDWR | os.O_CREAT, DB_FILE_MODE))
+    for suffix in _COMPANIONS:
+        try:
+            os.chmod(filename + suffix, DB_FILE_MODE)
+        except FileNotFoundError:
+            continue
 
 
 class _Cursor:
@@ -118,6 +137,7 @@ class InlineSqliteClient(SqliteClient):
     async def create_connection(self, with_db: bool) -> None:  # noqa: ARG002 (tortoise's signature)
         if self._connection:
             return
+        make_private(self.filename)
         conn = sqlite3.connect(self.filename, isolation_level=None, timeout=0)
         conn.row_factory = sqlite3.Row
         busy_ms = float(self.pragmas.get("busy_timeout", DEFAULT_BUSY_SECONDS * 1000))

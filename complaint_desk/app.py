@@ -30,6 +30,7 @@ from complaint_desk.keys import (
     SETTINGS,
     SIGN_IN,
 )
+from complaint_desk.logs import escape_all_log_records
 from complaint_desk.simulator_page import add_simulator_page
 from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings, load_settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> web.Application:
     """Build the root application over one case store; nothing is started before run."""
     app = web.Application(client_max_size=1024**2)
     logging.getLogger("aiohttp.access").addFilter(_ACCESS_FILTER)  # once: filters are a set
+    escape_all_log_records()
     app[SETTINGS] = settings
     app[RULES] = load_rules(settings)
     app[NOTICE_TEMPLATES] = load_notice_templates(settings.notices_file)

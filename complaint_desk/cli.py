@@ -32,6 +32,7 @@ from cases.rules import load_rules
 from cases.sweeps import Sweeper
 from cases.workflow import Actor
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app, notice_channels, run_forever
+from complaint_desk.logs import escape_all_log_records
 from complaint_desk.simulator_page import DEMO_CITIZEN_OPENID, SIMULATOR_PAGE_PATH
 from config.catalog import load_catalog
 from config.notices import load_notice_templates
@@ -61,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Servers log their start-up; one-shot commands only warnings, so their output stays clean.
     level = logging.INFO if args.command in ("serve", "demo") else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    escape_all_log_records()
     try:
         settings = load_settings(args.config, demo=args.command == "demo")
         if args.command == "demo":

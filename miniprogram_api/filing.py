@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -92,7 +93,8 @@ async def upload(request: web.Request) -> web.Response:
     """One photo, as wx.uploadFile sends it (multipart, field `file`)."""
     citizen = citizen_of(request)
     settings = settings_of(request)
-    await check_upload_quota(citizen.id, datetime.now(UTC), settings.miniprogram.uploads_per_hour)
+    per_hour = settings.miniprogram.uploads_per_hour
+    await check_upload_quota(citizen.id, datetime.now(UTC), per_hour)
     if (request.content_length or 0) > MAX_PHOTO_BYTES + MULTIPART_OVERHEAD:
         raise PhotoTooLarge()  # refused before reading it
     if not request.content_type.startswith("multipart/"):
@@ -101,8 +103,13 @@ async def upload(request: web.Request) -> web.Response:
     image = await asyncio.to_thread(process_image, raw)
     # WeChat's checker fetches https only (the demo's local http address is not reachable).
     check = "pending" if settings.miniprogram.public_url.startswith("https://") else "skipped"
+
+    async def admit(conn: BaseDBAsyncClient) -> None:
+        # Counted again where the row is written: the check above is only a fast refusal.
+        await check_upload_quota(citizen.id, datetime.now(UTC), per_hour, conn)
+
     evidence = await store_evidence(
-        settings.media_dir, image, citizen_id=citizen.id, content_check=check
+        settings.media_dir, image, citizen_id=citizen.id, content_check=check, admit=admit
     )
     if check == "pending":
         await _start_media_check(request, citizen, evidence)
@@ -196,6 +203,9 @@ async def create_case(request: web.Request) -> web.Response:
     await _check_text(request, citizen, form)
     try:
         async with in_transaction() as conn:
+            # The authoritative count, under the citizen's lock (the one above spares WeChat's
+            # text check for a citizen already over the limit).
+            await check_filing_quota(citizen.id, now, settings.miniprogram.cases_per_day, conn)
             case = await file_case(
                 rules, form, Actor.of_citizen(citizen), channel=CHANNEL, citizen=citizen, now=now
             )

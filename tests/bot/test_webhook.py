@@ -66,7 +66,7 @@ async def test_a_retried_push_acts_once_and_answers_the_same(bot: BotWorld, mode
     assert first[0] == second[0] == 200
     assert reply_content(first[1]) == reply_content(second[1])
     assert "哪一类" in reply_content(first[1])
-    assert await PushReceipt.filter(key="oa:msg:9001").count() == 1
+    assert await PushReceipt.filter(key=f"oa:msg:{chat.openid}:9001").count() == 1
     # Had the retry acted twice, the draft would be past the category question.
     after = await chat.say("1")
     assert "对象" in after

@@ -356,7 +356,7 @@ async def test_w6_a_replayed_plain_request_with_another_body_has_no_effect(
         status, text = await _post(bot, params, body)
         assert (status, text) == (200, "success")
     assert not await Citizen.exists(oa_openid=attacker)
-    assert not await PushReceipt.exists(key="oa:msg:6002")
+    assert not await PushReceipt.exists(key=f"oa:msg:{victim.openid}:6002")
     # The draft was not dropped by the replayed 取消: it continues at the category question.
     assert "对象" in await victim.say("1")
 
@@ -371,7 +371,7 @@ async def test_w6_a_genuine_retry_still_gets_the_first_answer(bot: BotWorld) -> 
     results += await asyncio.gather(*(_post(bot, params, xml) for _ in range(3)))
     assert {status for status, _ in results} == {200}
     assert len({text for _, text in results}) == 1 and "哪一类" in results[0][1]
-    assert await PushReceipt.filter(key="oa:msg:6100").count() == 1
+    assert await PushReceipt.filter(key=f"oa:msg:{chat.openid}:6100").count() == 1
 
 
 async def test_w6_a_replayed_mini_program_request_cannot_forge_a_verdict(mp: MpWorld) -> None:
