@@ -58,6 +58,7 @@ async def apply_action(
     reachable: bool = True,
     named: bool = True,
     archived: bool = False,
+    start_at: datetime | None = None,
 ) -> list[CaseClock]:
     """Stop, pause, resume and start this case's clocks as the policy says for `action`.
 
@@ -67,7 +68,9 @@ async def apply_action(
     `finished`: the action ends the handling (referred out, merged, closed, archived …); every
     clock it does not start stops, whatever the policy's stop lists forgot, so a finished case
     never runs overdue or fires an expiry action; a clock that `runs_past_closure` stops only
-    when the case is `archived`. Returns the clocks started by the action.
+    when the case is `archived`. `start_at`: when the clocks the action starts count from, if
+    not now (a deemed acceptance dated at day 5 from receipt). Returns the clocks started by
+    the action.
     Updates `case.next_due_at` (not saved).
     """
     policy = policy_of(rules, case)
@@ -90,7 +93,7 @@ async def apply_action(
         if action in rule.starts_on and _may_start(rule, reachable, named):
             if clock is not None:
                 await _stop(clock, now, conn)
-            clock = await _start(rules, case, rule, now, conn)
+            clock = await _start(rules, case, rule, start_at or now, conn)
             started.append(clock)
         if clock is not None:
             running[rule.name] = clock
@@ -121,6 +124,53 @@ async def pausable(
         if action in (rule.resumes_on if paused else rule.pauses_on):
             found.append(clock)
     return found
+
+
+async def deemed_acceptance_time(
+    rules: Rules, case: Case, expired: CaseClock, now: datetime, conn: BaseDBAsyncClient
+) -> datetime:
+    """When a case deemed accepted by the expiry of `expired` counts as accepted, never later
+    than now: the due time of the clock its rule names in `deemed_as_of` (the rejection
+    notice: the acceptance decision's day 5 from receipt, 000 第十五条 「收到之日起第5日即为
+    受理」), or its own due time when it is that clock (started at filing); else now."""
+    policy = policy_of(rules, case)
+    rule = next((r for r in policy.clocks if r.name == expired.name), None)
+    if rule is not None and not rule.deemed_as_of and "file" in rule.starts_on:
+        return min(expired.due_at, now)  # the acceptance clock itself: its own day 5
+    if rule is None or not rule.deemed_as_of:
+        return now
+    dating = next(r for r in policy.clocks if r.name == rule.deemed_as_of)
+    row = (
+        await CaseClock.filter(case_id=case.id, name=dating.name)
+        .using_db(conn)
+        .order_by("-id")
+        .first()
+    )
+    if row is not None:  # its own pauses (waiting for the citizen's supplement) do not count
+        due = recompute_due(rules, row)
+    else:
+        due = compute_due(
+            case.created_at,
+            dating.amount,
+            dating.unit,
+            rules.calendar,
+            (),
+            dating.rollover_holidays,
+        ).astimezone(UTC)
+    return min(due, now)
+
+
+async def stoppable(
+    rules: Rules, case: Case, action: str, conn: BaseDBAsyncClient | None = None
+) -> list[CaseClock]:
+    """The running clocks `action` would stop under the case's policy: what an action that
+    exists only to record a duty done (到达现场, 通知双方) may act on now."""
+    rules_by_name = {r.name: r for r in policy_of(rules, case).clocks}
+    return [
+        c
+        for c in await running_clocks(case, conn)
+        if c.name in rules_by_name and action in rules_by_name[c.name].stops_on
+    ]
 
 
 def _may_start(rule: ClockRule, reachable: bool, named: bool) -> bool:

@@ -30,7 +30,8 @@ DATA_FIELDS: dict[str, tuple[str, ...]] = {
     "assign": ("department",),
     "request_extension": ("clock", "amount"),
     "raise_severity": ("severity",),
-    "close": ("finding", "named_staff"),
+    "close": ("finding", "named_staff", "satisfaction"),
+    "notify_parties": ("means",),
     # A telephone return visit may record the citizen's verdict on the survey's scale.
     "return_visit": ("overall", *load_survey_scale().dimensions),
 }

@@ -29,6 +29,7 @@ from cases.clocks import (
     pausable,
     policy_of,
     running_clocks,
+    stoppable,
     unit_name,
 )
 from cases.duplicates import similarity
@@ -366,6 +367,10 @@ def _details(
         shown.append(("告知方式", str(data["means_name"])))
     if "no_contact" in data:
         shown.append(("不予受理告知", str(data["no_contact"])))
+    if "deemed_day" in data:
+        shown.append(("视为受理之日", f"{data['deemed_day']}(自收到之日起计算)"))
+    if "satisfaction_name" in data:
+        shown.append(("患者意见", str(data["satisfaction_name"])))
     if "no_real_name" in data:
         label = next((r.label for r in policy.clocks if r.needs_real_name), "告知")
         shown.append((label, str(data["no_real_name"])))
@@ -536,6 +541,9 @@ async def action_forms(
         or (rules.catalog.first_receiver_owns and case.department_id is not None),
         "return": window is None or now <= window.due_at,
         "raise_severity": current is not None and current.rank < max(ranks),
+        "arrive": bool(await stoppable(rules, case, "arrive")),
+        "notify_parties": bool(await stoppable(rules, case, "notify_parties")),
+        "rehandle": case.kind in rules.catalog.satisfaction_kinds,
         "approve_draft": draft is not None,
         "refuse_draft": draft is not None,
     }

@@ -232,6 +232,28 @@ ACTIONS: dict[str, Action] = {
             public=False,
         ),
         _action("start", "开始办理", {S.ASSIGNED}, S.IN_PROGRESS, {HANDLER}, unit_scoped=True),
+        # 004 12312分流: 「接收单位自接到分流任务30分钟内,必须到达现场进行处理」: the unit records
+        # its arrival (before or after it starts handling), which stops the on-site clock.
+        _action(
+            "arrive",
+            "到达现场",
+            {S.ASSIGNED, S.IN_PROGRESS},
+            None,
+            {HANDLER},
+            unit_scoped=True,
+            public=False,
+        ),
+        # 000 产品质量申诉处理办法 第十九条 「五日内分别通知申诉人和被申诉人」: who recorded that
+        # both parties were told, and by which means.
+        _action(
+            "notify_parties",
+            "通知双方当事人",
+            {*_BEFORE_HANDLING, S.ASSIGNED, S.IN_PROGRESS},
+            None,
+            {INTAKE, LEADER, HANDLER},
+            unit_scoped=True,
+            public=False,
+        ),
         # 000 第十七条: the acceptance decision may be extended too (7 → 15 working days).
         _action(
             "request_extension",
@@ -317,6 +339,18 @@ ACTIONS: dict[str, Action] = {
             needs_note=True,
             notice="not_filed",
             note_public=True,
+        ),
+        # Where the profile closes only on the patient's satisfaction (001 第二十五条): the
+        # patient is not satisfied with the reply, so the unit handles it again.
+        _action(
+            "rehandle",
+            "不满意,重新办理",
+            {S.REPLIED},
+            S.IN_PROGRESS,
+            {INTAKE, LEADER, HANDLER},
+            unit_scoped=True,
+            needs_note=True,
+            notice="reopened",
         ),
         _action(
             "close",
@@ -522,7 +556,7 @@ async def _draft(
     async with in_transaction() as conn:
         # Checked exactly as it would be applied, so a draft that could never be approved is
         # refused now; what the check adds to the data is recomputed on approval.
-        await _apply_rule(rules, case, action, dict(data), now, conn)
+        await _apply_rule(rules, case, action, dict(data), now, conn, actor.role)
         updated = (
             await Case.filter(id=case.id, version=version)
             .using_db(conn)
@@ -611,7 +645,7 @@ async def _commit(
         else:
             data["no_contact"] = rule.no_contact_note
     async with in_transaction() as conn:
-        changes = await _apply_rule(rules, case, action, data, now, conn)
+        changes = await _apply_rule(rules, case, action, data, now, conn, actor.role)
         if action.target is not None:
             changes["status"] = action.target
         updated = (
@@ -652,6 +686,7 @@ async def _commit(
             reachable=reachable,
             named=named,
             archived=action.target == S.ARCHIVED,
+            start_at=data.get("_start_at"),
         )
         if action.name == "approve_extension":
             await clocks.extend(rules, case, data["_clock"], int(data["amount"]), conn)
@@ -709,23 +744,35 @@ async def _apply_rule(
     data: dict[str, Any],
     now: datetime,
     conn: BaseDBAsyncClient,
+    actor_role: str = "",
 ) -> dict[str, Any]:
     """Action-specific checks and the case fields the action changes."""
     catalog = rules.catalog
     name = action.name
-    if name == "deem_accepted" and case.status == S.REJECTED:
-        # Only the expiry of a clock that deems acceptance (a rejection never told) does this.
+    if name == "deem_accepted":
         due = [
             c
             for c in await clocks.running_clocks(case, conn)
             if c.on_expiry == name and c.paused_at is None and c.due_at <= now
         ]
-        if not due:
+        if not due and case.status == S.REJECTED:
+            # Only the expiry of a clock that deems acceptance (a rejection never told) does this.
             raise TransitionNotAllowed(
                 "不予受理决定的告知期限未届满或已告知,不能视为受理。", field="action"
             )
-        return {"accepted_at": now, "reject_reason": ""}
-    if name in ("accept", "deem_accepted"):
+        if not due:
+            return {"accepted_at": now}
+        # 「自…收到之日起第5日即为受理」: accepted as of day 5 (a sweep after an outage, or the
+        # 15 days of an untold rejection, do not move it), and the handling counts from then.
+        deemed_at = await clocks.deemed_acceptance_time(rules, case, due[0], now, conn)
+        data["deemed_at"] = deemed_at.isoformat()
+        data["deemed_day"] = clocks.last_day(rules, deemed_at)
+        data["_start_at"] = deemed_at
+        changes: dict[str, Any] = {"accepted_at": deemed_at}
+        if case.status == S.REJECTED:
+            changes["reject_reason"] = ""
+        return changes
+    if name == "accept":
         return {"accepted_at": now}
     if name == "tell_citizen":
         what = str(data.get("what", ""))
@@ -836,7 +883,30 @@ async def _apply_rule(
     if name in ("end_mediation", "open_case", "decline_case"):
         await _decide(catalog, case, name, data, conn)
         return {}
+    if name in ("arrive", "notify_parties"):
+        if not await clocks.stoppable(rules, case, name, conn):
+            raise TransitionNotAllowed(
+                "这类案件无需记录到达现场,或已记录。"
+                if name == "arrive"
+                else "这类案件无需记录通知双方当事人,或已记录。",
+                field="action",
+            )
+        if name == "notify_parties":
+            means = str(data.get("means", ""))
+            if means not in catalog.notify_means:
+                raise ValidationError("请选择通知方式。", field="means")
+            data["means_name"] = catalog.notify_means[means]
+        return {}
+    if name == "rehandle":
+        if case.kind not in catalog.satisfaction_kinds:
+            raise TransitionNotAllowed(
+                f"“{catalog.kinds[case.kind].name}”类案件办结不以满意为条件:"
+                "市民不满意的,办结后由领导复核。",
+                field="action",
+            )
+        return {"closed_at": None}
     if name == "close":
+        _satisfaction(catalog, case, actor_role, data)
         return {"closed_at": now, **_finding(catalog, case, data)}
     if name == "reopen":
         return {"closed_at": None}
@@ -867,6 +937,44 @@ async def _decide(
             raise TransitionNotAllowed("该案件已立案。", field="action")
     if name in OUTCOME_OF:
         data["outcome"] = OUTCOME_OF[name]
+
+
+# The patient's view of the result, recorded at closure where the profile closes on it
+# ([closing], 001 第二十五条): 满意 or 基本满意 close; 不满意 does not (`rehandle` sends it back);
+# 「信访投诉人长期无理取闹的,医院有书面答复的,可以认作结案」 is a leader's decision.
+SATISFACTION = {
+    "satisfied": "满意",
+    "basic": "基本满意",
+    "dissatisfied": "不满意",
+    "deemed": "长期无理取闹,已书面答复,认作结案",
+}
+
+
+def _satisfaction(catalog: Catalog, case: Case, role: str, data: dict[str, Any]) -> None:
+    """A close where the profile ties it to the patient's satisfaction: refused unless the
+    patient said 满意 / 基本满意 (or a leader deems it closed after a written reply)."""
+    code = str(data.get("satisfaction", "")).strip()
+    if case.kind not in catalog.satisfaction_kinds:
+        if code:
+            raise ValidationError("这类案件办结时不记录患者意见。", field="satisfaction")
+        data.pop("satisfaction", None)
+        return
+    if code not in SATISFACTION:
+        raise ValidationError(
+            "患者对处理结果表示满意或基本满意的方可结案:请记录患者对处理结果的意见。",
+            field="satisfaction",
+        )
+    if code == "dissatisfied":
+        raise TransitionNotAllowed(
+            "患者对处理结果不满意,不能结案。请选择“不满意,重新办理”,退回承办科室继续处理。",
+            field="satisfaction",
+        )
+    if code == "deemed" and role != LEADER:
+        raise PermissionDenied(
+            "投诉人长期无理取闹、已有书面答复而认作结案的,须由领导决定。",
+            field="satisfaction",
+        )
+    data.update(satisfaction=code, satisfaction_name=SATISFACTION[code])
 
 
 def _finding(catalog: Catalog, case: Case, data: dict[str, Any]) -> dict[str, Any]:

@@ -121,6 +121,11 @@ class ClockRule:
     extension_cap: int = 0
     rollover_holidays: bool = False
     on_expiry: str = ""
+    # With on_expiry = "deem_accepted" on a clock that does not start at receipt (the rejection
+    # notice): the acceptance is dated at the due time of this clock of the policy, counted from
+    # receipt (000 第十五条 「未按前款规定告知的……自…收到之日起第5日即为受理」), and the clocks it
+    # starts (handling, transfer) run from that day, not from the day the expiry was noticed.
+    deemed_as_of: str = ""
     # With on_expiry = "raise_severity": the severity to raise to (default: the next one up).
     expiry_severity: str = ""
     # Not started when the case has no way to reach the citizen (no WeChat, phone or address);
@@ -229,6 +234,10 @@ class Catalog:
     # rule it comes from.
     approval_actions: frozenset[str] = frozenset()
     approval_source: str = ""
+    # Kinds whose closing needs the citizen's satisfaction with the result (满意 / 基本满意,
+    # recorded at closure; 不满意 sends the case back for handling); the rule it comes from.
+    satisfaction_kinds: frozenset[str] = frozenset()
+    satisfaction_source: str = ""
 
     def findings_for(self, kind: str) -> list[Finding]:
         return [f for f in self.findings.values() if kind in f.kinds]
@@ -358,6 +367,18 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
         },
         approval_actions=frozenset(str(a) for a in raw.get("approvals", {}).get("actions", ())),
         approval_source=str(raw.get("approvals", {}).get("source", "")),
+        satisfaction_kinds=frozenset(
+            str(k) for k in raw.get("closing", {}).get("satisfaction_kinds", ())
+        ),
+        satisfaction_source=str(raw.get("closing", {}).get("source", "")),
+    )
+    _check(
+        catalog.satisfaction_kinds <= set(kinds),
+        "closing.satisfaction_kinds: unknown kind",
+    )
+    _check(
+        not catalog.satisfaction_kinds or bool(catalog.satisfaction_source),
+        "closing: satisfaction_kinds needs the rule's source",
     )
     _check(set(catalog.told) <= set(TOLD_SUBJECTS), f"told: codes are {TOLD_SUBJECTS}")
     _check(catalog.default_severity in severities, "default_severity is not a severity")
@@ -432,6 +453,7 @@ def _build_policy(
                 extension_cap=int(c.get("extension_cap", 0)),
                 rollover_holidays=bool(c.get("rollover_holidays", roll_over)),
                 on_expiry=c.get("on_expiry", ""),
+                deemed_as_of=str(c.get("deemed_as_of", "")),
                 expiry_severity=c.get("expiry_severity", ""),
                 needs_contact=bool(c.get("needs_contact", False)),
                 no_contact_note=str(c.get("no_contact_note", "")),
@@ -454,6 +476,17 @@ def _build_policy(
         # Screens say "{label}期限": a label ending in 期限 would read 期限期限.
         _check(not clock.label.endswith("期限"), f"clock {clock.name}: label ends with 期限")
         _check(clock.on_expiry in CLOCK_EXPIRY_ACTIONS, f"clock {clock.name}: on_expiry")
+        if clock.deemed_as_of:
+            _check(
+                clock.on_expiry == "deem_accepted",
+                f'clock {clock.name}: deemed_as_of needs on_expiry = "deem_accepted"',
+            )
+            dated_by = next((c for c in policy.clocks if c.name == clock.deemed_as_of), None)
+            _check(
+                dated_by is not None and "file" in dated_by.starts_on,
+                f"clock {clock.name}: deemed_as_of must name a clock of policy {name} "
+                "started at filing",
+            )
         _check(
             not clock.expiry_severity or clock.expiry_severity in severities,
             f"clock {clock.name}: unknown expiry_severity",

@@ -18,7 +18,8 @@ def _cell(text: str) -> str:
 
 def rules_table(catalog: Catalog) -> str:
     """A Markdown table of every clock of every deadline policy, in the profile's order, then
-    the claim thresholds and the decisions that wait for a leader's approval."""
+    the claim thresholds, the decisions that wait for a leader's approval and the kinds that
+    close only on the citizen's satisfaction."""
     lines = [
         f"### `{catalog.name}` — {catalog.title}",
         "",
@@ -50,5 +51,11 @@ def rules_table(catalog: Catalog) -> str:
         lines.append(
             f"| {_cell(catalog.approval_source or '—')} | `approvals.actions` (领导批准后发出) "
             f"| {actions} | draft → approve_draft | — |"
+        )
+    if catalog.satisfaction_kinds:
+        kinds = ", ".join(f"`{k}`" for k in sorted(catalog.satisfaction_kinds))
+        lines.append(
+            f"| {_cell(catalog.satisfaction_source)} | `closing.satisfaction_kinds` "
+            f"(满意或基本满意方可办结) | {kinds} | close (不满意 → rehandle) | — |"
         )
     return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ from aiohttp import web
 from cases.access import case_for_staff
 from cases.errors import CaseError, NotFound, ValidationError
 from cases.evidence import evidence_path
+from cases.models import Role
 from cases.reply_templates import TEMPLATE_PARTS, template_for, templates_for
 from cases.staff_actions import (
     DATA_FIELDS,
@@ -36,7 +37,7 @@ from cases.staff_views import (
     still_visible,
 )
 from cases.supervision import PRESS_ACTIONS, supervision_label
-from cases.workflow import ACTIONS, DRAFT_EVENT
+from cases.workflow import ACTIONS, DRAFT_EVENT, SATISFACTION
 from config.survey import load_survey_scale
 from staff import api
 from staff.web import actor_of, checked_form, render, rules_of, settings_of, text
@@ -103,6 +104,8 @@ async def case_page(
         c=case,
         catalog=rules.catalog,
         scale=load_survey_scale(),
+        satisfaction=SATISFACTION,
+        leader=actor.role == Role.LEADER.value,
         replies=replies,
         chosen=chosen,
         error=error.message if error else "",

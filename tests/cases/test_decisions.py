@@ -128,3 +128,25 @@ async def test_a_mediated_complaint_that_was_also_filed_counts_in_both_rates(sto
     filing = await stats.case_filing_rate(period)
     assert (mediation.numerator, mediation.denominator) == (1, 2)
     assert (filing.numerator, filing.denominator) == (1, 2)
+
+
+async def test_the_market_profile_closes_without_asking_the_citizens_satisfaction(
+    store: Rules,
+) -> None:
+    # Only a profile with [closing] (the hospital's 第二十五条) ties closing to satisfaction.
+    assert store.catalog.satisfaction_kinds == frozenset()
+    case, intake, handler = await _in_progress(store)
+    await perform(store, case.id, "reply", handler, note="商家已退货。", now=NOW)
+    with pytest.raises(TransitionNotAllowed, match="办结不以满意为条件"):
+        await perform(store, case.id, "rehandle", intake, note="市民不满意", now=NOW)
+    with pytest.raises(ValidationError, match="不记录患者意见"):
+        await perform(
+            store,
+            case.id,
+            "close",
+            intake,
+            data={"finding": "mediated", "satisfaction": "satisfied"},
+            now=NOW,
+        )
+    case, _ = await perform(store, case.id, "close", intake, data={"finding": "mediated"}, now=NOW)
+    assert case.status == Status.CLOSED

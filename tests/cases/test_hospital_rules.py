@@ -10,15 +10,15 @@ import pytest
 
 from cases import db
 from cases.accounts import sync_departments
-from cases.errors import PermissionDenied, ValidationError
+from cases.errors import PermissionDenied, TransitionNotAllowed, ValidationError
 from cases.intake import file_case
-from cases.models import CaseClock, CaseEvent
+from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules, load_rules
 from cases.staff_actions import register_case
-from cases.workflow import perform
+from cases.workflow import Actor, perform
 from cases.worklists import Filters, worklist_page
 from config.settings import Settings
-from tests.factories import complaint_form, make_case, make_staff
+from tests.factories import complaint_form, make_case, make_staff, perform_approved
 
 SH = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2026, 11, 2, 10, tzinfo=SH)
@@ -142,3 +142,69 @@ async def test_without_the_rule_only_intake_registers(store: Rules) -> None:
     handler = await make_staff("handler", "consumer")
     with pytest.raises(PermissionDenied):
         await register_case(store, handler, {**complaint_form(), "channel": "visit"})
+
+
+async def _replied(hospital: Rules) -> tuple[Case, Actor, Actor, Actor]:
+    """A complaint the 行风办 has answered (the reply signed by a leader, 第二十四条)."""
+    intake = await make_staff("intake", "patient_relations")
+    handler = await make_staff("handler", "conduct")
+    leader = await make_staff("leader", "leaders")
+    case = await make_case(
+        hospital, now=MONDAY, category="attitude", respondent_name="门诊部", contact_name="王芳"
+    )
+    await perform(hospital, case.id, "accept", intake, now=MONDAY)
+    await perform(hospital, case.id, "assign", intake, data={"department": "conduct"}, now=MONDAY)
+    await perform(hospital, case.id, "start", handler, now=MONDAY)
+    case, _ = await perform_approved(
+        hospital, case.id, "reply", handler, leader=leader, note="已约谈当事护士。", now=MONDAY
+    )
+    assert case.status == Status.REPLIED
+    return case, intake, handler, leader
+
+
+async def test_a_complaint_closes_only_when_the_patient_is_satisfied(hospital: Rules) -> None:
+    # 001 篇一 第二十五条: 「来访人对处理结果表示满意或基本满意的可以结案」.
+    assert hospital.catalog.satisfaction_kinds == {"complaint"}
+    assert "满意或基本满意的可以结案" in hospital.catalog.satisfaction_source
+    case, intake, handler, _ = await _replied(hospital)
+    close = {"finding": "substantiated"}
+    with pytest.raises(ValidationError, match="满意或基本满意的方可结案") as missing:
+        await perform(hospital, case.id, "close", intake, data=close, now=MONDAY)
+    assert missing.value.field == "satisfaction"
+    with pytest.raises(TransitionNotAllowed, match="不满意,重新办理"):
+        await perform(
+            hospital,
+            case.id,
+            "close",
+            intake,
+            data={**close, "satisfaction": "dissatisfied"},
+            now=MONDAY,
+        )
+    assert (await Case.get(id=case.id)).status == Status.REPLIED
+    # 不满意: back to the department, with a fresh 5 working days and the patient told.
+    later = MONDAY + timedelta(days=1)
+    case, event = await perform(
+        hospital, case.id, "rehandle", intake, note="患者认为道歉不够,要求科室书面说明", now=later
+    )
+    assert (case.status, case.closed_at) == (Status.IN_PROGRESS, None)
+    assert await Notice.filter(event_id=event.id, kind="reopened").exists()
+    handling = await CaseClock.get(case_id=case.id, name="handling", stopped_at__isnull=True)
+    assert handling.started_at == later
+    await perform_approved(hospital, case.id, "reply", handler, note="科室已书面说明。", now=later)
+    case, event = await perform(
+        hospital, case.id, "close", intake, data={**close, "satisfaction": "basic"}, now=later
+    )
+    assert case.status == Status.CLOSED
+    assert (event.data["satisfaction"], event.data["satisfaction_name"]) == ("basic", "基本满意")
+
+
+async def test_only_a_leader_deems_a_case_closed_after_a_written_reply(hospital: Rules) -> None:
+    # 第二十五条: 「信访投诉人长期无理取闹的,医院有书面答复的,可以认作结案」.
+    case, intake, _, leader = await _replied(hospital)
+    deemed = {"finding": "unsubstantiated", "satisfaction": "deemed"}
+    with pytest.raises(PermissionDenied, match="须由领导决定"):
+        await perform(hospital, case.id, "close", intake, data=deemed, now=MONDAY)
+    case, _ = await perform(
+        hospital, case.id, "close", leader, note="多次答复,仍纠缠", data=deemed, now=MONDAY
+    )
+    assert case.status == Status.CLOSED

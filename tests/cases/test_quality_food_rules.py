@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 
-from cases.errors import TransitionNotAllowed
-from cases.models import Case, CaseClock
+from cases.clocks import deadlines_of
+from cases.errors import TransitionNotAllowed, ValidationError
+from cases.models import Case, CaseClock, Reminder
+from cases.reminders import raise_reminders
 from cases.rules import Rules
 from cases.staff_actions import register_case
 from cases.workflow import Actor, perform
-from tests.factories import make_staff
+from cases.worklists import rows_of
+from tests.factories import department_id, make_staff
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 LATER = NOW + timedelta(days=4)
@@ -57,8 +60,24 @@ async def test_a_product_quality_appeal_notifies_both_parties_and_mediates_in_30
     await perform(store, case.id, "accept", intake, now=NOW)
     await perform(store, case.id, "assign", intake, data={"department": "quality"}, now=NOW)
     assert (await CaseClock.get(id=notify.id)).stopped_at is None
-    await perform(store, case.id, "start", handler, now=LATER)
+    # Starting the handling is not telling the parties: only a recorded notification stops it.
+    await perform(store, case.id, "start", handler, now=NOW)
+    assert (await CaseClock.get(id=notify.id)).stopped_at is None
+    with pytest.raises(ValidationError, match="请选择通知方式"):
+        await perform(store, case.id, "notify_parties", handler, now=LATER)
+    _, told = await perform(
+        store,
+        case.id,
+        "notify_parties",
+        handler,
+        note="电话通知申诉人王女士;书面通知城东家电商场",
+        data={"means": "letter"},
+        now=LATER,
+    )
+    assert (told.data["means_name"], told.public) == ("信函", False)
     assert (await CaseClock.get(id=notify.id)).stopped_at == LATER
+    with pytest.raises(TransitionNotAllowed, match="已记录"):  # once is enough
+        await perform(store, case.id, "notify_parties", handler, data={"means": "phone"}, now=LATER)
     with pytest.raises(TransitionNotAllowed):
         await perform(
             store,
@@ -112,3 +131,50 @@ async def test_an_accepted_food_case_is_handed_on_in_3_days_or_2_if_important(
     assert (transfer.amount, transfer.unit, transfer.started_at) == (days, "natural_days", NOW)
     await perform(store, case.id, "assign", intake, data={"department": "food"}, now=LATER)
     assert (await CaseClock.get(id=transfer.id)).stopped_at == LATER
+
+
+async def test_both_parties_untold_after_5_days_is_overdue_and_other_cases_need_no_notice(
+    store: Rules,
+) -> None:
+    case, intake = await _filed(store)
+    notify = await _running(case, "parties_notice")
+    assert await raise_reminders(store, notify.due_at) >= 1
+    overdue = await Reminder.get(clock_id=notify.id, point="overdue")
+    assert overdue.department_id is None  # nobody had the case yet: the centre is reminded
+    # A consumer complaint runs no such clock: nothing to record.
+    other, _ = await _filed(store, category="consumer")
+    with pytest.raises(TransitionNotAllowed, match="无需记录通知双方当事人"):
+        await perform(store, other.id, "notify_parties", intake, data={"means": "phone"}, now=NOW)
+
+
+async def test_an_emergency_unit_must_record_its_arrival_within_30_minutes(store: Rules) -> None:
+    # 004 12312分流: 「接收单位自接到分流任务30分钟内,必须到达现场进行处理」: a duty the unit
+    # must beat (reminded, overdue), stopped by the recorded arrival.
+    case, intake = await _filed(store, category="consumer", severity="emergency")
+    assert case.policy == "emergency"
+    await perform(store, case.id, "accept", intake, now=NOW)
+    await perform(store, case.id, "assign", intake, data={"department": "consumer"}, now=NOW)
+    on_site = await _running(case, "on_site")
+    assert (on_site.label, on_site.due_at) == ("到达现场", NOW + timedelta(minutes=30))
+    assert "on_site" not in store.catalog.right_clocks
+    assert "on_site" not in store.catalog.reminders.skip_clocks
+    [row] = await rows_of(store, [await Case.get(id=case.id)], NOW)
+    assert row.deadline is not None and row.deadline.label == "到达现场"  # the unit's headline
+    late = NOW + timedelta(minutes=31)
+    assert await raise_reminders(store, late) >= 1
+    overdue = await Reminder.get(clock_id=on_site.id, point="overdue")
+    assert overdue.department_id == await department_id("consumer")
+    [deadline] = [
+        d
+        for d in await deadlines_of(store, await Case.get(id=case.id), late)
+        if d.name == "on_site"
+    ]
+    assert deadline.overdue
+    handler = await make_staff("handler", "consumer")
+    await perform(store, case.id, "start", handler, now=late)
+    assert (await CaseClock.get(id=on_site.id)).stopped_at is None  # starting is not arriving
+    _, event = await perform(store, case.id, "arrive", handler, note="两名执法人员到场", now=late)
+    assert event.action == "arrive"
+    assert (await CaseClock.get(id=on_site.id)).stopped_at == late
+    with pytest.raises(TransitionNotAllowed, match="无需记录到达现场"):
+        await perform(store, case.id, "arrive", handler, now=late)

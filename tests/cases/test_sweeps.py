@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cases.clocks import deadlines_of
+from cases.clocks import deadlines_of, last_day, policy_of
+from cases.deadlines import compute_due
 from cases.errors import TransitionNotAllowed
 from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules
@@ -27,6 +28,12 @@ async def test_food_case_not_refused_by_day_5_counts_as_accepted(store: Rules) -
     assert await apply_expired_clocks(store, NOW + timedelta(days=8)) == 1
     stored = await Case.get(id=case.id)
     assert stored.status == Status.ACCEPTED
+    # Accepted as of the day 5 itself, not as of the sweep that noticed it.
+    acceptance = await CaseClock.get(case_id=case.id, name="acceptance")
+    assert acceptance.due_at < NOW + timedelta(days=8)
+    assert stored.accepted_at == acceptance.due_at
+    handling = await CaseClock.get(case_id=case.id, name="handling", stopped_at__isnull=True)
+    assert handling.started_at == acceptance.due_at
     event = await CaseEvent.get(case_id=case.id, action="deem_accepted")
     assert event.actor_kind == "system" and "受理决定" in event.note
     assert await Notice.filter(event_id=event.id, kind="accepted").exists()
@@ -78,13 +85,49 @@ async def test_a_food_rejection_never_told_counts_as_accepted(store: Rules) -> N
     assert (await Case.get(id=case.id)).status == Status.REJECTED
     assert await apply_expired_clocks(store, notice_clock.due_at) == 1
     stored = await Case.get(id=case.id)
-    assert stored.status == Status.ACCEPTED and stored.accepted_at == notice_clock.due_at
+    # Accepted as of day 5 from receipt, not as of the day the 15-day notice clock ran out.
+    day_5 = compute_due(case.created_at, 5, "natural_days", store.calendar, (), True)
+    assert stored.status == Status.ACCEPTED and stored.accepted_at == day_5
     event = await CaseEvent.get(case_id=case.id, action="deem_accepted")
     assert (event.from_status, event.to_status) == (Status.REJECTED, Status.ACCEPTED)
     assert event.actor_kind == "system" and "不予受理告知" in event.note
+    assert event.data["deemed_day"] == last_day(store, day_5)
     assert (await CaseClock.get(id=notice_clock.id)).stopped_at == notice_clock.due_at
     handling = await CaseClock.get(case_id=case.id, name="handling", stopped_at__isnull=True)
-    assert handling.started_at == notice_clock.due_at
+    assert handling.started_at == day_5
+
+
+async def test_the_handling_clock_of_a_deemed_acceptance_counts_from_day_5(store: Rules) -> None:
+    # 000 第十五条: 「未按前款规定告知的,投诉举报自……收到之日起第5日即为受理」: the 60 days of
+    # 第二十条 run from that day 5, wherever the sweep notices the untold rejection.
+    received = datetime(2026, 12, 1, 1, 30, tzinfo=UTC)  # Tuesday, 09:30 in Shanghai
+    case = await make_case(store, now=received, category="food")
+    intake = await make_staff("intake", "centre")
+    await perform_approved(
+        store,
+        case.id,
+        "reject",
+        intake,
+        note="超时效",
+        now=received + timedelta(days=1),
+        data={"reason_code": "time_barred"},
+    )
+    notice_clock = await CaseClock.get(case_id=case.id, name="rejection_notice")
+    late_sweep = notice_clock.due_at + timedelta(days=3)  # after an outage
+    assert await apply_expired_clocks(store, late_sweep) == 1
+    stored = await Case.get(id=case.id)
+    rule = next(c for c in policy_of(store, stored).clocks if c.name == "handling")
+    day_5 = compute_due(stored.created_at, 5, "natural_days", store.calendar, (), True)
+    assert day_5 < notice_clock.due_at
+    handling = await CaseClock.get(case_id=case.id, name="handling", stopped_at__isnull=True)
+    expected = compute_due(
+        day_5, rule.amount, rule.unit, store.calendar, (), rule.rollover_holidays
+    )
+    assert handling.started_at == day_5 == stored.accepted_at
+    assert handling.due_at == expected.astimezone(UTC)
+    # The 3-day transfer runs from day 5 too: long overdue once the sweep finds the rejection.
+    transfer = await CaseClock.get(case_id=case.id, name="transfer", stopped_at__isnull=True)
+    assert transfer.started_at == day_5 and transfer.due_at < late_sweep
 
 
 async def test_a_deemed_acceptance_needs_an_expired_untold_rejection(store: Rules) -> None:

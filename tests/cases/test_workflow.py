@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,7 +46,13 @@ class World:
         return self
 
     async def new_case(self, **form: Any) -> Case:
-        return await make_case(self.rules, citizen=self.citizen, now=NOW, **form)
+        severity = form.pop("severity", "")
+        case = await make_case(self.rules, citizen=self.citizen, now=NOW, **form)
+        if severity:  # as intake would grade it on the phone (citizens cannot)
+            policy = self.rules.catalog.policy_for(case.kind, case.category, severity)
+            await Case.filter(id=case.id).update(severity=severity, policy=policy.name)
+            case = await Case.get(id=case.id)
+        return case
 
     async def act(self, case: Case, action: str, actor: Actor, **kw: Any) -> Case:
         case, _ = await perform(self.rules, case.id, action, actor, now=NOW, **kw)
@@ -143,6 +150,18 @@ async def _drafted(world: World, case: Case) -> Case:
     return await world.act(case, "reject", world.intake, note="重复", data=reason)
 
 
+async def _closing_on_satisfaction(world: World, case: Case) -> Case:
+    """The hospital's rule (001 第二十五条) in this world: complaints close only on the
+    patient's satisfaction, so a dissatisfied one can be sent back for handling."""
+    catalog = dataclasses.replace(
+        world.rules.catalog,
+        satisfaction_kinds=frozenset({"complaint"}),
+        satisfaction_source="001 篇一 第二十五条",
+    )
+    world.rules = dataclasses.replace(world.rules, catalog=catalog)
+    return case
+
+
 async def _merge_target(world: World, case: Case) -> dict[str, Any]:
     other = await world.new_case(
         description="另一件完全不同的事情,发生在别的地方。", respondent_name="别的公司"
@@ -167,6 +186,9 @@ ACTION_SPECS: dict[str, tuple[str, dict[str, Any], Prep]] = {
     "return": ("handler", {"note": "不属本科室职责"}, _no_prep),
     "hand_over": ("handler", {"note": "无法当场协调,移交投诉办公室"}, _received_by_unit),
     "start": ("handler", {}, _no_prep),
+    "arrive": ("handler", {}, _no_prep),
+    "notify_parties": ("intake", {"data": {"means": "letter"}}, _no_prep),
+    "rehandle": ("intake", {"note": "患者对答复不满意"}, _closing_on_satisfaction),
     "request_extension": ("handler", {"note": "需要检测", "data": {"amount": 10}}, _no_prep),
     "approve_extension": ("leader", {}, _pending_extension),
     "refuse_extension": ("leader", {"note": "检测可在期限内完成"}, _pending_extension),
@@ -213,6 +235,10 @@ def _form_for(action: str, state: Status) -> dict[str, Any]:
         }
     if action == "merge":
         return {}
+    if action == "arrive":
+        return {"severity": "emergency"}  # 004: on site within 30 minutes of the task
+    if action == "notify_parties":
+        return {"category": "product_quality"}  # 产品质量申诉: both parties told in 5 days
     if action == "deem_accepted" and state == S.REJECTED:
         return {"category": "food"}  # the policy whose rejection notice deems acceptance
     if action in ("pause_clock", "resume_clock") and state == S.SUBMITTED:
@@ -321,7 +347,14 @@ async def test_citizen_cannot_touch_someone_elses_case(world: World) -> None:
 
 async def test_allowed_actions_lists_buttons_for_the_actor(world: World) -> None:
     case = await world.drive_to(S.ASSIGNED)
-    assert {a.name for a in allowed_actions(case, world.handler)} == {"return", "start"}
+    # The workflow's list; the console drops those the case's policy has no use for (on-site
+    # arrival, notifying both parties).
+    assert {a.name for a in allowed_actions(case, world.handler)} == {
+        "arrive",
+        "notify_parties",
+        "return",
+        "start",
+    }
     assert allowed_actions(case, world.other_handler) == []
 
 

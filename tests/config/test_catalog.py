@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from cases.workflow import ACTIONS
-from config.catalog import PROFILES_DIR, load_catalog
+from config.catalog import PROFILES_DIR, Catalog, load_catalog
 from config.settings import ConfigError
 
 PROFILES = sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))
@@ -80,18 +81,68 @@ def test_broken_profiles_are_refused_with_the_problem(tmp_path: Path) -> None:
 
 
 def test_emergency_unit_must_be_on_site_within_30_minutes() -> None:
-    # 004 12312分流: 「接收单位自接到分流任务30分钟内,必须到达现场进行处理」.
-    policy = next(p for p in load_catalog("market_regulation").policies if p.name == "emergency")
-    on_site = next(c for c in policy.clocks if c.name == "return_window")
+    # 004 12312分流: 「接收单位自接到分流任务30分钟内,必须到达现场进行处理」: a duty stopped by
+    # the recorded arrival, reminded and flagged overdue, not the unit's return right.
+    catalog = load_catalog("market_regulation")
+    policy = next(p for p in catalog.policies if p.name == "emergency")
+    on_site = next(c for c in policy.clocks if c.name == "on_site")
     assert (on_site.amount, on_site.unit, on_site.starts_on) == (30, "minutes", ("assign",))
+    assert "arrive" in on_site.stops_on and "start" not in on_site.stops_on
     assert "30分钟内,必须到达现场" in on_site.source
+    assert "on_site" not in catalog.right_clocks | catalog.reminders.skip_clocks
+    assert not any(c.name == "return_window" for c in policy.clocks)
+
+
+# A seed rulebook by its number (000 … 004, ../shared/research/seeds/), or the profile's own choice.
+SEED_NUMBER = re.compile(r"(?<![0-9])00[0-4](?![0-9])")
+OWN_CHOICE = "本配置取值"
+
+
+def _rule_sources(catalog: Catalog) -> list[str]:
+    """Every source a numbered rule of the profile names (the rule table's rows and more)."""
+    return [
+        *(p.source for p in catalog.policies),
+        *(c.source for p in catalog.policies for c in p.clocks),
+        *(c.source for c in catalog.claim_rules),
+        *(s for s in (catalog.approval_source, catalog.satisfaction_source) if s),
+        *(s for s in (catalog.first_receiver_source, catalog.sanctions_source) if s),
+    ]
 
 
 @pytest.mark.parametrize("profile", ["market_regulation", "hospital"])
 def test_no_rule_cites_a_document_outside_the_seed_rulebooks(profile: str) -> None:
-    # Beijing's 12345 standard (DB11) is not among the seeds: such numbers are the profile's own.
-    catalog = load_catalog(profile)
-    sources = [p.source for p in catalog.policies] + [
-        c.source for p in catalog.policies for c in p.clocks
+    # Beijing's 12345 standard (DB11) and the project's own DESIGN.md are not seeds: a rule
+    # names the seed it comes from by number, or says the number is the profile's own choice.
+    sources = _rule_sources(load_catalog(profile))
+    assert sources
+    outside = [s for s in sources if "DB11" in s or "北京12345" in s or "DESIGN.md" in s]
+    assert not outside
+    unsourced = [s for s in sources if not SEED_NUMBER.search(s) and OWN_CHOICE not in s]
+    assert not unsourced
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "DESIGN.md: 办结后5个工作日内回访",
+        "信访制度 第二十二条: 有异议的「由科室领导签名后及时返回」",
+        "DB11/T 1625 北京12345: 30分钟",
+    ],
+)
+def test_a_source_without_a_seed_or_the_profiles_own_choice_is_caught(
+    source: str, tmp_path: Path
+) -> None:
+    text = (PROFILES_DIR / "hospital.toml").read_text(encoding="utf-8")
+    marked = '(「立即」: 30分钟为本配置取值)"'
+    assert marked in text
+    broken = tmp_path / "hospital_broken.toml"
+    start = text.index('source = "003 医患沟通办制度: 「接待人员应当立即通知')
+    end = text.index("\n", start)
+    broken.write_text(text[:start] + f'source = "{source}"' + text[end:], encoding="utf-8")
+    sources = _rule_sources(load_catalog(str(broken)))
+    bad = [
+        s
+        for s in sources
+        if "DESIGN.md" in s or "DB11" in s or (not SEED_NUMBER.search(s) and OWN_CHOICE not in s)
     ]
-    assert not [s for s in sources if "DB11" in s or "北京12345" in s]
+    assert bad == [source]

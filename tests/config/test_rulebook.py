@@ -31,5 +31,5 @@ def test_every_clock_is_a_row_with_its_number_and_source() -> None:
     )
     assert (
         "| 004 12312分流: 「在承诺区域范围内,接收单位自接到分流任务30分钟内,必须到达现场进行处理」 "
-        "| `emergency.return_window` (退回) | 30 分钟 | assign | — |"
+        "| `emergency.on_site` (到达现场) | 30 分钟 | assign | — |"
     ) in rows

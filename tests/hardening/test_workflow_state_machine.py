@@ -52,15 +52,20 @@ from tests.factories import citizen_actor, complaint_form, make_citizen, make_st
 T = TypeVar("T")
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 
-# The kinds of case a run files: every deadline policy of the profile is among them.
+# The kinds of case a run files: every deadline policy of the profile is among them (checked
+# by test_the_forms_cover_every_policy), and a case a unit received itself (首诉负责制).
 FORMS: list[dict[str, Any]] = [
     {},  # complaint, consumer: the default policy
     {"category": "food"},  # food_drug: acceptance clock with deemed acceptance
+    {"category": "food", "severity": "important"},  # food_drug_important: handed on in 2 days
+    {"category": "product_quality"},  # quality_complaint: both parties told in 5 days
     {"kind": "report", "category": "price", "anonymous": True, "contact_phone": ""},
     {"kind": "report", "category": "product_quality"},  # acceptance pauses for testing
     {"kind": "consultation", "category": "licensing", "respondent_name": ""},
     {"kind": "suggestion", "category": "other", "respondent_name": ""},
-    {"severity": "emergency"},  # only staff may set it
+    {"severity": "emergency"},  # only staff may set it; the unit must arrive within 30 min
+    # Registered by the unit that received it, which may hand it over (hand_over).
+    {"received_by": "consumer"},
 ]
 ACTORS = ["intake", "handler", "other_handler", "leader", "admin", "system", "owner", "stranger"]
 NOTES = ["", "   ", "经核查,情况属实。"]
@@ -97,6 +102,7 @@ DATA: dict[str, list[dict[str, Any]]] = {
         {"means": "phone"},
     ],
     "return_visit": [{}, {"overall": "satisfied"}, {"overall": "basic", "result": "dissatisfied"}],
+    "notify_parties": [{"means": "letter"}, {"means": "pigeon"}, {}],
 }
 # Moves that keep a case in the lifecycle (withdrawing or referring ends it early), so most
 # runs reach handling, extensions, pauses, replies, closure and reopening.
@@ -107,6 +113,8 @@ FORWARD: dict[Status, list[str]] = {
         "accept",
         "request_info",
         "answer",
+        "hand_over",
+        "notify_parties",
         "request_extension",
         "approve_extension",
         "pause_clock",
@@ -115,10 +123,12 @@ FORWARD: dict[Status, list[str]] = {
     ],
     # Drafts for a leader (the profile's [approvals]) keep the case open until approved.
     Status.NEEDS_INFO: ["supplement", "reject", "approve_draft", "refuse_draft"],
-    Status.ACCEPTED: ["assign"],
-    Status.ASSIGNED: ["start", "return"],
+    Status.ACCEPTED: ["assign", "notify_parties"],
+    Status.ASSIGNED: ["start", "return", "arrive"],
     Status.IN_PROGRESS: [
         "reply",
+        "arrive",
+        "notify_parties",
         "request_extension",
         "approve_extension",
         "pause_clock",
@@ -131,7 +141,8 @@ FORWARD: dict[Status, list[str]] = {
         "approve_draft",
         "refuse_draft",
     ],
-    Status.REPLIED: ["close", "tell_citizen", "notify_result"],
+    # rehandle: refused by this profile (it closes without asking satisfaction).
+    Status.REPLIED: ["close", "tell_citizen", "notify_result", "rehandle"],
     Status.CLOSED: ["reopen", "return_visit", "uphold", "archive", "tell_citizen"],
     Status.REJECTED: ["notify_rejected", "tell_citizen", "archive"],
 }
@@ -217,6 +228,11 @@ async def _check_case(rules: Rules, case_id: int, events_seen: int) -> int:
     return len(events)
 
 
+async def _received_by(case_id: int, unit: str) -> None:
+    department = await Department.get(code=unit)
+    await Case.filter(id=case_id).update(department_id=department.id)
+
+
 async def _unit_code(department_id: int | None) -> str:
     if department_id is None:
         return ""
@@ -225,6 +241,8 @@ async def _unit_code(department_id: int | None) -> str:
 
 class WorkflowMachine(RuleBasedStateMachine):
     harness: Harness  # set by the test before the run
+    # Every action some run took successfully (the test checks the newer ones are among them).
+    taken: set[str] = set()
 
     cases = Bundle("cases")
 
@@ -242,6 +260,8 @@ class WorkflowMachine(RuleBasedStateMachine):
     def file(self, form: dict[str, Any], who: int) -> int:
         h = self.harness
         citizen = h.citizens[who]
+        form = dict(form)
+        unit = form.pop("received_by", "")
         # Staff file on the citizen's behalf when the form sets what only staff may.
         actor = h.actors["intake"] if "severity" in form else citizen_actor(citizen)
         case = self._run(
@@ -254,6 +274,8 @@ class WorkflowMachine(RuleBasedStateMachine):
                 now=self.now,
             )
         )
+        if unit:  # as when the receiving unit registers it (首诉负责制)
+            self._run(_received_by(case.id, unit))
         self.owner[case.id] = citizen
         self.numbers[case.id] = case.number
         self.events_seen[case.id] = 1
@@ -321,6 +343,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert {e.action for e in added} - {name} <= extra
         assert (event.from_status, event.to_status) == (old["status"], new["status"])
         assert event.id == added[0].id and event.at == self.now
+        WorkflowMachine.taken.add(name)
 
     @rule(case_id=cases, other=cases, moves=st.lists(MOVE, min_size=1, max_size=6))
     def advance(self, case_id: int, other: int, moves: list[tuple[int, int, int]]) -> None:
@@ -361,6 +384,21 @@ class WorkflowMachine(RuleBasedStateMachine):
         decision = "approve_draft" if approve else "refuse_draft"
         self.act(case_id, case_id, decision, "leader", NOTES[-1], 0)
 
+    @rule(case_id=cases)
+    def unit_duty(self, case_id: int) -> None:
+        """The steps of issue 13's rule sets that only some cases allow: the receiving unit's
+        hand-over (首诉负责制), the emergency unit's arrival, notifying both parties of a
+        product-quality appeal. Each is checked like any other action (or refused)."""
+        case = self._run(Case.get(id=case_id))
+        unit = self._run(_unit_code(case.department_id))
+        handler = UNIT_HANDLERS.get(unit, "handler")
+        if case.status == Status.SUBMITTED and unit:
+            self.act(case_id, case_id, "hand_over", handler, NOTES[-1], 0)
+        elif case.status in (Status.ASSIGNED, Status.IN_PROGRESS):
+            self.act(case_id, case_id, "arrive", handler, NOTES[-1], 0)
+        else:
+            self.act(case_id, case_id, "notify_parties", "intake", NOTES[-1], 0)
+
     def _actor(self, case_id: int, who: str) -> Actor:
         h = self.harness
         if who == "owner":
@@ -391,10 +429,25 @@ def harness(settings: Settings, rules: Rules) -> Iterator[Harness]:
             runner.run(db.close_store())
 
 
+def test_the_forms_cover_every_policy(rules: Rules) -> None:
+    catalog = rules.catalog
+    filed = {
+        catalog.policy_for(
+            form.get("kind", "complaint"),
+            form.get("category", "consumer"),
+            form.get("severity", catalog.default_severity),
+        ).name
+        for form in FORMS
+    }
+    assert filed == {p.name for p in catalog.policies}
+    assert any("received_by" in form for form in FORMS)  # hand_over needs one
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_no_sequence_of_actions_breaks_the_workflow(harness: Harness) -> None:
     """F3: random actions by random actors never reach an invalid state or lose an event."""
     WorkflowMachine.harness = harness
+    WorkflowMachine.taken = set()
     run_state_machine_as_test(
         WorkflowMachine,
         settings=run_settings(
@@ -406,3 +459,6 @@ def test_no_sequence_of_actions_breaks_the_workflow(harness: Harness) -> None:
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
+    # The runs took the steps only some cases allow (unit_duty), not only their refusals.
+    newer = {"hand_over", "arrive", "notify_parties"}
+    assert newer <= WorkflowMachine.taken, newer - WorkflowMachine.taken

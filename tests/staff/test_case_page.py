@@ -3,6 +3,7 @@ confidentiality, registration of phone cases, photos, duplicates and reply templ
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from dataclasses import dataclass
@@ -284,6 +285,26 @@ async def _received_by_unit(rules: Rules, crew: Crew, case: Case) -> Case:
     return await Case.get(id=case.id)
 
 
+async def _emergency_assigned(rules: Rules, crew: Crew, case: Case) -> Case:
+    # Graded 紧急 on the phone (004 12312分流): the unit must be on site within 30 minutes.
+    policy = rules.catalog.policy_for(case.kind, case.category, "emergency")
+    await Case.filter(id=case.id).update(severity="emergency", policy=policy.name)
+    case, _ = await perform(rules, case.id, "assign", crew.intake, data={"department": "consumer"})
+    return case
+
+
+async def _closing_on_satisfaction(rules: Rules, crew: Crew, case: Case) -> Case:
+    # The hospital's rule (001 第二十五条) in this console's profile: complaints close only on
+    # the patient's satisfaction, so a dissatisfied one goes back for handling.
+    catalog = dataclasses.replace(
+        rules.catalog,
+        satisfaction_kinds=frozenset({"complaint"}),
+        satisfaction_source="001 篇一 第二十五条",
+    )
+    object.__setattr__(rules, "catalog", catalog)  # the running app's own rules
+    return case
+
+
 REPLY = {
     "facts": "该超市确实出售了过期牛奶。",
     "handling": "已责令商家退货并赔偿。",
@@ -349,6 +370,30 @@ PAGE_ACTIONS: dict[str, tuple[str, str, Status, dict[str, Any], dict[str, str], 
     "assign": ("intake", "centre", S.ACCEPTED, {}, {"department": "consumer"}, None),
     "return": ("handler", "consumer", S.ASSIGNED, {}, {"note": "不属本科室职责"}, None),
     "start": ("handler", "consumer", S.ASSIGNED, {}, {}, None),
+    "arrive": (
+        "handler",
+        "consumer",
+        S.ACCEPTED,
+        {},
+        {"note": "两名执法人员已到场"},
+        _emergency_assigned,
+    ),
+    "notify_parties": (
+        "intake",
+        "centre",
+        S.SUBMITTED,
+        {"category": "product_quality"},
+        {"means": "phone", "note": "已电话通知申诉人和被申诉商场"},
+        None,
+    ),
+    "rehandle": (
+        "intake",
+        "centre",
+        S.REPLIED,
+        {},
+        {"note": "市民认为赔偿不足", "public_note": "已请承办单位重新办理"},
+        _closing_on_satisfaction,
+    ),
     "request_extension": (
         "handler",
         "consumer",
@@ -523,6 +568,40 @@ REFUSALS = [
         "页面版本号不正确,请刷新后重试。",
     ),
 ]
+
+
+async def test_where_closing_needs_satisfaction_the_close_form_asks_and_refuses_without(
+    staff_world: StaffWorld,
+) -> None:
+    # 001 第二十五条 「满意或基本满意的可以结案」 (the hospital's [closing]).
+    rules, crew = staff_world.rules, await _crew()
+    case = await _drive(rules, crew, S.REPLIED)
+    await _closing_on_satisfaction(rules, crew, case)
+    console = await staff_world.console("intake", "centre")
+    url = f"/staff/cases/{case.number}"
+    status, page = await console.get(url)
+    assert status == 200 and '<select name="satisfaction" required>' in page
+    assert ">基本满意</option>" in page
+    assert ">不满意</option>" not in page and "认作结案</option>" not in page  # a leader's
+    assert f'action="{url}/actions/rehandle"' in page
+    before = await _counts(case)
+    close = {"expected_version": str(case.version), "finding": "mediated"}
+    status, body = await console.post(f"{url}/actions/close", close)
+    assert (status, _message(body)) == (
+        422,
+        "患者对处理结果表示满意或基本满意的方可结案:请记录患者对处理结果的意见。",
+    )
+    status, body = await console.post(
+        f"{url}/actions/close", {**close, "satisfaction": "dissatisfied"}
+    )
+    assert (status, _message(body)) == (
+        409,
+        "患者对处理结果不满意,不能结案。请选择“不满意,重新办理”,退回承办科室继续处理。",
+    )
+    assert await _counts(case) == before
+    status, _ = await console.post(f"{url}/actions/close", {**close, "satisfaction": "satisfied"})
+    assert status == 302 and (await Case.get(id=case.id)).status == S.CLOSED
+    assert "患者意见:满意" in (await console.get(url))[1]  # on the timeline
 
 
 @pytest.mark.parametrize(("state", "role", "unit", "action", "typed", "code", "message"), REFUSALS)
