@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient
 
 from complaint_desk.app import create_app
@@ -34,22 +34,8 @@ async def _webhook_latencies(chat: Chat) -> list[float]:
     return latencies
 
 
-async def test_the_webhook_stays_fast_while_60_bad_sign_ins_run(
-    aiohttp_client: AiohttpClient,
-    make_settings: Callable[..., Settings],
-    fake_wechat: tuple[FakeWeChat, TestServer],
-) -> None:
-    _, wechat = fake_wechat
-    # Every sign-in reaches argon2: the address limits are opened up, so this measures the pool.
-    settings = bot_settings(
-        make_settings,
-        wechat,
-        worker__in_process=False,
-        staff__address_concurrent_checks=BAD_SIGN_INS,
-        staff__free_failures=1000,
-        staff__password_queue_limit=BAD_SIGN_INS,
-    )
-    client = await aiohttp_client(create_app(settings))
+async def measure_webhook_during_bad_sign_ins(client: TestClient) -> tuple[float, float]:
+    """The webhook's p99 alone, then while BAD_SIGN_INS wrong passwords are being checked."""
     chat = Chat(client, PushSigner(OA_TOKEN, OA_APPID, ""), "oCitizenLoad", safe=False)
     for _ in range(5):  # warm up (templates, first queries, connections)
         await chat.say("帮助")
@@ -66,8 +52,32 @@ async def test_the_webhook_stays_fast_while_60_bad_sign_ins_run(
     loaded = _p99(await _webhook_latencies(chat))
     assert not storm.done(), "every push was measured while the sign-ins ran"
     assert await storm == [401] * BAD_SIGN_INS
-    # The target is 100 ms on an idle machine; when other tests load the 2 cores, the same
-    # run's baseline is slower too, so the bound grows with it (before the fix: ~14 s).
-    assert loaded < max(0.100, 4 * baseline), (
+    return baseline, loaded
+
+
+def load_settings_for(make_settings: Callable[..., Settings], wechat: TestServer) -> Settings:
+    """Every sign-in reaches argon2: the address limits are opened up, so this measures the pool."""
+    return bot_settings(
+        make_settings,
+        wechat,
+        worker__in_process=False,
+        staff__address_concurrent_checks=BAD_SIGN_INS,
+        staff__free_failures=1000,
+        staff__password_queue_limit=BAD_SIGN_INS,
+    )
+
+
+async def test_the_webhook_stays_fast_while_60_bad_sign_ins_run(
+    aiohttp_client: AiohttpClient,
+    make_settings: Callable[..., Settings],
+    fake_wechat: tuple[FakeWeChat, TestServer],
+) -> None:
+    _, wechat = fake_wechat
+    client = await aiohttp_client(create_app(load_settings_for(make_settings, wechat)))
+    baseline, loaded = await measure_webhook_during_bad_sign_ins(client)
+    # Before the fix the p99 was ~14 s. The 100 ms target is measured on an idle machine by
+    # tests/bench/bench_sign_in.py; here the other test worker shares the 2 cores, so the suite
+    # holds the contract that matters to WeChat: an answer well inside its 5 s.
+    assert loaded < 1.0, (
         f"webhook p99 {loaded * 1000:.0f} ms under load (baseline {baseline * 1000:.0f} ms)"
     )
