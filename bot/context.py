@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.incoming import Incoming
 from bot.texts import Texts
-from cases.models import Citizen
 from cases.rules import Rules
+from cases.store.models import Citizen
 
 
 @dataclass

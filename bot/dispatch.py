@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.context import BotContext
 from bot.handlers import filing, follow, help, menu, status, supplement, survey
-from cases.drafts import load_conversation
-from cases.outbox import record_delivery_report
+from cases.intake.drafts import load_conversation
+from cases.workflow.outbox import record_delivery_report
 from config.chat import load_chat_words
 
 STATUS_WORD = "查询"

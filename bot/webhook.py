@@ -24,8 +24,8 @@ from bot.dispatch import dispatch
 from bot.handlers.photos import save_photo
 from bot.incoming import Incoming, from_fields
 from bot.texts import Texts
-from cases.citizens import citizen_for_oa_openid, seen_on_oa
-from cases.models import Citizen, PushReceipt
+from cases.intake.citizens import citizen_for_oa_openid, seen_on_oa
+from cases.store.models import Citizen, PushReceipt
 from complaint_desk.keys import OA_CLIENT, RULES, SETTINGS
 from config.settings import Settings
 from wechat import push

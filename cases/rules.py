@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from cases.deadlines import WorkCalendar, load_year_tables
+from cases.workflow.deadlines import WorkCalendar, load_year_tables
 from config.catalog import Catalog, load_catalog
 from config.settings import ConfigError, Settings
 

@@ -13,14 +13,14 @@ import aiohttp
 from aiohttp import web
 
 from bot.webhook import create_bot_app
-from cases import db
-from cases.accounts import sync_departments
-from cases.outbox import NoticeChannel, deliver_due
-from cases.passwords import PasswordPool
+from cases.auth.accounts import sync_departments
+from cases.auth.passwords import PasswordPool
+from cases.auth.sign_in_throttle import SignInThrottle
+from cases.auth.staff_auth import SignInGuard
 from cases.rules import load_rules
-from cases.sign_in_throttle import SignInThrottle
-from cases.staff_auth import SignInGuard
-from cases.sweeps import Sweeper
+from cases.store import db
+from cases.workflow.outbox import NoticeChannel, deliver_due
+from cases.workflow.sweeps import Sweeper
 from complaint_desk.keys import (
     DEMO_WECHAT,
     MP_CLIENT,

@@ -23,14 +23,16 @@ import aiohttp
 from aiohttp import web
 from tqdm import tqdm
 
-from cases import accounts, backup, db, report, transfer
+from cases.auth import accounts
 from cases.errors import CaseError
-from cases.intake import file_case
-from cases.models import Citizen, StaffUser
-from cases.outbox import deliver_due
+from cases.intake.filing import file_case
 from cases.rules import load_rules
-from cases.sweeps import Sweeper
-from cases.workflow import Actor
+from cases.store import backup, db, transfer
+from cases.store.models import Citizen, StaffUser
+from cases.views import report
+from cases.workflow.engine import Actor
+from cases.workflow.outbox import deliver_due
+from cases.workflow.sweeps import Sweeper
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app, notice_channels, run_forever
 from complaint_desk.logs import escape_all_log_records
 from complaint_desk.simulator_page import DEMO_CITIZEN_OPENID, SIMULATOR_PAGE_PATH
@@ -312,7 +314,7 @@ async def _seed_demo(settings: Settings) -> None:
     citizen = await Citizen.create(
         oa_openid=DEMO_CITIZEN_OPENID, name="张女士", phone="13800000000"
     )
-    intake = accounts.staff_actor(await StaffUser.get(username="intake"))
+    intake = Actor.of_staff(await StaffUser.get(username="intake"))
     citizen_actor = Actor(kind="citizen", id=citizen.id, name=citizen.name, role="citizen")
     now = datetime.now(UTC)
     samples: list[tuple[dict[str, Any], Actor, str, Citizen | None]] = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from cases.auth.staff_auth import SignInGuard
 from cases.rules import Rules
-from cases.staff_auth import SignInGuard
 from config.notices import NoticeTemplates
 from config.settings import Settings
 from wechat.client import WeChatClient

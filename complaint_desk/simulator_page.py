@@ -37,11 +37,11 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 from wechatpy.crypto import WeChatCrypto
 
-from cases.evidence import MAX_PHOTO_BYTES
-from cases.models import Case, Citizen
-from cases.surveys import invite_now
-from cases.tracking import public_timeline, recent_cases
-from cases.workflow import STATUS_LABELS
+from cases.store.evidence import MAX_PHOTO_BYTES
+from cases.store.models import Case, Citizen
+from cases.views.tracking import public_timeline, recent_cases
+from cases.workflow.engine import STATUS_LABELS
+from cases.workflow.surveys import invite_now
 from complaint_desk.keys import DEMO_WECHAT, RULES, SETTINGS
 from config.settings import CONFIG_DIR, ConfigError, WeChatAppSettings
 from wechat.simulator import (

@@ -19,7 +19,7 @@ CLOCK_UNITS = ("minutes", "hours", "natural_days", "working_days")
 DEPARTMENT_ROLES = ("intake", "handling", "leadership")
 CLOCK_EXPIRY_ACTIONS = ("", "deem_accepted", "raise_severity")
 # What handling may find, recorded at closure. A profile names the ones it offers and for
-# which kinds; the rates of cases/stats.py (查实率, 调解成功率, 投诉转案率) are defined on them.
+# which kinds; the rates of cases/views/stats.py (查实率, 调解成功率, 投诉转案率) are defined on them.
 FINDING_CODES = (
     "substantiated",  # 属实
     "partly_substantiated",  # 部分属实

@@ -1,7 +1,7 @@
 """A profile's [reminders] section: the points at which a running deadline clock reminds the
 unit in charge of its case (and the intake centre), checked when the profile loads.
 
-The points and their texts are the profile's; cases/reminders.py raises them.
+The points and their texts are the profile's; cases/workflow/reminders.py raises them.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cases.auth.sessions import citizen_for_token
 from cases.errors import CaseError, TooManyRequests
-from cases.sessions import citizen_for_token
 from complaint_desk.json_body import no_store
 from miniprogram_api import actions, auth, filing, tracking
 from miniprogram_api.common import error_response

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from cases.citizens import citizen_for_mp_openid
+from cases.auth.sessions import close_session, open_session
 from cases.errors import CaseError, TooManyRequests
-from cases.sessions import close_session, open_session
+from cases.intake.citizens import citizen_for_mp_openid
 from complaint_desk.keys import MP_CLIENT
 from miniprogram_api.common import BadRequest, ok, read_json, settings_of
 from wechat.errors import WeChatError

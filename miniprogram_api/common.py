@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from cases.errors import CaseError, ValidationError
-from cases.models import Citizen
 from cases.rules import Rules
+from cases.store.models import Citizen
 from complaint_desk.json_body import BodyRefused, read_json_object
 from complaint_desk.keys import RULES, SETTINGS
 from config.settings import Settings

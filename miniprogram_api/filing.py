@@ -14,7 +14,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from cases.errors import ValidationError
-from cases.evidence import (
+from cases.intake.filing import FIELD_LABELS, TEXT_FIELDS, file_case
+from cases.intake.quotas import check_filing_quota, check_upload_quota
+from cases.store.evidence import (
     MAX_PHOTO_BYTES,
     PhotoTooLarge,
     attach_evidence,
@@ -22,11 +24,9 @@ from cases.evidence import (
     process_image,
     store_evidence,
 )
-from cases.idempotency import check_key, fingerprint, remember_answer, stored_answer
-from cases.intake import FIELD_LABELS, TEXT_FIELDS, file_case
-from cases.models import Citizen, EvidenceFile
-from cases.quotas import check_filing_quota, check_upload_quota
-from cases.workflow import Actor
+from cases.store.idempotency import check_key, fingerprint, remember_answer, stored_answer
+from cases.store.models import Citizen, EvidenceFile
+from cases.workflow.engine import Actor
 from complaint_desk.keys import MP_CLIENT, NOTICE_TEMPLATES
 from config.survey import load_survey_scale
 from miniprogram_api.common import (

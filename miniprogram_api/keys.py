@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cases.models import Citizen
+from cases.store.models import Citizen
 
 OPENAPI = web.AppKey("mp_openapi", dict)
 # The signed-in citizen of a request (set by the sign-in middleware).

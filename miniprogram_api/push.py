@@ -14,7 +14,7 @@ from aiohttp import web
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from cases.models import EvidenceFile, PushReceipt
+from cases.store.models import EvidenceFile, PushReceipt
 from complaint_desk.keys import SETTINGS
 from wechat import push
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from cases.errors import ValidationError
-from cases.evidence import evidence_path
-from cases.models import Case, EvidenceFile, Status
-from cases.tracking import VISIBLE_CHECKS, case_for_citizen, evidence_for_citizen
+from cases.store.evidence import evidence_path
+from cases.store.models import Case, EvidenceFile, Status
+from cases.views.tracking import VISIBLE_CHECKS, case_for_citizen, evidence_for_citizen
 from miniprogram_api.common import citizen_of, ok, rules_of, settings_of
 from miniprogram_api.views import case_detail, case_summary, photo_link_valid
 

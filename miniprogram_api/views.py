@@ -8,11 +8,11 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from cases.clocks import citizen_deadline
-from cases.models import Case, EvidenceFile
 from cases.rules import Rules
-from cases.tracking import VISIBLE_CHECKS, WITHHELD_NOTE, public_timeline
-from cases.workflow import STATUS_LABELS
+from cases.store.models import Case, EvidenceFile
+from cases.views.tracking import VISIBLE_CHECKS, WITHHELD_NOTE, public_timeline
+from cases.workflow.clocks import citizen_deadline
+from cases.workflow.engine import STATUS_LABELS
 from config.settings import Settings
 
 BASE = "/api/mp/v1"

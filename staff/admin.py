@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from cases.accountability import substantiated_by_staff
-from cases.accounts import create_staff
+from cases.auth.accounts import create_staff
+from cases.auth.staff_auth import disable_account, unlock_sign_in
 from cases.errors import CaseError, NotFound, PermissionDenied, ValidationError
-from cases.models import Department, Role, StaffUser
-from cases.staff_auth import disable_account, unlock_sign_in
+from cases.store.models import Department, Role, StaffUser
+from cases.views.accountability import substantiated_by_staff
 from staff.web import actor_of, checked_form, render, rules_of, sign_in_guard, signed_in, text
 
 MIN_YEAR, MAX_YEAR = 2000, 2100

@@ -12,14 +12,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
+from cases.auth.staff_auth import sign_in, sign_out, signed_in, unlock_sign_in
 from cases.errors import CaseError, NotFound, TooManyRequests, ValidationError
-from cases.staff_auth import sign_in, sign_out, signed_in, unlock_sign_in
-from complaint_desk.json_body import BodyRefused, no_store, read_json_object
+from complaint_desk.json_body import no_store
 from staff import case_page, dashboard, worklist
+from staff.json_api import error, ok, read_json
 from staff.keys import STAFF
 from staff.web import settings_of, sign_in_guard, source_address
 
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Sign-in itself and the API description (staff/openapi.json) need no token.
 PUBLIC_ROUTES = frozenset({"staff_api_login", "staff_api_openapi"})
-MAX_JSON_BYTES = 256 * 1024
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 OPENAPI = web.AppKey("staff_api_openapi", dict)
 
@@ -43,14 +42,6 @@ def create_staff_api() -> web.Application:
     for module in (worklist, case_page, dashboard):
         module.add_api_routes(app.router)
     return app
-
-
-def ok(body: Any, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
-
-
-def error(status: int, code: str, message: str, field: str = "") -> web.Response:
-    return ok({"error": {"code": code, "message": message, "field": field}}, status)
 
 
 @web.middleware
@@ -96,15 +87,6 @@ def _method_not_allowed(request: web.Request) -> bool:
     document already says which methods each path takes."""
     exc = getattr(request.match_info, "http_exception", None)
     return exc is not None and exc.status == 405
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise ValidationError("请以 JSON 格式提交。", code="unsupported_media_type")
-    try:
-        return await read_json_object(request, MAX_JSON_BYTES)
-    except BodyRefused:
-        raise ValidationError("请求内容应为 JSON 对象。", code="bad_request") from None
 
 
 async def login(request: web.Request) -> web.Response:

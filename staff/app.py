@@ -18,10 +18,10 @@ from urllib.parse import quote
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from cases.deadlines import due_text
+from cases.auth.staff_auth import sign_in, sign_out, signed_in
 from cases.errors import CaseError, TooManyRequests
-from cases.staff_auth import sign_in, sign_out, signed_in
-from cases.staff_views import event_label
+from cases.views.staff_views import event_label
+from cases.workflow.deadlines import due_text
 from complaint_desk.keys import SETTINGS
 from config.staff_text import load_staff_text
 from staff import admin, case_page, dashboard, worklist

@@ -15,12 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
-from cases.access import case_for_staff
 from cases.errors import CaseError, NotFound, ValidationError
-from cases.evidence import evidence_path
-from cases.models import Role
-from cases.reply_templates import TEMPLATE_PARTS, template_for, templates_for
-from cases.staff_actions import (
+from cases.store.evidence import evidence_path
+from cases.store.models import Role
+from cases.views.access import case_for_staff
+from cases.views.staff_actions import (
     DATA_FIELDS,
     REGISTER_CHANNELS,
     REGISTER_FIELDS,
@@ -29,17 +28,18 @@ from cases.staff_actions import (
     duplicate_number,
     register_case,
 )
-from cases.staff_views import (
+from cases.views.staff_views import (
     CaseDetail,
     PendingDraft,
     photo_for_staff,
     staff_case_view,
     still_visible,
 )
-from cases.supervision import PRESS_ACTIONS, supervision_label
-from cases.workflow import ACTIONS, DRAFT_EVENT, SATISFACTION
+from cases.views.supervision import PRESS_ACTIONS, supervision_label
+from cases.workflow.engine import ACTIONS, DRAFT_EVENT, SATISFACTION
+from cases.workflow.reply_templates import TEMPLATE_PARTS, template_for, templates_for
 from config.survey import load_survey_scale
-from staff import api
+from staff import json_api
 from staff.web import actor_of, checked_form, render, rules_of, settings_of, text
 
 PHOTO_SIZES = ("thumb", "full")
@@ -222,7 +222,7 @@ async def api_case(request: web.Request) -> web.Response:
     case = await case_for_staff(actor, request.match_info["number"])
     reveal = request.query.get("reveal", "") in ("1", "true")
     detail = await staff_case_view(rules, case, actor, datetime.now(UTC), reveal=reveal)
-    return api.ok(detail_json(detail))
+    return json_api.ok(detail_json(detail))
 
 
 async def api_action(request: web.Request) -> web.Response:
@@ -230,7 +230,7 @@ async def api_action(request: web.Request) -> web.Response:
     (facts, handling, basis) in data instead of a note."""
     actor, rules = actor_of(request), rules_of(request)
     case = await case_for_staff(actor, request.match_info["number"])
-    body = await api.read_json(request)
+    body = await json_api.read_json(request)
     data = body.get("data") or {}
     if not isinstance(data, dict):
         raise ValidationError("data 应为 JSON 对象。", field="data")
@@ -243,7 +243,7 @@ async def api_action(request: web.Request) -> web.Response:
         fields=data,
         version=body.get("expected_version"),
     )
-    return api.ok(
+    return json_api.ok(
         {
             "number": case.number,
             "status": str(case.status),
@@ -261,9 +261,9 @@ async def api_action(request: web.Request) -> web.Response:
 
 async def api_register(request: web.Request) -> web.Response:
     """Register a phone / visit / letter case (the hotline's integration); 201 with its number."""
-    body = await api.read_json(request)
+    body = await json_api.read_json(request)
     case = await register_case(rules_of(request), actor_of(request), body)
-    return api.ok(
+    return json_api.ok(
         {
             "number": case.number,
             "status": str(case.status),

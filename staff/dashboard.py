@@ -1,8 +1,8 @@
 """The statistics dashboard (/staff/dashboard and GET /api/staff/v1/dashboard) and the monthly
 report from the console (/staff/reports/monthly).
 
-Handlers read the query and call `cases.dashboard`, which decides who sees which unit and
-gathers the figures from `cases.stats`; the charts are drawn here as inline SVG.
+Handlers read the query and call `cases.views.dashboard`, which decides who sees which unit and
+gathers the figures from `cases.views.stats`; the charts are drawn here as inline SVG.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
-from cases import dashboard as dash
-from cases import report
-from cases.dashboard import Dashboard, Filters
 from cases.errors import ValidationError
-from cases.stats import Bucket, Count, HotSpot, Rate
-from staff import api
+from cases.views import dashboard as dash
+from cases.views import report
+from cases.views.dashboard import Dashboard, Filters
+from cases.views.stats import Bucket, Count, HotSpot, Rate
+from staff import json_api
 from staff.charts import ALERT_COLOUR, Datum, bar_chart, column_chart
 from staff.web import actor_of, render, rules_of
 
@@ -196,7 +196,7 @@ def _charts(request: web.Request, board: Dashboard) -> dict[str, Markup]:
 
 async def dashboard_api(request: web.Request) -> web.Response:
     board = await _dashboard(request)
-    return api.ok({**dashboard_json(board), "provisional_years": _provisional_years(request)})
+    return json_api.ok({**dashboard_json(board), "provisional_years": _provisional_years(request)})
 
 
 def _rate_json(rate: Rate) -> dict[str, Any]:

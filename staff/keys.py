@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from jinja2 import Environment
 
-from cases.staff_auth import SignedIn
+from cases.auth.staff_auth import SignedIn
 
 PAGES = web.AppKey("staff_pages", Environment)
 # The signed-in staff member of a request (set by the session middleware).

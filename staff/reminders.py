@@ -1,7 +1,7 @@
 """Due-soon and overdue reminders in the console: the unread list, marking read, the JSON API.
 
 The worklist page shows the latest few (staff/worklist.py, which also registers these routes).
-Who sees which reminder is `cases.reminders`' rule; a reminder outside it is 'not found'.
+Who sees which reminder is `cases.workflow.reminders`' rule; a reminder outside it is 'not found'.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from cases import reminders
-from cases.models import Role
-from staff import api  # a module reference: staff.api -> staff.worklist -> this module
+from cases.store.models import Role
+from cases.workflow import reminders
+from staff import json_api
 from staff.web import actor_of, checked_form, render, rules_of
 
 # An id as the store keeps it (a 32-bit integer); anything else is an unknown page.
@@ -63,10 +63,12 @@ async def read_all_form(request: web.Request) -> web.Response:
 
 async def reminders_api(request: web.Request) -> web.Response:
     unread = await reminders.unread_reminders(rules_of(request), actor_of(request), _now())
-    return api.ok({"count": unread.count, "reminders": [r.as_json() for r in unread.reminders]})
+    return json_api.ok(
+        {"count": unread.count, "reminders": [r.as_json() for r in unread.reminders]}
+    )
 
 
 async def read_api(request: web.Request) -> web.Response:
     reminder_id = int(request.match_info["id"])
     item = await reminders.mark_read(rules_of(request), actor_of(request), reminder_id, _now())
-    return api.ok({"reminder": item.as_json()})
+    return json_api.ok({"reminder": item.as_json()})

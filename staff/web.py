@@ -8,11 +8,10 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from cases.accounts import staff_actor
+from cases.auth.staff_auth import SignedIn, SignInGuard
 from cases.rules import Rules
-from cases.staff_actions import may_register
-from cases.staff_auth import SignedIn, SignInGuard
-from cases.workflow import Actor
+from cases.views.staff_actions import may_register
+from cases.workflow.engine import Actor
 from complaint_desk.keys import RULES, SETTINGS, SIGN_IN
 from config.settings import Settings
 from staff.keys import PAGES, STAFF
@@ -26,7 +25,7 @@ def signed_in(request: web.Request) -> SignedIn:
 
 
 def actor_of(request: web.Request) -> Actor:
-    return staff_actor(request[STAFF].user)
+    return Actor.of_staff(request[STAFF].user)
 
 
 def rules_of(request: web.Request) -> Rules:

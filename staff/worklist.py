@@ -1,8 +1,8 @@
 """The worklist and search page, the supervision page (催办/督办), and their JSON API; the
 worklist shows the latest unread reminders, whose own routes (staff/reminders.py) it registers.
 
-Handlers parse the query or form and call `cases.worklists` / `cases.supervision`, which apply
-the role's view (`cases.access.visible_cases`) to every list, search and action.
+Handlers parse the query or form and call `cases.views.worklists` / `cases.views.supervision`, which apply
+the role's view (`cases.views.access.visible_cases`) to every list, search and action.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from cases import reminders, supervision, worklists
-from cases.dashboard import EARLIEST, LATEST
 from cases.errors import CaseError, ValidationError
-from cases.models import CaseEvent, Role, Status
 from cases.rules import Rules
-from cases.tracking import MAX_NUMBER_CHARS, normalize_number
-from cases.workflow import STATUS_LABELS
-from cases.worklists import ALL, MINE, UNASSIGNED, Cursor, Filters, Page, Row
-from staff import api  # a module reference: staff.api imports this module too
+from cases.store.models import CaseEvent, Role, Status
+from cases.views import supervision, worklists
+from cases.views.dashboard import EARLIEST, LATEST
+from cases.views.tracking import MAX_NUMBER_CHARS, normalize_number
+from cases.views.worklists import ALL, MINE, UNASSIGNED, Cursor, Filters, Page, Row
+from cases.workflow import reminders
+from cases.workflow.engine import STATUS_LABELS
+from staff import json_api
 from staff import reminders as reminder_pages
 from staff.web import actor_of, checked_form, render, rules_of, text
 
@@ -237,7 +238,7 @@ async def cases_api(request: web.Request) -> web.Response:
     page = await worklists.worklist_page(
         rules, actor, read_filters(query), now, after=read_cursor(query), size=read_size(query)
     )
-    return api.ok(await _listing(rules, page, now))
+    return json_api.ok(await _listing(rules, page, now))
 
 
 async def supervision_api(request: web.Request) -> web.Response:
@@ -254,7 +255,7 @@ async def supervision_api(request: web.Request) -> web.Response:
         size=read_size(query),
     )
     counts = await supervision.unit_counts(rules, actor, now)
-    return api.ok(
+    return json_api.ok(
         {
             "units": [
                 {
@@ -287,14 +288,14 @@ async def supervise_api(request: web.Request) -> web.Response:
 
 
 async def _press_api(request: web.Request, action: str) -> web.Response:
-    data = await api.read_json(request) if request.can_read_body else {}
+    data = await json_api.read_json(request) if request.can_read_body else {}
     note = data.get("note", "")
     if not isinstance(note, str):
         raise ValidationError("note 应为文字。", field="note")
     number = request.match_info["number"]
     press = supervision.remind if action == "remind" else supervision.supervise
     event = await press(rules_of(request), actor_of(request), number, note, _now())
-    return api.ok({"case": normalize_number(number), "event": _event_json(event)}, status=201)
+    return json_api.ok({"case": normalize_number(number), "event": _event_json(event)}, status=201)
 
 
 def _event_json(event: CaseEvent) -> dict[str, Any]:

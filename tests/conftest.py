@@ -21,8 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from cases import db
 from cases.rules import Rules, load_rules
+from cases.store import db
 from config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def rules(settings: Settings) -> Rules:
 @pytest.fixture
 async def store(settings: Settings, rules: Rules) -> AsyncIterator[Rules]:
     """An open case store with the profile's units; yields its rules."""
-    from cases.accounts import sync_departments
+    from cases.auth.accounts import sync_departments
 
     await db.open_store(settings.database_url)
     await sync_departments(rules.catalog)

@@ -9,11 +9,10 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
-from cases import accounts
-from cases.intake import file_case
-from cases.models import Case, CaseEvent, Citizen, Department, Role, StaffUser
+from cases.intake.filing import file_case
 from cases.rules import Rules
-from cases.workflow import CITIZEN, DRAFT_EVENT, Actor, perform
+from cases.store.models import Case, CaseEvent, Citizen, Department, Role, StaffUser
+from cases.workflow.engine import CITIZEN, DRAFT_EVENT, Actor, perform
 
 _seq = count(1)
 
@@ -66,7 +65,7 @@ async def make_staff(role: str, department: str = "") -> Actor:
         role=Role(role),
         department=dept,
     )
-    return accounts.staff_actor(user)
+    return Actor.of_staff(user)
 
 
 async def make_case(

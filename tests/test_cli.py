@@ -202,7 +202,7 @@ def test_demo_serves_a_healthy_store(tmp_path: Path) -> None:
 def test_calendar_prints_the_2027_holidays_and_says_whether_they_are_official(
     tmp_path: Path,
 ) -> None:
-    from cases.deadlines import package_published_years
+    from cases.workflow.deadlines import package_published_years
 
     result = run(tmp_path, "calendar", "2027")
     assert result.returncode == 0, result.stderr

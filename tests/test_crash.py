@@ -79,11 +79,12 @@ web.run_app(app, host="127.0.0.1", port=int(port), print=None)
 # Accepted cases of official-account followers: each leaves an "accepted" notice to send.
 SEED = """
 import asyncio
-from cases import accounts, db
-from cases.intake import file_case
-from cases.models import Citizen
+from cases.auth import accounts
+from cases.store import db
+from cases.intake.filing import file_case
+from cases.store.models import Citizen
 from cases.rules import load_rules
-from cases.workflow import Actor, perform
+from cases.workflow.engine import Actor, perform
 from config.settings import load_settings
 
 async def main(n):
@@ -92,7 +93,7 @@ async def main(n):
     rules = load_rules(settings)
     await accounts.sync_departments(rules.catalog)
     user = await accounts.create_staff("intake1", "a-long-enough-password", "intake", "centre", "")
-    intake = accounts.staff_actor(user)
+    intake = Actor.of_staff(user)
     form = {"kind": "complaint", "category": "consumer", "respondent_name": "城东便民超市",
             "description": "购买的牛奶已过保质期,要求退货被拒绝。", "demands": "退货",
             "contact_name": "张女士", "contact_phone": "13800000000"}

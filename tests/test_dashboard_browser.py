@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from cases.accounts import create_staff
+from cases.auth.accounts import create_staff
 from complaint_desk.app import create_app
 from complaint_desk.keys import RULES
 from config.settings import Settings

@@ -20,18 +20,19 @@ import pytest
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from cases import db
-from cases.models import Citizen
 from cases.rules import Rules
+from cases.store import db
+from cases.store.models import Citizen
 from tests.test_cli import ROOT, run
 
 # Files cases until stdin closes, printing each number once its transaction has committed.
 WRITER = """
 import asyncio, sys, threading
-from cases import accounts, db
-from cases.intake import file_case
+from cases.auth import accounts
+from cases.store import db
+from cases.intake.filing import file_case
 from cases.rules import load_rules
-from cases.workflow import Actor
+from cases.workflow.engine import Actor
 from config.settings import load_settings
 
 async def main():

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from cases.report import NO_UNIT, build_monthly_report, render_html, write_report
 from cases.rules import Rules
-from cases.stats import Count
+from cases.views.report import NO_UNIT, build_monthly_report, render_html, write_report
+from cases.views.stats import Count
 from tests.cases.test_stats import OTHER, Month
 from tests.factories import make_case
 from tests.test_cli import run

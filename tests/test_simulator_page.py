@@ -22,8 +22,8 @@ from PIL import Image
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from bot.webhook import TASKS
-from cases.models import Case, EvidenceFile, Status
-from cases.workflow import perform
+from cases.store.models import Case, EvidenceFile, Status
+from cases.workflow.engine import perform
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app
 from complaint_desk.keys import DEMO_WECHAT, RULES, SETTINGS
 from config.settings import ConfigError, Settings, load_settings
@@ -585,8 +585,8 @@ async def test_fast_forward_sends_the_survey_and_the_mini_program_panel_signs_in
     chat; then the 小程序 panel signs in and grants notice consent."""
     from playwright.async_api import expect
 
-    from cases.accounts import staff_actor
-    from cases.models import Rating, StaffUser
+    from cases.store.models import Rating, StaffUser
+    from cases.workflow.engine import Actor
     from complaint_desk.cli import _seed_demo
 
     assert demo.app is not None
@@ -604,7 +604,7 @@ async def test_fast_forward_sends_the_survey_and_the_mini_program_panel_signs_in
     await expect(page.locator("#fast-forward-result")).to_contain_text("没有等待发出的评价邀请")
 
     await staff_reply(demo, sample.number)
-    intake = staff_actor(await StaffUser.get(username="intake"))
+    intake = Actor.of_staff(await StaffUser.get(username="intake"))
     await perform(demo.app[RULES], sample.id, "close", intake, data={"finding": "mediated"})
     await expect(case_card.locator(".status")).to_have_text("已办结", timeout=10_000)
     survey = page.locator("#notices .notice").filter(has_text="demo-case-survey")

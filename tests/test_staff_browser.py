@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from cases.accounts import create_staff
+from cases.auth.accounts import create_staff
 from complaint_desk.app import create_app
 from complaint_desk.keys import DEMO_WECHAT
 from tests.test_simulator_page import _free_port, demo_settings
@@ -122,17 +122,16 @@ async def test_the_case_timeline_reads_in_chinese(demo: TestServer, screenshots:
     entry in words and says why the citizen was not reached, with no codes and no English."""
     from playwright.async_api import expect
 
-    from cases.accounts import staff_actor
-    from cases.models import CaseEvent, Notice
-    from cases.outbox import _failed
-    from cases.workflow import perform
+    from cases.store.models import CaseEvent, Notice
+    from cases.workflow.engine import Actor, perform
+    from cases.workflow.outbox import _failed
     from complaint_desk.keys import RULES
     from tests.factories import make_case
     from wechat.errors import WeChatError
 
     assert demo.app is not None
     rules = demo.app[RULES]
-    actor = staff_actor(await create_staff("sun.intake", PASSWORD, "intake", "centre", "孙受理"))
+    actor = Actor.of_staff(await create_staff("sun.intake", PASSWORD, "intake", "centre", "孙受理"))
     case = await make_case(rules)
     # Intake accepts; the acceptance notice is refused by WeChat (consent withdrawn).
     case, _ = await perform(rules, case.id, "accept", actor)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from cases.consents import forget_consents, give_back, take_consent
-from cases.models import Citizen, Notice
-from cases.outbox import DeliveryError, NoticeChannel, NoticeContext
+from cases.intake.consents import forget_consents, give_back, take_consent
+from cases.store.models import Citizen, Notice
+from cases.workflow.outbox import DeliveryError, NoticeChannel, NoticeContext
 from config.notices import NoticeTemplates
 from wechat.client import WeChatClient
 from wechat.errors import WeChatError, WeChatTimeout

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from cases.models import WeChatToken
+from cases.store.models import WeChatToken
 from wechat.client import TokenStore
 
 REDIS_KEY_PREFIX = "complaint-desk:wechat-token:"

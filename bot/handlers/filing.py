@@ -2,7 +2,7 @@
 
 The steps come from the catalogue (a kind's `dialogue`, its required fields, its categories);
 this module only asks, understands the answer, and stores the draft. The case itself is
-created by `cases.intake.file_case`, which checks everything once more.
+created by `cases.intake.filing.file_case`, which checks everything once more.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.context import BotContext
-from cases.clocks import citizen_deadline, decides_acceptance
-from cases.drafts import discard_conversation, load_conversation, save_conversation
 from cases.errors import ValidationError
-from cases.evidence import attach_evidence
-from cases.incident_time import understand_incident_time
-from cases.intake import file_case, normalize_phone
-from cases.models import EvidenceFile
-from cases.workflow import Actor
+from cases.intake.drafts import discard_conversation, load_conversation, save_conversation
+from cases.intake.filing import file_case, normalize_phone
+from cases.intake.incident_time import understand_incident_time
+from cases.store.evidence import attach_evidence
+from cases.store.models import EvidenceFile
+from cases.workflow.clocks import citizen_deadline, decides_acceptance
+from cases.workflow.engine import Actor
 from config.catalog import Kind
 from config.chat import load_chat_words
 

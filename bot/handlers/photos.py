@@ -9,10 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.texts import Texts
-from cases.drafts import load_conversation, save_conversation
 from cases.errors import CaseError
-from cases.evidence import MAX_PHOTO_BYTES, attach_evidence, process_image, store_evidence
-from cases.models import Case, Citizen
+from cases.intake.drafts import load_conversation, save_conversation
+from cases.store.evidence import MAX_PHOTO_BYTES, attach_evidence, process_image, store_evidence
+from cases.store.models import Case, Citizen
 from wechat.client import WeChatClient
 from wechat.errors import WeChatError
 

@@ -12,10 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from bot.context import BotContext
-from cases.drafts import discard_conversation, load_conversation, save_conversation
 from cases.errors import CaseError
-from cases.supplements import AwaitedSupplement, cases_awaiting_supplement, hand_in_supplement
-from cases.tracking import normalize_number
+from cases.intake.drafts import discard_conversation, load_conversation, save_conversation
+from cases.intake.supplements import (
+    AwaitedSupplement,
+    cases_awaiting_supplement,
+    hand_in_supplement,
+)
+from cases.views.tracking import normalize_number
 from config.chat import load_chat_words
 
 STATE = "supplement"

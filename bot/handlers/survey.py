@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.context import BotContext
 from cases.errors import TransitionNotAllowed
-from cases.models import Case, Survey, SurveyStatus
-from cases.surveys import DISSATISFIED, answer_survey, answered_survey_case
+from cases.store.models import Case, Survey, SurveyStatus
+from cases.workflow.surveys import DISSATISFIED, answer_survey, answered_survey_case
 from config.survey import load_survey_scale
 
 

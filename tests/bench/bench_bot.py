@@ -55,7 +55,7 @@ from typing import IO
 
 import aiohttp
 
-from cases import db
+from cases.store import db
 from config.settings import Settings, load_settings
 from tests.bench.common import cpu, free_port, ms, percentile, table
 from wechat.simulator import PushSigner, text_xml

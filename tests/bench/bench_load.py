@@ -41,7 +41,7 @@ from pathlib import Path
 
 import aiohttp
 
-from cases import db
+from cases.store import db
 from tests.bench.bench_bot import Server, start, wait_ready
 from tests.bench.common import free_port, ms, percentile, pg_admin, table, with_database
 from wechat.simulator import PushSigner, text_xml

@@ -75,14 +75,14 @@ from typing import IO, Any
 import aiohttp
 from tqdm import tqdm
 
-from cases import db
-from cases.accounts import staff_actor, sync_departments
-from cases.intake import file_case
-from cases.models import Citizen, Department, Notice, Role, StaffUser
-from cases.numbering import format_case_number
-from cases.outbox import CLAIM_BATCH
+from cases.auth.accounts import staff_actor, sync_departments
+from cases.intake.filing import file_case
 from cases.rules import Rules, load_rules
-from cases.workflow import CITIZEN, Actor, perform
+from cases.store import db
+from cases.store.models import Citizen, Department, Notice, Role, StaffUser
+from cases.store.numbering import format_case_number
+from cases.workflow.engine import CITIZEN, Actor, perform
+from cases.workflow.outbox import CLAIM_BATCH
 from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings, load_settings
 from tests.bench.common import cpu, free_port, pg_admin, table, with_database

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from cases import db
+from cases.store import db
 from complaint_desk.app import create_app
 from config.settings import Settings, load_settings
 from tests.bench.common import ms, table

@@ -3,8 +3,8 @@
 Seeds N cases with bench_store's generator (same rows, raw SQL), then derives their clock runs
 and ratings with INSERT ... SELECT: an acceptance clock for every accepted case, a handling and
 a return-window clock for every assigned one, a rating for 60% of closed ones, with a share
-late. Times `cases.report.build_monthly_report` (every figure of the monthly report) and
-`cases.stats.all_rates` for the last complete month. Not part of CI:
+late. Times `cases.views.report.build_monthly_report` (every figure of the monthly report) and
+`cases.views.stats.all_rates` for the last complete month. Not part of CI:
 
     python -m tests.bench.bench_stats                  # 1,000,000 cases
     python -m tests.bench.bench_stats --cases 50000
@@ -27,10 +27,11 @@ from pathlib import Path
 
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from cases import db, stats
-from cases.deadlines import WorkCalendar
-from cases.report import build_monthly_report
 from cases.rules import Rules
+from cases.store import db
+from cases.views import stats
+from cases.views.report import build_monthly_report
+from cases.workflow.deadlines import WorkCalendar
 from config.catalog import load_catalog
 from tests.bench.bench_store import (
     PROFILE,

@@ -1,6 +1,6 @@
 """Case-store benchmark: seed N cases, then time the read queries staff and reports rely on.
 
-Measured through tortoise with the project's own functions in `cases.queries`:
+Measured through tortoise with the project's own functions in `cases.views.queries`:
 
 * ``case_by_number``  — one case by its number (unique index);
 * ``worklist_page``   — a unit's worklist page (unit + one open status, earliest due first,
@@ -53,16 +53,16 @@ from tortoise import connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tqdm import tqdm
 
-from cases import db
-from cases.accounts import sync_departments
-from cases.deadlines import WorkCalendar
-from cases.duplicates import respondent_key
-from cases.intake import file_case
-from cases.models import Case, Citizen, Department, Status
-from cases.numbering import format_case_number
-from cases.queries import WorklistCursor, case_by_number, monthly_counts, worklist_page
+from cases.auth.accounts import sync_departments
+from cases.intake.duplicates import respondent_key
+from cases.intake.filing import file_case
 from cases.rules import Rules
-from cases.workflow import CITIZEN, FINISHED_STATES, OPEN_STATES, Actor
+from cases.store import db
+from cases.store.models import Case, Citizen, Department, Status
+from cases.store.numbering import format_case_number
+from cases.views.queries import WorklistCursor, case_by_number, monthly_counts, worklist_page
+from cases.workflow.deadlines import WorkCalendar
+from cases.workflow.engine import CITIZEN, FINISHED_STATES, OPEN_STATES, Actor
 from config.catalog import Catalog, load_catalog
 from tests.bench.common import pg_admin, with_database
 

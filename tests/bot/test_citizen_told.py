@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cases.models import Case, CaseClock
 from cases.rules import Rules
-from cases.workflow import perform
+from cases.store.models import Case, CaseClock
+from cases.workflow.engine import perform
 from complaint_desk.keys import RULES
 from tests.bot.conftest import BotWorld
 from tests.bot.test_filing import at_photos_step, file_complaint_with_photos, gps_jpeg

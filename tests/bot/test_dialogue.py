@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpClient
 
-from cases.incident_time import parse_incident_time
-from cases.models import Case, ConversationState, Survey
-from cases.workflow import perform
+from cases.intake.incident_time import parse_incident_time
+from cases.store.models import Case, ConversationState, Survey
+from cases.workflow.engine import perform
 from complaint_desk.app import create_app
 from complaint_desk.keys import RULES
 from config.settings import Settings

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
-from cases.evidence import evidence_path
-from cases.incident_time import parse_incident_time
-from cases.models import Case, ConversationState, EvidenceFile, Status
+from cases.intake.incident_time import parse_incident_time
+from cases.store.evidence import evidence_path
+from cases.store.models import Case, ConversationState, EvidenceFile, Status
 from complaint_desk.app import create_app
 from tests.bot.conftest import ACCOUNT, BotWorld, Chat, reply_content
 from wechat.simulator import location_xml, voice_xml

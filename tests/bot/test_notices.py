@@ -11,10 +11,10 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpClient
 
-from cases.models import Citizen, Notice, NoticeStatus, Rating, Survey, SurveyStatus
-from cases.outbox import deliver_due
 from cases.rules import Rules
-from cases.workflow import perform
+from cases.store.models import Citizen, Notice, NoticeStatus, Rating, Survey, SurveyStatus
+from cases.workflow.engine import perform
+from cases.workflow.outbox import deliver_due
 from complaint_desk.app import create_app, notice_channels
 from complaint_desk.keys import MP_CLIENT, NOTICE_TEMPLATES, OA_CLIENT, RULES
 from config.notices import NoticeTemplates, load_notice_templates

@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 import pytest
 import xmltodict
 
-from cases.models import Citizen
+from cases.store.models import Citizen
 from complaint_desk.keys import RULES
 from tests.bot.conftest import ACCOUNT, BotWorld, reply_content
 from tests.factories import make_case
@@ -83,14 +83,16 @@ async def test_a_pushed_field_with_a_newline_forges_no_log_line(
     for text in ("投诉", "1", "城东便民超市", "跳过", "跳过", "买到的牛奶已过期,商家拒绝退货。"):
         await chat.say(text)
     assert "照片" in await chat.say("退货")
-    forged = "media-1\n2026-12-08 00:00:00,000 WARNING cases.outbox: notice 1 failed for good"
+    forged = (
+        "media-1\n2026-12-08 00:00:00,000 WARNING cases.workflow.outbox: notice 1 failed for good"
+    )
     assert "已收到第 1 张" in await chat.send_image(forged)
     await chat.settle()
     citizen = await Citizen.get(oa_openid=chat.openid)
     lines = [r.getMessage() for r in caplog.records if r.name == "bot.handlers.photos"]
     assert len(lines) == 1
     assert lines[0].startswith(
-        "photo media-1\\n2026-12-08 00:00:00,000 WARNING cases.outbox: notice 1 failed for good"
+        "photo media-1\\n2026-12-08 00:00:00,000 WARNING cases.workflow.outbox: notice 1 failed for good"
         f" of citizen {citizen.id} not kept: "
     )
     assert all("\n" not in r.getMessage() for r in caplog.records)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cases.models import Case, CaseEvent, Citizen, EvidenceFile, Status
 from cases.rules import Rules
-from cases.workflow import perform
+from cases.store.models import Case, CaseEvent, Citizen, EvidenceFile, Status
+from cases.workflow.engine import perform
 from complaint_desk.keys import RULES
 from tests.bot.conftest import BotWorld, Chat
 from tests.bot.test_filing import gps_jpeg

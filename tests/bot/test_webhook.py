@@ -8,7 +8,7 @@ import pytest
 
 from bot import webhook
 from bot.context import BotContext
-from cases.models import Citizen, ConversationState, PushReceipt
+from cases.store.models import Citizen, ConversationState, PushReceipt
 from tests.bot.conftest import ACCOUNT, OA_TOKEN, BotWorld, reply_content
 from wechat.simulator import PushSigner, event_xml, text_xml
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from cases import db
-from cases.accounts import sync_departments
+from cases.auth.accounts import sync_departments
 from cases.errors import PermissionDenied, TransitionNotAllowed, ValidationError
-from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules, load_rules
-from cases.workflow import DRAFT_EVENT, citizen_note, pending_draft, perform
-from cases.worklists import Filters, pending_draft_ids, worklist_page
+from cases.store import db
+from cases.store.models import Case, CaseClock, CaseEvent, Notice, Status
+from cases.views.worklists import Filters, pending_draft_ids, worklist_page
+from cases.workflow.engine import DRAFT_EVENT, citizen_note, pending_draft, perform
 from config.settings import Settings
 from tests.factories import make_case, make_staff
 

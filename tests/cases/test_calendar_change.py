@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cases.clocks import citizen_deadline, deadlines_of
-from cases.deadlines import WorkCalendar, YearTable
-from cases.models import Case, CaseClock, CaseEvent
-from cases.recalendar import recompute_for_calendar
 from cases.rules import Rules
-from cases.staff_views import event_label
-from cases.workflow import perform
-from cases.worklists import rows_of
+from cases.store.models import Case, CaseClock, CaseEvent
+from cases.views.staff_views import event_label
+from cases.views.worklists import rows_of
+from cases.workflow.clocks import citizen_deadline, deadlines_of
+from cases.workflow.deadlines import WorkCalendar, YearTable
+from cases.workflow.engine import perform
+from cases.workflow.recalendar import recompute_for_calendar
 from config.catalog import load_catalog
 from tests.factories import make_case, make_staff, perform_approved
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from cases.models import Case, CaseClock, Notice
-from cases.outbox import notice_context
-from cases.reply_templates import REPLIES_DIR, load_reply_templates
 from cases.rules import Rules
-from cases.staff_actions import compose_reply
-from cases.sweeps import apply_expired_clocks
-from cases.workflow import perform
-from cases.worklists import rows_of
+from cases.store.models import Case, CaseClock, Notice
+from cases.views.staff_actions import compose_reply
+from cases.views.worklists import rows_of
+from cases.workflow.engine import perform
+from cases.workflow.outbox import notice_context
+from cases.workflow.reply_templates import REPLIES_DIR, load_reply_templates
+from cases.workflow.sweeps import apply_expired_clocks
 from config.notices import NoticeTemplates, load_notice_templates
 from tests.factories import make_case, make_staff
 

@@ -11,10 +11,10 @@ from tortoise import connections
 from tortoise.exceptions import OperationalError
 from tortoise.transactions import in_transaction
 
-from cases import db
-from cases.models import Citizen
 from cases.rules import Rules
-from cases.sqlite_inline import InlineConnection
+from cases.store import db
+from cases.store.models import Citizen
+from cases.store.sqlite_inline import InlineConnection
 from tests.conftest import _truncate
 
 

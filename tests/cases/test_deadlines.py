@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cases.deadlines import (
+from cases.workflow.deadlines import (
     WorkCalendar,
     YearTable,
     clock_state,

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from cases import stats
 from cases.errors import TransitionNotAllowed, ValidationError
-from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules
-from cases.stats import Period
-from cases.workflow import Actor, perform
+from cases.store.models import Case, CaseClock, CaseEvent, Notice, Status
+from cases.views import stats
+from cases.views.stats import Period
+from cases.workflow.engine import Actor, perform
 from tests.factories import make_case, make_staff
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai

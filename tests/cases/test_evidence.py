@@ -14,7 +14,8 @@ from PIL import Image
 from tortoise.exceptions import IntegrityError
 
 from cases.errors import CaseError
-from cases.evidence import (
+from cases.rules import Rules
+from cases.store.evidence import (
     MAX_PHOTO_BYTES,
     MAX_PHOTO_PIXELS,
     MAX_STORED_SIDE_PX,
@@ -30,8 +31,7 @@ from cases.evidence import (
     process_image,
     store_evidence,
 )
-from cases.models import EvidenceFile
-from cases.rules import Rules
+from cases.store.models import EvidenceFile
 from tests.factories import make_case, make_citizen
 from tests.images import (
     BLUE,

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cases.accountability import measure_for, substantiated_by_staff
 from cases.errors import ValidationError
-from cases.models import Case, CaseEvent, Status
 from cases.rules import Rules
-from cases.workflow import perform
+from cases.store.models import Case, CaseEvent, Status
+from cases.views.accountability import measure_for, substantiated_by_staff
+from cases.workflow.engine import perform
 from tests.cases.test_workflow import World
 
 S = Status

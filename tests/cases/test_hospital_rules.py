@@ -8,15 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cases import db
-from cases.accounts import sync_departments
+from cases.auth.accounts import sync_departments
 from cases.errors import PermissionDenied, TransitionNotAllowed, ValidationError
-from cases.intake import file_case
-from cases.models import Case, CaseClock, CaseEvent, Notice, Status
+from cases.intake.filing import file_case
 from cases.rules import Rules, load_rules
-from cases.staff_actions import register_case
-from cases.workflow import Actor, perform
-from cases.worklists import Filters, worklist_page
+from cases.store import db
+from cases.store.models import Case, CaseClock, CaseEvent, Notice, Status
+from cases.views.staff_actions import register_case
+from cases.views.worklists import Filters, worklist_page
+from cases.workflow.engine import Actor, perform
 from config.settings import Settings
 from tests.factories import complaint_form, make_case, make_staff, perform_approved
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from cases.errors import ValidationError
-from cases.intake import normalize_phone
-from cases.models import Case, CaseClock, CaseEvent, Status
+from cases.intake.filing import normalize_phone
 from cases.rules import Rules
-from cases.workflow import Actor
+from cases.store.models import Case, CaseClock, CaseEvent, Status
+from cases.workflow.engine import Actor
 from tests.factories import complaint_form, make_case, make_citizen, make_staff
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -83,7 +83,7 @@ async def test_anonymous_report_keeps_no_identity(store: Rules) -> None:
         contact_phone="13900000000",
         contact_address="某地",
     )
-    from cases.intake import file_case
+    from cases.intake.filing import file_case
 
     case = await file_case(store, form, intake, channel="phone", now=NOW)
     assert case.anonymous
@@ -95,7 +95,7 @@ async def test_only_staff_set_severity(store: Rules) -> None:
     citizen_case = await make_case(store, now=NOW, severity="emergency")
     assert citizen_case.severity == "general"
     intake = await make_staff("intake", "centre")
-    from cases.intake import file_case
+    from cases.intake.filing import file_case
 
     staff_case = await file_case(
         store, complaint_form(severity="emergency"), intake, channel="visit", now=NOW
@@ -105,7 +105,7 @@ async def test_only_staff_set_severity(store: Rules) -> None:
 
 async def test_unknown_channel_is_refused(store: Rules) -> None:
     intake = await make_staff("intake", "centre")
-    from cases.intake import file_case
+    from cases.intake.filing import file_case
 
     with pytest.raises(ValidationError) as exc:
         await file_case(store, complaint_form(), intake, channel="carrier-pigeon", now=NOW)
@@ -169,7 +169,7 @@ async def test_different_story_or_person_or_closed_case_is_not_flagged(store: Ru
 async def test_same_phone_links_a_phone_case_to_a_wechat_case(store: Rules) -> None:
     first = await make_case(store, now=NOW)
     intake: Actor = await make_staff("intake", "centre")
-    from cases.intake import file_case
+    from cases.intake.filing import file_case
 
     by_phone = await file_case(store, complaint_form(), intake, channel="phone", now=NOW)
     assert by_phone.duplicate_of_id == first.id

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cases.models import Case
-from cases.numbering import format_case_number
 from cases.rules import Rules
+from cases.store.models import Case
+from cases.store.numbering import format_case_number
 from tests.factories import make_case, make_citizen
 
 

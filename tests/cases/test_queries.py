@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from cases.models import Case, Status
-from cases.queries import WorklistCursor, case_by_number, monthly_counts, worklist_page
 from cases.rules import Rules
+from cases.store.models import Case, Status
+from cases.views.queries import WorklistCursor, case_by_number, monthly_counts, worklist_page
 from tests.factories import make_case
 
 

@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cases.errors import NotFound
-from cases.models import Case, CaseClock, CaseEvent, Reminder
-from cases.reminders import (
+from cases.rules import Rules
+from cases.store.models import Case, CaseClock, CaseEvent, Reminder
+from cases.workflow.engine import Actor, perform
+from cases.workflow.reminders import (
     SqlValues,
     mark_all_read,
     mark_read,
@@ -21,9 +23,7 @@ from cases.reminders import (
     reached_query,
     unread_reminders,
 )
-from cases.rules import Rules
-from cases.sweeps import run_sweeps
-from cases.workflow import Actor, perform
+from cases.workflow.sweeps import run_sweeps
 from tests.factories import department_id, make_case, make_staff, perform_approved
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

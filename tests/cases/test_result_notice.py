@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from cases.errors import TransitionNotAllowed, ValidationError
-from cases.models import Case, CaseClock, CaseEvent
 from cases.rules import Rules
-from cases.staff_actions import register_case
-from cases.workflow import Actor, perform
+from cases.store.models import Case, CaseClock, CaseEvent
+from cases.views.staff_actions import register_case
+from cases.workflow.engine import Actor, perform
 from tests.factories import make_staff
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai

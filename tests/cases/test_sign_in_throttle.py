@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from cases.sign_in_throttle import SignInThrottle, SignInThrottled
+from cases.auth.sign_in_throttle import SignInThrottle, SignInThrottled
 from config.settings import Settings
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from cases import stats
-from cases.models import Case, CaseClock, Department, Rating
 from cases.rules import Rules
-from cases.stats import Period
-from cases.surveys import answer_survey
-from cases.workflow import perform
+from cases.store.models import Case, CaseClock, Department, Rating
+from cases.views import stats
+from cases.views.stats import Period
+from cases.workflow.engine import perform
+from cases.workflow.surveys import answer_survey
 from tests.factories import make_case, make_staff, perform_approved
 
 DAY2 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from cases import stats
-from cases.models import Department
 from cases.rules import Rules
-from cases.stats import Period
+from cases.store.models import Department
+from cases.views import stats
+from cases.views.stats import Period
 from tests.cases.test_stats import NOVEMBER, Month
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cases import db
-from cases.models import Citizen
+from cases.store import db
+from cases.store.models import Citizen
 
 
 @pytest.fixture

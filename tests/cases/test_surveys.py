@@ -8,13 +8,22 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from cases.errors import PermissionDenied, TransitionNotAllowed, ValidationError
-from cases.models import Case, CaseEvent, Notice, NoticeStatus, Rating, Status, Survey, SurveyStatus
-from cases.outbox import deliver_due
 from cases.rules import Rules
-from cases.surveys import answer_survey, close_unanswered, invitation_time, review_queue
-from cases.sweeps import run_sweeps
-from cases.workflow import perform
-from cases.worklists import Filters, worklist_page
+from cases.store.models import (
+    Case,
+    CaseEvent,
+    Notice,
+    NoticeStatus,
+    Rating,
+    Status,
+    Survey,
+    SurveyStatus,
+)
+from cases.views.worklists import Filters, worklist_page
+from cases.workflow.engine import perform
+from cases.workflow.outbox import deliver_due
+from cases.workflow.surveys import answer_survey, close_unanswered, invitation_time, review_queue
+from cases.workflow.sweeps import run_sweeps
 from config.survey import load_survey_scale
 from tests.cases.test_workflow import World
 

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cases.errors import ConcurrentChange, PermissionDenied, TransitionNotAllowed, ValidationError
-from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules
-from cases.staff_actions import register_case
-from cases.workflow import ACTIONS, DRAFT_EVENT, Actor, allowed_actions, perform
+from cases.store.models import Case, CaseClock, CaseEvent, Notice, Status
+from cases.views.staff_actions import register_case
+from cases.workflow.engine import ACTIONS, DRAFT_EVENT, Actor, allowed_actions, perform
 from tests.factories import (
     citizen_actor,
     make_case,
@@ -650,7 +650,7 @@ async def test_no_rejection_notice_clock_without_any_contact_and_the_timeline_sa
 async def test_report_acceptance_clock_extends_to_fifteen_working_days(world: World) -> None:
     # Seed 000, 行政处罚程序规定 第十七条: 「七个工作日内予以核查,并决定是否立案」;
     # 「特殊情况下,可以延长至十五个工作日内决定是否立案」: the centre asks, a leader approves.
-    from cases.deadlines import compute_due
+    from cases.workflow.deadlines import compute_due
 
     case = await world.new_case(kind="report", category="price")
     clock = await CaseClock.get(case_id=case.id, name="acceptance", stopped_at__isnull=True)
@@ -749,7 +749,7 @@ async def test_testing_pauses_a_quality_report_acceptance_clock(world: World) ->
     await perform(world.rules, case.id, "resume_clock", world.intake, now=NOW + timedelta(days=4))
     after = await CaseClock.get(id=clock.id)
     assert after.paused_at is None and len(after.pauses) == 1
-    from cases.deadlines import compute_due
+    from cases.workflow.deadlines import compute_due
 
     expected = compute_due(
         clock.started_at,

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cases.deadlines import WorkCalendar, YearTable, due_text
 from cases.errors import ValidationError
-from cases.worklists import MAX_CASE_ID, Cursor, countdown
+from cases.views.worklists import MAX_CASE_ID, Cursor, countdown
+from cases.workflow.deadlines import WorkCalendar, YearTable, due_text
 
 SH = ZoneInfo("Asia/Shanghai")
 # 2031 as a complete table: Monday–Friday, with Wednesday 5 March made a holiday.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cases.workflow import ACTIONS
+from cases.workflow.engine import ACTIONS
 from config.catalog import PROFILES_DIR, Catalog, load_catalog
 from config.settings import ConfigError
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cases.models import Case, StaffUser
+from cases.store.models import Case, StaffUser
 from tests.factories import STAFF_PASSWORD, make_staff
 from tests.miniprogram.conftest import API, MpWorld, complaint
 from tests.staff.conftest import StaffWorld

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from cases.models import StaffUser
+from cases.store.models import StaffUser
 from tests.bot.conftest import BotWorld
 from tests.factories import STAFF_PASSWORD, make_staff
 from tests.miniprogram.conftest import MakeWorld

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cases.accounts import create_staff
+from cases.auth.accounts import create_staff
 from cases.errors import ValidationError
-from cases.evidence import evidence_path
-from cases.models import Case, EvidenceFile, StaffUser, SubscribeConsent
-from cases.sweeps import run_sweeps
+from cases.store.evidence import evidence_path
+from cases.store.models import Case, EvidenceFile, StaffUser, SubscribeConsent
+from cases.workflow.sweeps import run_sweeps
 from complaint_desk.keys import RULES
 from tests.bot.conftest import ACCOUNT, BotWorld
 from tests.factories import STAFF_PASSWORD, make_staff

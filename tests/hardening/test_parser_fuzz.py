@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cases.errors import ValidationError
-from cases.incident_time import parse_incident_time
-from cases.intake import normalize_phone, validate_form
+from cases.intake.filing import normalize_phone, validate_form
+from cases.intake.incident_time import parse_incident_time
 from cases.rules import Rules
-from cases.tracking import MAX_NUMBER_CHARS, normalize_number
+from cases.views.tracking import MAX_NUMBER_CHARS, normalize_number
 from tests.bot.conftest import ACCOUNT, BotWorld
 from tests.factories import complaint_form
 from wechat.simulator import text_xml

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cases.access import reveal_identity
-from cases.evidence import process_image, store_evidence
-from cases.models import Case, CaseEvent, EvidenceFile, Status
-from cases.retention import ANONYMISED, anonymise_expired_cases, years_before
 from cases.rules import Rules
-from cases.staff_views import staff_case_view
-from cases.sweeps import run_sweeps
+from cases.store.evidence import process_image, store_evidence
+from cases.store.models import Case, CaseEvent, EvidenceFile, Status
+from cases.views.access import reveal_identity
+from cases.views.staff_views import staff_case_view
+from cases.workflow.retention import ANONYMISED, anonymise_expired_cases, years_before
+from cases.workflow.sweeps import run_sweeps
 from config.settings import ConfigError, Settings, load_settings
 from tests.factories import make_case, make_staff
 from tests.images import encode, two_tone

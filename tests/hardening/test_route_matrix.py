@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from cases.models import Case, CaseClock, Reminder
+from cases.store.models import Case, CaseClock, Reminder
 from miniprogram_api.app import create_mp_app
 from staff.api import create_staff_api
 from staff.app import create_staff_app
@@ -288,7 +288,7 @@ async def _world(make_mp: MakeWorld) -> World:
 
 
 async def _username(staff_id: int | None) -> str:
-    from cases.models import StaffUser
+    from cases.store.models import StaffUser
 
     return (await StaffUser.get(id=staff_id)).username
 

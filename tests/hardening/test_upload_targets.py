@@ -1,7 +1,7 @@
 """Issue 8, upload targets U1–U10 (research anchors-style-reliability.md §B.3, §B.9).
 
 Real images made with Pillow (tests/images.py); the mini-program's `POST /api/mp/v1/uploads`
-and the chat-bot's photo download both go through cases/evidence.py `process_image`.
+and the chat-bot's photo download both go through cases/store/evidence.py `process_image`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from aiohttp import web
 from PIL import Image, PngImagePlugin
 
 from bot.handlers import photos as bot_photos
-from cases import evidence
-from cases.evidence import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, evidence_path, process_image
-from cases.models import EvidenceFile
+from cases.store import evidence
+from cases.store.evidence import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, evidence_path, process_image
+from cases.store.models import EvidenceFile
 from miniprogram_api import filing
 from tests.bot.conftest import BotWorld
 from tests.bot.test_filing import at_photos_step

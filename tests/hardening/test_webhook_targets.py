@@ -18,8 +18,8 @@ from pytest_aiohttp import AiohttpClient
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
-from cases.models import Citizen, ConversationState, EvidenceFile, PushReceipt
-from cases.receipts import RECEIPT_KEEP, prune_push_receipts
+from cases.store.models import Citizen, ConversationState, EvidenceFile, PushReceipt
+from cases.store.receipts import RECEIPT_KEEP, prune_push_receipts
 from complaint_desk.app import create_app
 from config.settings import ConfigError, Settings, load_settings
 from tests.bot.conftest import (
@@ -406,7 +406,7 @@ async def test_w6_receipts_and_nonces_are_pruned_after_the_keep_period(bot: BotW
 
 async def test_w6_the_sweep_prunes_old_receipts(bot: BotWorld) -> None:
     """W6/I4: the periodic sweep (worker or in-process) does the pruning."""
-    from cases.sweeps import run_sweeps
+    from cases.workflow.sweeps import run_sweeps
     from complaint_desk.keys import RULES
 
     chat = bot.make_chat()

@@ -28,12 +28,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from cases import db
-from cases.accounts import sync_departments
-from cases.clocks import policy_of
+from cases.auth.accounts import sync_departments
 from cases.errors import CaseError
-from cases.intake import file_case
-from cases.models import (
+from cases.intake.filing import file_case
+from cases.rules import Rules
+from cases.store import db
+from cases.store.models import (
     Case,
     CaseClock,
     CaseEvent,
@@ -43,9 +43,9 @@ from cases.models import (
     Status,
     Survey,
 )
-from cases.rules import Rules
-from cases.workflow import ACTIONS, DRAFT_EVENT, OPEN_STATES, Actor
-from cases.workflow import perform as perform_action
+from cases.workflow.clocks import policy_of
+from cases.workflow.engine import ACTIONS, DRAFT_EVENT, OPEN_STATES, Actor
+from cases.workflow.engine import perform as perform_action
 from config.settings import Settings
 from tests.factories import citizen_actor, complaint_form, make_citizen, make_staff
 

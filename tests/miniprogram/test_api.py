@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from cases.evidence import evidence_path
-from cases.models import Case, Citizen, EvidenceFile, MpSession, Rating, Status
-from cases.workflow import perform
+from cases.store.evidence import evidence_path
+from cases.store.models import Case, Citizen, EvidenceFile, MpSession, Rating, Status
+from cases.workflow.engine import perform
 from complaint_desk.keys import RULES
 from tests.factories import make_staff
 from tests.images import SECRETS, encode, jpeg_with_everything, png_header_only, two_tone

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.texts import Texts
-from cases.models import Case, CaseClock, Notice
-from cases.outbox import notice_context
-from cases.staff_actions import act_on_case
-from cases.tracking import public_timeline, view_for_citizen
-from cases.workflow import perform
+from cases.store.models import Case, CaseClock, Notice
+from cases.views.staff_actions import act_on_case
+from cases.views.tracking import public_timeline, view_for_citizen
+from cases.workflow.engine import perform
+from cases.workflow.outbox import notice_context
 from complaint_desk.keys import RULES
 from config.notices import load_notice_templates
 from tests.factories import make_staff

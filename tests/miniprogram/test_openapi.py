@@ -79,7 +79,7 @@ async def test_a_method_the_document_does_not_list_gets_405_with_allow(mp: MpWor
 
 def test_the_document_states_the_limits_the_server_applies() -> None:
     """Issue 15 item 17: requests the server refuses are invalid under the document."""
-    from cases.models import Status
+    from cases.store.models import Status
 
     spec = json.loads((ROOT / "miniprogram_api" / "openapi.json").read_text(encoding="utf-8"))
     [status] = [p for p in spec["paths"]["/cases"]["get"]["parameters"] if p["name"] == "status"]

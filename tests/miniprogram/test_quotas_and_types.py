@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from cases.models import Case, EvidenceFile
+from cases.store.models import Case, EvidenceFile
 from tests.images import encode, two_tone
 from tests.miniprogram.conftest import MakeWorld, MpWorld
 

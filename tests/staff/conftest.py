@@ -63,7 +63,7 @@ class StaffWorld:
         """A new client signed in as a new account of `role`."""
         actor = await make_staff(role, department)
         client = await self.new_client()
-        from cases.models import StaffUser
+        from cases.store.models import StaffUser
 
         user = await StaffUser.get(id=actor.id)
         resp = await sign_in(client, user.username, STAFF_PASSWORD)

@@ -7,8 +7,8 @@ import html
 import re
 from datetime import UTC, datetime
 
-from cases.models import StaffSession, StaffUser, Status
-from cases.workflow import perform
+from cases.store.models import StaffSession, StaffUser, Status
+from cases.workflow.engine import perform
 from config.staff_text import load_staff_text
 from tests.cases.test_workflow import World
 from tests.staff.conftest import StaffWorld, sign_in

@@ -9,8 +9,8 @@ from typing import Any
 
 from pytest_aiohttp import AiohttpClient
 
-from cases.models import StaffSession, StaffUser
-from cases.staff_auth import disable_account
+from cases.auth.staff_auth import disable_account
+from cases.store.models import StaffSession, StaffUser
 from complaint_desk.app import create_app
 from complaint_desk.keys import SIGN_IN
 from config.settings import Settings

@@ -9,11 +9,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cases.models import CaseClock, CaseEvent, Notice, Status
-from cases.outbox import _failed
-from cases.staff_views import event_label
-from cases.surveys import answer_survey
-from cases.workflow import ACTIONS, perform
+from cases.store.models import CaseClock, CaseEvent, Notice, Status
+from cases.views.staff_views import event_label
+from cases.workflow.engine import ACTIONS, perform
+from cases.workflow.outbox import _failed
+from cases.workflow.surveys import answer_survey
 from config.staff_text import load_staff_text
 from tests.factories import make_case
 from tests.staff.conftest import StaffWorld
@@ -46,7 +46,7 @@ def test_every_event_the_code_writes_has_a_label() -> None:
             found = re.search(rf'^{name} = "([a-z_]+)"', source, re.MULTILINE)
             assert found, (path, name)
             written.add(found.group(1))
-    written |= {"remind", "supervise"}  # cases/supervision.py passes its action through
+    written |= {"remind", "supervise"}  # cases/views/supervision.py passes its action through
     assert {"file", "notice_failed", "reminder", "recalendar", "view_identity"} <= written
     unlabelled = {
         a for a in written | set(ACTIONS) if not re.search(r"[\u4e00-\u9fff]", event_label(a))

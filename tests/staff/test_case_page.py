@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestClient
 
-from cases.deadlines import YearTable
-from cases.evidence import process_image, store_evidence
-from cases.models import (
+from cases.rules import Rules
+from cases.store.evidence import process_image, store_evidence
+from cases.store.models import (
     Case,
     CaseClock,
     CaseEvent,
@@ -26,9 +26,9 @@ from cases.models import (
     StaffUser,
     Status,
 )
-from cases.reply_templates import REPLIES_DIR, load_reply_templates
-from cases.rules import Rules
-from cases.workflow import ACTIONS, CITIZEN, SYSTEM, Actor, perform
+from cases.workflow.deadlines import YearTable
+from cases.workflow.engine import ACTIONS, CITIZEN, SYSTEM, Actor, perform
+from cases.workflow.reply_templates import REPLIES_DIR, load_reply_templates
 from tests.factories import (
     STAFF_PASSWORD,
     make_case,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 import re
 
-from cases.models import Case
-from cases.tracking import public_timeline
+from cases.store.models import Case
+from cases.views.tracking import public_timeline
 from tests.factories import make_case
 from tests.staff.conftest import StaffWorld
 

@@ -7,10 +7,10 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from cases.models import Case, Reminder
-from cases.reminders import raise_reminders
 from cases.rules import Rules
-from cases.workflow import perform
+from cases.store.models import Case, Reminder
+from cases.workflow.engine import perform
+from cases.workflow.reminders import raise_reminders
 from tests.factories import make_case, make_staff
 from tests.staff.conftest import StaffWorld
 from tests.staff.test_worklist import api_headers

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from cases.models import Case, CaseClock, CaseEvent, StaffUser, Status
 from cases.rules import Rules
-from cases.tracking import public_timeline
-from cases.workflow import Actor, perform
+from cases.store.models import Case, CaseClock, CaseEvent, StaffUser, Status
+from cases.views.tracking import public_timeline
+from cases.workflow.engine import Actor, perform
 from tests.factories import STAFF_PASSWORD, make_case, make_staff
 from tests.staff.conftest import Console, StaffWorld
 
