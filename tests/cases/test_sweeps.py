@@ -6,14 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cases.clocks import deadlines_of, last_day, policy_of
-from cases.deadlines import compute_due
+from cases.auth.sessions import citizen_for_token, open_session
 from cases.errors import TransitionNotAllowed
-from cases.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.rules import Rules
-from cases.sweeps import apply_expired_clocks
-from cases.workflow import Actor, perform
-from tests.factories import make_case, make_staff, perform_approved
+from cases.store.models import Case, CaseClock, CaseEvent, MpSession, Notice, Status
+from cases.workflow.clocks import deadlines_of, last_day, policy_of
+from cases.workflow.deadlines import compute_due
+from cases.workflow.engine import Actor, perform
+from cases.workflow.sweeps import apply_expired_clocks, run_sweeps
+from tests.factories import make_case, make_citizen, make_staff, perform_approved
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday
 
@@ -163,3 +164,16 @@ async def test_deadlines_flag_overdue_and_due_soon(store: Rules) -> None:
     assert soon["triage"].due_soon and not soon["triage"].overdue
     late = {d.name: d for d in await deadlines_of(store, case, NOW + timedelta(days=2))}
     assert late["triage"].overdue and not late["acceptance"].overdue
+
+
+async def test_the_sweep_purges_expired_mini_program_sessions(store: Rules) -> None:
+    # Issue 16: purge_expired_sessions was never called, so expired sessions piled up.
+    citizen = await make_citizen()
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    expired, _ = await open_session(citizen, now - timedelta(hours=3), hours=2)
+    live, _ = await open_session(citizen, now - timedelta(hours=1), hours=2)
+    assert await MpSession.filter(citizen_id=citizen.id).count() == 2
+    await run_sweeps(store, now)
+    assert await MpSession.filter(citizen_id=citizen.id).count() == 1
+    assert await citizen_for_token(live, now) is not None
+    assert await citizen_for_token(expired, now - timedelta(hours=2)) is None  # row is gone
