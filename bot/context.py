@@ -20,6 +20,8 @@ class BotContext:
     citizen: Citizen
     message: Incoming
     now: datetime
+    # The citizen's filing quota (cases in 24 h over every channel, [miniprogram] cases_per_day).
+    cases_per_day: int
     # Schedules slow work (media download) after the reply has gone out.
     spawn: Callable[[Coroutine[Any, Any, None]], None]
     # Downloads and stores one photo of this citizen; run through `spawn`.

@@ -188,6 +188,7 @@ async def _handle(
         citizen=citizen,
         message=message,
         now=now,
+        cases_per_day=request.config_dict[SETTINGS].miniprogram.cases_per_day,
         spawn=spawn,
         save_photo=photo,
     )

@@ -203,11 +203,16 @@ async def create_case(request: web.Request) -> web.Response:
     await _check_text(request, citizen, form)
     try:
         async with in_transaction() as conn:
-            # The authoritative count, under the citizen's lock (the one above spares WeChat's
-            # text check for a citizen already over the limit).
-            await check_filing_quota(citizen.id, now, settings.miniprogram.cases_per_day, conn)
+            # file_case counts the quota again under the citizen's lock (the count above
+            # spares WeChat's text check for a citizen already over the limit).
             case = await file_case(
-                rules, form, Actor.of_citizen(citizen), channel=CHANNEL, citizen=citizen, now=now
+                rules,
+                form,
+                Actor.of_citizen(citizen),
+                channel=CHANNEL,
+                citizen=citizen,
+                now=now,
+                cases_per_day=settings.miniprogram.cases_per_day,
             )
             attached = await attach_evidence(upload_ids, case.id, conn, citizen_id=citizen.id)
             if attached != len(upload_ids):

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.context import BotContext
-from cases.errors import ValidationError
+from cases.errors import TooManyRequests, ValidationError
 from cases.intake.drafts import discard_conversation, load_conversation, save_conversation
 from cases.intake.filing import file_case, normalize_phone
 from cases.intake.incident_time import understand_incident_time
@@ -331,8 +331,16 @@ async def _submit(ctx: BotContext, data: dict[str, Any]) -> str:
     actor = Actor.of_citizen(citizen)
     try:
         case = await file_case(
-            ctx.rules, form, actor, channel="official_account", citizen=citizen, now=ctx.now
+            ctx.rules,
+            form,
+            actor,
+            channel="official_account",
+            citizen=citizen,
+            now=ctx.now,
+            cases_per_day=ctx.cases_per_day,
         )
+    except TooManyRequests as exc:
+        return exc.message  # the draft stays: "确认" files it once the day has passed
     except ValidationError as exc:
         # Send the citizen back to the step that holds the faulty field; nothing is lost.
         if exc.field in STEP_LABELS:

@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 
 from cases.errors import ValidationError
 from cases.intake.duplicates import find_duplicate, respondent_key
+from cases.intake.quotas import check_filing_quota
 from cases.rules import Rules
 from cases.store.models import Case, Citizen, Status
 from cases.store.numbering import next_case_number
@@ -271,16 +272,21 @@ async def file_case(
     citizen: Citizen | None = None,
     now: datetime | None = None,
     owner: int | None = None,
+    cases_per_day: int | None = None,
 ) -> Case:
     """Validate and store a new case with its number, 'file' event, clocks and duplicate flag.
 
-    `owner`: the unit that received it and owns it from the start (首诉负责制)."""
+    `owner`: the unit that received it and owns it from the start (首诉负责制).
+    `cases_per_day`: the citizen's filing quota, counted under their lock in the filing's own
+    transaction (every citizen channel passes it; staff registering a call do not)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)  # stored times are UTC
     form = validate_form(rules, raw, channel=channel, staff=actor.kind != CITIZEN, now=now)
     catalog = rules.catalog
     policy = catalog.policy_for(form.kind, form.category, form.severity)
     local_day = now.astimezone(rules.timezone).date()
     async with in_transaction() as conn:
+        if citizen is not None and cases_per_day is not None:
+            await check_filing_quota(citizen.id, now, cases_per_day, conn)
         number = await next_case_number(
             conn, catalog.kinds[form.kind].number_prefix, local_day, catalog.number_seq_digits
         )

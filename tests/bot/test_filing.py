@@ -13,7 +13,9 @@ from cases.intake.incident_time import parse_incident_time
 from cases.store.evidence import evidence_path
 from cases.store.models import Case, ConversationState, EvidenceFile, Status
 from complaint_desk.app import create_app
+from complaint_desk.keys import RULES, SETTINGS
 from tests.bot.conftest import ACCOUNT, BotWorld, Chat, reply_content
+from tests.factories import make_case, make_citizen
 from wechat.simulator import location_xml, voice_xml
 
 
@@ -226,3 +228,20 @@ async def test_a_slow_media_download_does_not_delay_the_reply(bot: BotWorld) -> 
     await chat.settle()
     photos = await EvidenceFile.filter(citizen__oa_openid=chat.openid)
     assert len(photos) == 1 and photos[0].case_id is None  # kept with the draft
+
+
+async def test_the_chat_obeys_the_citizens_daily_filing_quota(bot: BotWorld) -> None:
+    # Issue 16: the mini-program counted [miniprogram] cases_per_day, the chat filed without
+    # limit. Both count every case of the citizen's in 24 hours, under the citizen's lock.
+    app = bot.client.server.app
+    assert app is not None
+    rules, limit = app[RULES], app[SETTINGS].miniprogram.cases_per_day
+    chat = bot.make_chat()
+    citizen = await make_citizen(oa_openid=chat.openid)
+    for _ in range(limit):
+        await make_case(rules, citizen=citizen)
+    refused = await file_complaint_with_photos(bot, chat)
+    assert refused == f"您今天已提交 {limit} 件,请明天再提交;紧急情况请拨打电话反映。"
+    assert await Case.filter(citizen_id=citizen.id).count() == limit
+    draft = await ConversationState.get(openid=chat.openid)
+    assert "城东便民超市" in str(draft.data)  # nothing the citizen typed is lost
