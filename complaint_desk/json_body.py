@@ -1,4 +1,5 @@
-"""Reading a JSON request body (and marking answers uncacheable), shared by the mini-program API and the staff API.
+"""Reading a JSON request body (and marking answers uncacheable), shared by the mini-program
+API and the staff API.
 
 Python's json module turns hostile input into exceptions other than ValueError (a body nested
 20,000 deep raises RecursionError) or into values the store cannot hold (a lone surrogate
@@ -14,10 +15,35 @@ from typing import Any
 
 from aiohttp import web
 
+from cases.errors import CaseError
+
 # Deeper than any body either API takes (a filing is 2 levels deep, a subscription report 3).
 MAX_JSON_DEPTH = 16
 # A number longer than this is no latitude, amount or id we take.
 MAX_NUMBER_CHARS = 32
+
+
+class BadRequest(CaseError):
+    code = "bad_request"
+    status = 400
+
+
+class UnsupportedMedia(CaseError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
+    """The request's JSON object, for both APIs: 415 for another content type, 400 for a body
+    too large or not a sound JSON object; a chunked body is read whole."""
+    if request.content_type != "application/json":
+        raise UnsupportedMedia("请以 JSON 格式提交(Content-Type: application/json)。")
+    try:
+        return await read_json_object(request, max_bytes)
+    except BodyRefused as refused:
+        if refused.too_large:
+            raise BadRequest("提交的内容太长了。") from None
+        raise BadRequest("提交的内容不是有效的 JSON 对象。") from None
 
 
 class BodyRefused(Exception):

@@ -12,8 +12,9 @@ from aiohttp import web
 from cases.auth.sessions import close_session, open_session
 from cases.errors import CaseError, TooManyRequests
 from cases.intake.citizens import citizen_for_mp_openid
+from complaint_desk.json_body import BadRequest
 from complaint_desk.keys import MP_CLIENT
-from miniprogram_api.common import BadRequest, ok, read_json, settings_of
+from miniprogram_api.common import ok, read_json, settings_of
 from wechat.errors import WeChatError
 
 

@@ -7,25 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from cases.errors import CaseError, ValidationError
+from cases.errors import ValidationError
 from cases.rules import Rules
 from cases.store.models import Citizen
-from complaint_desk.json_body import BodyRefused, read_json_object
+from complaint_desk import json_body
 from complaint_desk.keys import RULES, SETTINGS
 from config.settings import Settings
 from miniprogram_api.keys import CITIZEN
 
 MAX_JSON_BYTES = 64 * 1024
-
-
-class BadRequest(CaseError):
-    code = "bad_request"
-    status = 400
-
-
-class UnsupportedMedia(CaseError):
-    code = "unsupported_media_type"
-    status = 415
 
 
 def error_response(
@@ -56,15 +46,7 @@ def settings_of(request: web.Request) -> Settings:
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object; 415 for another type, 400 for bad or oversized JSON."""
-    if request.content_type != "application/json":
-        raise UnsupportedMedia("请以 JSON 格式提交(Content-Type: application/json)。")
-    try:
-        return await read_json_object(request, MAX_JSON_BYTES)
-    except BodyRefused as refused:
-        if refused.too_large:
-            raise BadRequest("提交的内容太长了。") from None
-        raise BadRequest("提交的内容不是有效的 JSON 对象。") from None
+    return await json_body.read_json(request, MAX_JSON_BYTES)
 
 
 def id_list(data: dict[str, Any], name: str, most: int) -> list[int]:

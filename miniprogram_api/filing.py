@@ -27,11 +27,10 @@ from cases.store.evidence import (
 from cases.store.idempotency import check_key, fingerprint, remember_answer, stored_answer
 from cases.store.models import Citizen, EvidenceFile
 from cases.workflow.engine import Actor
+from complaint_desk.json_body import BadRequest, UnsupportedMedia
 from complaint_desk.keys import MP_CLIENT, NOTICE_TEMPLATES
 from config.survey import load_survey_scale
 from miniprogram_api.common import (
-    BadRequest,
-    UnsupportedMedia,
     citizen_of,
     id_list,
     ok,
