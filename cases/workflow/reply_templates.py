@@ -14,10 +14,11 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+import templates
 from cases.rules import Rules
 from cases.store.models import Case
 
-REPLIES_DIR = Path(__file__).resolve().parent.parent / "templates" / "staff" / "replies"
+REPLIES_DIR = Path(templates.__file__).parent / "staff" / "replies"
 TEMPLATE_PARTS = ("facts", "handling", "basis")
 
 

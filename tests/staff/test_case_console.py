@@ -38,7 +38,7 @@ def _section(body: str, heading: str) -> str:
 def test_every_event_the_code_writes_has_a_label() -> None:
     """Every action passed to `record_event` anywhere, workflow or not, is named in words."""
     written: set[str] = set()
-    for path in [*ROOT.glob("cases/*.py"), *ROOT.glob("bot/**/*.py"), *ROOT.glob("wechat/*.py")]:
+    for path in [*ROOT.glob("cases/**/*.py"), *ROOT.glob("bot/**/*.py"), *ROOT.glob("wechat/*.py")]:
         source = path.read_text(encoding="utf-8")
         written |= set(re.findall(r'record_event\(\s*\w+,\s*"([a-z_]+)"', source))
         # Actions written through a module constant (retention's ANONYMISED …).
