@@ -22,7 +22,6 @@ from cases.store import db
 from cases.workflow.outbox import NoticeChannel, deliver_due
 from cases.workflow.sweeps import Sweeper
 from complaint_desk.keys import (
-    DEMO_WECHAT,
     MP_CLIENT,
     NOTICE_TEMPLATES,
     OA_CLIENT,
@@ -31,7 +30,6 @@ from complaint_desk.keys import (
     SIGN_IN,
 )
 from complaint_desk.logs import escape_all_log_records
-from complaint_desk.simulator_page import add_simulator_page
 from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings, load_settings
 from miniprogram_api import push as mp_push
@@ -40,7 +38,6 @@ from staff.api import create_staff_api
 from staff.app import create_staff_app
 from wechat.client import WeChatClient
 from wechat.notify import MiniProgramChannel, OfficialAccountChannel
-from wechat.simulator import FakeWeChat, create_fake_wechat_app
 from wechat.tokens import shared_token_store
 
 log = logging.getLogger(__name__)
@@ -84,18 +81,10 @@ def create_app(settings: Settings) -> web.Application:
     app.add_subapp("/staff/", create_staff_app())
     app.add_subapp("/api/staff/v1/", create_staff_api())
     if settings.demo:
-        # Demo mode brings its own WeChat: the bot's outbound calls go to this simulator.
-        wechat = settings.wechat
-        fake = FakeWeChat(
-            apps={wechat.oa.appid: str(wechat.oa.secret), wechat.mp.appid: str(wechat.mp.secret)}
-        )
-        for spec in app[NOTICE_TEMPLATES].oa.values():
-            fake.add_template(wechat.oa.appid, spec.template_id)
-        for spec in app[NOTICE_TEMPLATES].mp.values():
-            fake.add_template(wechat.mp.appid, spec.template_id)
-        app[DEMO_WECHAT] = fake
-        app.add_subapp(DEMO_SIMULATOR_PATH, create_fake_wechat_app(fake))
-        add_simulator_page(app)  # the citizen's side of the demo, in a browser
+        # Demo mode brings its own WeChat; the simulator is never imported in production.
+        from complaint_desk.simulator_page import mount_demo_wechat
+
+        mount_demo_wechat(app, DEMO_SIMULATOR_PATH)
     return app
 
 

@@ -35,7 +35,6 @@ from cases.workflow.outbox import deliver_due
 from cases.workflow.sweeps import Sweeper
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app, notice_channels, run_forever
 from complaint_desk.logs import escape_all_log_records
-from complaint_desk.simulator_page import DEMO_CITIZEN_OPENID, SIMULATOR_PAGE_PATH
 from config.catalog import load_catalog
 from config.notices import load_notice_templates
 from config.rulebook import rules_table
@@ -277,6 +276,9 @@ def _serve_processes(config: str | None, workers: int) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    # Demo only: the simulator stays out of every other command's process.
+    from complaint_desk.simulator_page import DEMO_CITIZEN_OPENID, SIMULATOR_PAGE_PATH
+
     async def prepare() -> int:
         await db.migrate_store(settings.database_url)
         await _seed_in_store(settings)
@@ -304,6 +306,8 @@ async def _seed_in_store(settings: Settings) -> None:
 
 
 async def _seed_demo(settings: Settings) -> None:
+    from complaint_desk.simulator_page import DEMO_CITIZEN_OPENID
+
     rules = load_rules(settings)
     await accounts.sync_departments(rules.catalog)
     for username, role, dept, name in DEMO_STAFF:

@@ -42,11 +42,13 @@ from cases.store.models import Case, Citizen
 from cases.views.tracking import public_timeline, recent_cases
 from cases.workflow.engine import STATUS_LABELS
 from cases.workflow.surveys import invite_now
-from complaint_desk.keys import DEMO_WECHAT, RULES, SETTINGS
+from complaint_desk.keys import DEMO_WECHAT, NOTICE_TEMPLATES, RULES, SETTINGS
 from config.settings import CONFIG_DIR, ConfigError, WeChatAppSettings
 from wechat.simulator import (
     LOGIN_CODE_TTL_SECONDS,
+    FakeWeChat,
     PushSigner,
+    create_fake_wechat_app,
     event_xml,
     image_xml,
     location_xml,
@@ -87,6 +89,22 @@ OPEN_ROUTES = frozenset({"page", "static"})
 PAGE_ENV = web.AppKey("simulator_page_env", Environment)
 SESSION = web.AppKey("simulator_session", aiohttp.ClientSession)
 MENU = web.AppKey("simulator_menu", list)
+
+
+def mount_demo_wechat(app: web.Application, path: str) -> None:
+    """Demo mode's own WeChat: a fake API at `path` that the bot's outbound calls go to, with
+    the profile's notice templates registered, and the citizen's page beside it."""
+    wechat = app[SETTINGS].wechat
+    fake = FakeWeChat(
+        apps={wechat.oa.appid: str(wechat.oa.secret), wechat.mp.appid: str(wechat.mp.secret)}
+    )
+    for spec in app[NOTICE_TEMPLATES].oa.values():
+        fake.add_template(wechat.oa.appid, spec.template_id)
+    for spec in app[NOTICE_TEMPLATES].mp.values():
+        fake.add_template(wechat.mp.appid, spec.template_id)
+    app[DEMO_WECHAT] = fake
+    app.add_subapp(path, create_fake_wechat_app(fake))
+    add_simulator_page(app)  # the citizen's side of the demo, in a browser
 
 
 def add_simulator_page(app: web.Application) -> None:

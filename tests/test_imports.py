@@ -4,6 +4,8 @@ included, and `cases/` never imports a face."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,3 +113,15 @@ def test_each_room_of_cases_imports_only_the_rooms_before_it() -> None:
     # Nothing else lies loose in cases/: a new module goes into a room.
     loose = {room(n) for n in import_graph() if n.startswith("cases.")} - set(ROOMS)
     assert sorted(loose) == sorted(SHARED_LEAVES)
+
+
+def test_production_never_loads_the_wechat_simulator() -> None:
+    # Issue 16: keys.py imported the simulator into every process; it is for demo and tests.
+    probe = (
+        "import sys, complaint_desk.app, complaint_desk.cli\n"
+        "print(sorted(m for m in sys.modules if 'simulator' in m))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
