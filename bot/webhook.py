@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -32,8 +31,6 @@ from wechat import push
 
 log = logging.getLogger(__name__)
 
-# A retry that arrives while the first delivery is still being answered waits this long.
-RETRY_WAIT_SECONDS = 4.0
 # WeChat gives up on an answer after 5 s; past this the push is answered "failed" (nothing of
 # it kept: its transaction rolls back), e.g. while another process holds the store's write lock.
 ANSWER_WITHIN_SECONDS = 4.0
@@ -138,25 +135,17 @@ def _spawn(app: web.Application, coro: Coroutine[Any, Any, None]) -> None:
 
 async def _record(key: str, nonce_key: str, reply: str) -> None:
     """The push's receipt and its request's nonce; either existing already means a repeat."""
-    await PushReceipt.create(key=key, reply=reply, done=True)
-    await PushReceipt.create(key=nonce_key, done=True)
+    await PushReceipt.create(key=key, reply=reply)
+    await PushReceipt.create(key=nonce_key)
 
 
 async def _repeat_answer(key: str) -> str:
     """A retry of a push gets its stored answer; a replayed request with another body none."""
-    if await PushReceipt.exists(key=key):
-        return await _stored_answer(key)
+    receipt = await PushReceipt.get_or_none(key=key)
+    if receipt is not None:
+        return receipt.reply
     log.warning("replayed push request ignored (timestamp and nonce seen before)")
     return ""
-
-
-async def _stored_answer(key: str) -> str:
-    deadline = time.monotonic() + RETRY_WAIT_SECONDS
-    while True:
-        receipt = await PushReceipt.get(key=key)
-        if receipt.done or time.monotonic() > deadline:
-            return receipt.reply
-        await asyncio.sleep(0.1)
 
 
 def _reply_xml(message: Incoming, text: str) -> str:

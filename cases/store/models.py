@@ -462,7 +462,6 @@ class PushReceipt(Model):
     id = fields.IntField(primary_key=True)
     key = fields.CharField(max_length=128, unique=True)
     reply = fields.TextField(default="")
-    done = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
     class Meta:
