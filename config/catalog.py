@@ -251,22 +251,58 @@ class Catalog:
 
 
 def load_catalog(profile: str) -> Catalog:
-    """Load a profile by name (config/profiles/<name>.toml) or by path."""
+    """Load a profile by name (config/profiles/<name>.toml) or by path.
+
+    A profile may start with `extends = "<profile>"`: it is laid over that base as settings
+    files are laid over default.toml: tables merge key by key, anything else (a string, a list
+    such as `policies`) replaces the base's value whole. A new office writes what differs."""
+    path = _profile_path(profile, PROFILES_DIR)
+    raw = _read_layered(path, ())
+    try:
+        return _build(raw, path.stem)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path.name}", f"invalid catalogue: {exc}") from None
+
+
+def _profile_path(profile: str, beside: Path) -> Path:
     path = Path(profile)
     if not path.suffix:
         path = PROFILES_DIR / f"{profile}.toml"
+    elif not path.is_absolute():
+        path = beside / path
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.toml")))
         raise ConfigError("organisation.profile", f"no profile {profile!r} (known: {known})")
+    return path
+
+
+def _read_layered(path: Path, below: tuple[Path, ...]) -> dict[str, Any]:
+    """The profile's table with every profile it extends laid underneath."""
+    if path.resolve() in below:
+        raise ConfigError(
+            path.name, "extends itself (through " + " → ".join(p.stem for p in below) + ")"
+        )
     with path.open("rb") as f:
         try:
             raw = tomllib.load(f)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(path), f"not valid TOML ({exc})") from None
-    try:
-        return _build(raw, path.stem)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path.name}", f"invalid catalogue: {exc}") from None
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base:
+        raise ConfigError(path.name, "extends must name a profile")
+    layered = _read_layered(_profile_path(base, path.parent), (*below, path.resolve()))
+    _lay_over(layered, raw)
+    return layered
+
+
+def _lay_over(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _lay_over(base[key], value)
+        else:
+            base[key] = value
 
 
 def _build(raw: dict[str, Any], name: str) -> Catalog:

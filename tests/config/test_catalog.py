@@ -146,3 +146,33 @@ def test_a_source_without_a_seed_or_the_profiles_own_choice_is_caught(
         if "DESIGN.md" in s or "DB11" in s or (not SEED_NUMBER.search(s) and OWN_CHOICE not in s)
     ]
     assert bad == [source]
+
+
+def test_a_profile_extends_another_and_writes_only_what_differs(tmp_path: Path) -> None:
+    # Issue 16: a new office lays its differences over a shipped profile.
+    base = load_catalog("market_regulation")
+    district = tmp_path / "district.toml"
+    district.write_text(
+        'extends = "market_regulation"\n'
+        'title = "某区市场监督管理局投诉举报中心"\n'
+        "[categories.consumer]\n"
+        'name = "消费者权益"\n',
+        encoding="utf-8",
+    )
+    layered = load_catalog(str(district))
+    assert layered.name == "district" and layered.title == "某区市场监督管理局投诉举报中心"
+    consumer = layered.categories["consumer"]
+    assert consumer.name == "消费者权益"
+    assert consumer.default_department == base.categories["consumer"].default_department
+    assert layered.policies == base.policies and layered.kinds == base.kinds
+    assert set(layered.categories) == set(base.categories)
+
+
+def test_a_profile_that_extends_itself_or_nothing_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\ntitle = "a"\n', encoding="utf-8")
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\ntitle = "b"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_catalog(str(tmp_path / "a.toml"))
+    (tmp_path / "c.toml").write_text('extends = "nowhere"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="no profile 'nowhere'"):
+        load_catalog(str(tmp_path / "c.toml"))
