@@ -864,7 +864,7 @@ async def test_api_actions_record_events_and_drop_unknown_data(
     wrong = await api_client.post(
         f"{base}/close", data="note=x", headers={**handler, "Content-Type": "text/plain"}
     )
-    assert wrong.status == 422 and (await Case.get(id=case.id)).status == S.REPLIED
+    assert wrong.status == 415 and (await Case.get(id=case.id)).status == S.REPLIED
 
     detail = await (
         await api_client.get(f"/api/staff/v1/cases/{case.number}", headers=handler)
