@@ -12,9 +12,11 @@ filings against a limit of 10 stored 30.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
+from tortoise.queryset import QuerySet
 
 from cases.errors import TooManyRequests
 from cases.store.models import Case, Citizen, EvidenceFile
@@ -30,34 +32,37 @@ async def check_filing_quota(
 ) -> None:
     """TooManyRequests past `per_day` cases in 24 h. With `conn` (the filing's transaction)
     the citizen is locked first, so the count cannot be overtaken before the case is written."""
-    if conn is not None:
-        await lock_citizen(citizen_id, conn)
-    since = now - timedelta(days=1)
-    recent = Case.filter(citizen_id=citizen_id, created_at__gt=since)
-    if conn is not None:
-        recent = recent.using_db(conn)
-    if await recent.count() >= per_day:
-        oldest = await recent.order_by("created_at").first()
-        wait = _seconds_until(oldest.created_at + timedelta(days=1) if oldest else now, now)
-        raise TooManyRequests(
-            f"您今天已提交 {per_day} 件,请明天再提交;紧急情况请拨打电话反映。", retry_after=wait
-        )
+    message = f"您今天已提交 {per_day} 件,请明天再提交;紧急情况请拨打电话反映。"
+    recent = Case.filter(citizen_id=citizen_id)
+    await _check(citizen_id, recent, now, timedelta(days=1), per_day, message, conn)
 
 
 async def check_upload_quota(
     citizen_id: int, now: datetime, per_hour: int, conn: BaseDBAsyncClient | None = None
 ) -> None:
     """TooManyRequests past `per_hour` photos in an hour; `conn` as in check_filing_quota."""
+    recent = EvidenceFile.filter(citizen_id=citizen_id)
+    message = "上传的照片太多了,请稍后再试。"
+    await _check(citizen_id, recent, now, timedelta(hours=1), per_hour, message, conn)
+
+
+async def _check(
+    citizen_id: int,
+    rows: QuerySet[Any],
+    now: datetime,
+    window: timedelta,
+    limit: int,
+    message: str,
+    conn: BaseDBAsyncClient | None,
+) -> None:
     if conn is not None:
         await lock_citizen(citizen_id, conn)
-    since = now - timedelta(hours=1)
-    recent = EvidenceFile.filter(citizen_id=citizen_id, created_at__gt=since)
-    if conn is not None:
-        recent = recent.using_db(conn)
-    if await recent.count() >= per_hour:
+        rows = rows.using_db(conn)
+    recent = rows.filter(created_at__gt=now - window)
+    if await recent.count() >= limit:
         oldest = await recent.order_by("created_at").first()
-        wait = _seconds_until(oldest.created_at + timedelta(hours=1) if oldest else now, now)
-        raise TooManyRequests("上传的照片太多了,请稍后再试。", retry_after=wait)
+        wait = _seconds_until(oldest.created_at + window if oldest else now, now)
+        raise TooManyRequests(message, retry_after=wait)
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
