@@ -55,7 +55,7 @@ async def dispatch(ctx: BotContext) -> str | None:
         return await supplement.handle(ctx, adding)
     if text.lower() in words.supplement:
         return await supplement.show(ctx)
-    verdict = survey.verdict_of(text) if text else None
+    verdict = survey.verdict_of(ctx.rules.survey, text) if text else None
     if verdict is not None:
         if (case := await survey.invited_case(ctx)) is not None:
             return await survey.handle(ctx, case, verdict)

@@ -1,4 +1,5 @@
-"""The rules a running case store works by: the catalogue, the calendar, the time zone."""
+"""The rules a running case store works by: the catalogue, the calendar, the time zone and the
+satisfaction survey's scale. Everything an organisation configures reaches the code through it."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from zoneinfo import ZoneInfo
 from cases.workflow.deadlines import WorkCalendar, load_year_tables
 from config.catalog import Catalog, load_catalog
 from config.settings import ConfigError, Settings
+from config.survey import SurveyScale, load_survey_scale
 
 
 @dataclass(frozen=True)
 class Rules:
     catalog: Catalog
     calendar: WorkCalendar
+    survey: SurveyScale
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -35,4 +38,5 @@ def load_rules(settings: Settings) -> Rules:
     return Rules(
         catalog=load_catalog(settings.profile),
         calendar=WorkCalendar(timezone=settings.timezone, overrides=overrides),
+        survey=load_survey_scale(),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from functools import cache
 
 from config.settings import CONFIG_DIR, ConfigError
 
@@ -22,8 +21,8 @@ class SurveyScale:
     chat_answers: dict[str, str]  # reply text -> level
 
 
-@cache
 def load_survey_scale() -> SurveyScale:
+    """Read and check config/survey.toml (once, by `cases.rules.load_rules`)."""
     try:
         with SURVEY_FILE.open("rb") as f:
             raw = tomllib.load(f)

@@ -59,7 +59,9 @@ async def withdraw(request: web.Request) -> web.Response:
 async def rate(request: web.Request) -> web.Response:
     citizen = citizen_of(request)
     case = await case_for_citizen(citizen, request.match_info["number"])
-    rating = await answer_survey(case, await read_json(request), source="mini_program")
+    rating = await answer_survey(
+        rules_of(request), case, await read_json(request), source="mini_program"
+    )
     return ok(
         {
             "number": case.number,

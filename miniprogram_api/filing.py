@@ -29,7 +29,6 @@ from cases.store.models import Citizen, EvidenceFile
 from cases.workflow.engine import Actor
 from complaint_desk.json_body import BadRequest, UnsupportedMedia
 from complaint_desk.keys import MP_CLIENT, NOTICE_TEMPLATES
-from config.survey import load_survey_scale
 from miniprogram_api.common import (
     citizen_of,
     id_list,
@@ -57,7 +56,7 @@ async def catalogue(request: web.Request) -> web.Response:
         fields[name] = {"label": FIELD_LABELS[name], "max_chars": limits.max_chars.get(name)}
     fields["description"]["min_chars"] = limits.min_description_chars
     templates = request.config_dict[NOTICE_TEMPLATES]
-    scale = load_survey_scale()
+    scale = rules_of(request).survey
     return ok(
         {
             "title": catalog.title,

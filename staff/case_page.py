@@ -38,7 +38,6 @@ from cases.views.staff_views import (
 from cases.views.supervision import PRESS_ACTIONS, supervision_label
 from cases.workflow.engine import ACTIONS, DRAFT_EVENT, SATISFACTION
 from cases.workflow.reply_templates import TEMPLATE_PARTS, template_for, templates_for
-from config.survey import load_survey_scale
 from staff import json_api
 from staff.web import actor_of, checked_form, render, rules_of, settings_of, text
 
@@ -55,6 +54,7 @@ KEPT_FIELDS = (
     "public_note",
     *TEMPLATE_PARTS,
     *{f for fields in DATA_FIELDS.values() for f in fields},
+    "overall",  # a return visit's verdict; its dimensions come from the survey's scale
 )
 DONE_LABELS = {"file": "已登记。", DRAFT_EVENT: "已提交领导审批,批准后才告知市民。"}
 
@@ -103,7 +103,7 @@ async def case_page(
         d=detail,
         c=case,
         catalog=rules.catalog,
-        scale=load_survey_scale(),
+        scale=rules.survey,
         satisfaction=SATISFACTION,
         leader=actor.role == Role.LEADER.value,
         replies=replies,
@@ -154,7 +154,7 @@ async def take_action(request: web.Request) -> web.Response:
             version=form.get("expected_version"),
         )
     except CaseError as exc:
-        kept = {name: text(form, name) for name in KEPT_FIELDS}
+        kept = {name: text(form, name) for name in (*KEPT_FIELDS, *rules.survey.dimensions)}
         return await case_page(request, error=exc, kept_action=action, kept=kept)
     # A handler who returned the case no longer sees it: back to their worklist instead.
     if not await still_visible(actor, case):

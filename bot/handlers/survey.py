@@ -6,12 +6,11 @@ from bot.context import BotContext
 from cases.errors import TransitionNotAllowed
 from cases.store.models import Case, Survey, SurveyStatus
 from cases.workflow.surveys import DISSATISFIED, answer_survey, answered_survey_case
-from config.survey import load_survey_scale
+from config.survey import SurveyScale
 
 
-def verdict_of(text: str) -> str | None:
+def verdict_of(scale: SurveyScale, text: str) -> str | None:
     """The level a chat reply names, if it names one."""
-    scale = load_survey_scale()
     by_label = {label: level for level, label in scale.levels.items()}
     return scale.chat_answers.get(text) or by_label.get(text)
 
@@ -42,10 +41,10 @@ def already_answered(ctx: BotContext, case: Case) -> str:
 
 async def handle(ctx: BotContext, case: Case, verdict: str) -> str:
     try:
-        await answer_survey(case, {"overall": verdict}, "official_account", ctx.now)
+        await answer_survey(ctx.rules, case, {"overall": verdict}, "official_account", ctx.now)
     except TransitionNotAllowed as exc:
         return exc.message
-    label = load_survey_scale().levels[verdict]
+    label = ctx.rules.survey.levels[verdict]
     if verdict == DISSATISFIED:
         return ctx.say("survey_review", number=case.number)
     return ctx.say("survey_thanks", number=case.number, label=label)

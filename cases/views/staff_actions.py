@@ -18,7 +18,6 @@ from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Role
 from cases.views.tracking import normalize_number
 from cases.workflow.engine import ACTIONS, Actor, perform
-from config.survey import load_survey_scale
 
 # The data each action reads (see cases/workflow/engine.py `_apply_rule`).
 DATA_FIELDS: dict[str, tuple[str, ...]] = {
@@ -32,9 +31,17 @@ DATA_FIELDS: dict[str, tuple[str, ...]] = {
     "raise_severity": ("severity",),
     "close": ("finding", "named_staff", "satisfaction"),
     "notify_parties": ("means",),
-    # A telephone return visit may record the citizen's verdict on the survey's scale.
-    "return_visit": ("overall", *load_survey_scale().dimensions),
 }
+
+
+def data_fields(rules: Rules, action: str) -> tuple[str, ...]:
+    """The data keys `action` reads; a telephone return visit may record the citizen's verdict
+    on the survey's scale (its overall level and each dimension)."""
+    if action == "return_visit":
+        return ("overall", *rules.survey.dimensions)
+    return DATA_FIELDS.get(action, ())
+
+
 # A reply states what was found, what was done, and on what basis; the citizen gets them as one
 # text in this order.
 REPLY_ACTIONS = frozenset({"reply"})
@@ -71,7 +78,7 @@ def action_input(
     the note is internal, `public_note` is the text the citizen reads.
     """
     data = {
-        name: _clean(rules, fields.get(name), name, name) for name in DATA_FIELDS.get(action, ())
+        name: _clean(rules, fields.get(name), name, name) for name in data_fields(rules, action)
     }
     if tells_separately(action):
         data["public_note"] = _clean(rules, fields.get("public_note"), "public_note", "告知市民")

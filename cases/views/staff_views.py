@@ -27,7 +27,7 @@ from cases.views.access import (
     reveal_identity,
     visible_cases,
 )
-from cases.views.staff_actions import DATA_FIELDS, REPLY_ACTIONS, REPLY_PARTS, tells_separately
+from cases.views.staff_actions import REPLY_ACTIONS, REPLY_PARTS, data_fields, tells_separately
 from cases.views.supervision import may_press
 from cases.workflow.clocks import (
     Deadline,
@@ -552,12 +552,12 @@ async def action_forms(
         drafts = needs_approval(rules, a.name, actor)
         # One draft at a time: while one waits, the drafter has nothing more to submit.
         if possible.get(a.name, True) and not (drafts and draft is not None):
-            forms.append(ActionForm(a.name, a.label, a.needs_note, _inputs(a), drafts))
+            forms.append(ActionForm(a.name, a.label, a.needs_note, _inputs(rules, a), drafts))
     return forms
 
 
-def _inputs(action: Action) -> tuple[str, ...]:
+def _inputs(rules: Rules, action: Action) -> tuple[str, ...]:
     if action.name in REPLY_ACTIONS:
         return tuple(name for name, _ in REPLY_PARTS)
     told = ("public_note",) if tells_separately(action.name) else ()
-    return (*DATA_FIELDS.get(action.name, ()), *told)
+    return (*data_fields(rules, action.name), *told)

@@ -37,7 +37,6 @@ from cases.workflow.engine import (
     Actor,
 )
 from cases.workflow.surveys import review_queue
-from config.survey import load_survey_scale
 
 S = Status
 PAGE_SIZE = 20
@@ -448,7 +447,7 @@ async def rows_of(rules: Rules, cases: list[Case], now: datetime) -> list[Row]:
     """List rows for `cases`, in order, each with the earliest deadline staff must beat."""
     units = {d.id: d for d in await Department.all()}
     clocks = await _headline_clocks(rules, cases) if cases else {}
-    reviews = await _reviews(cases)
+    reviews = await _reviews(rules, cases)
     catalog = rules.catalog
     rows = []
     for case in cases:
@@ -480,7 +479,7 @@ async def rows_of(rules: Rules, cases: list[Case], now: datetime) -> list[Row]:
     return rows
 
 
-async def _reviews(cases: list[Case]) -> dict[int, Review]:
+async def _reviews(rules: Rules, cases: list[Case]) -> dict[int, Review]:
     """For closed cases awaiting a leader's review: the rating that put them there."""
     closed = [c.id for c in cases if c.status == S.CLOSED]
     if not closed:
@@ -488,7 +487,7 @@ async def _reviews(cases: list[Case]) -> dict[int, Review]:
     waiting = await Survey.filter(
         case_id__in=closed, needs_review=True, reviewed_at__isnull=True
     ).values_list("case_id", "closure")
-    levels = load_survey_scale().levels
+    levels = rules.survey.levels
     found: dict[int, Review] = {}
     for case_id, closure in waiting:
         rating = (

@@ -707,7 +707,7 @@ async def _survey_step(
     if action == "return_visit" and event.data.get("overall"):
         scores = {k: v for k, v in event.data.items() if k != "overall"}
         answer = {"overall": event.data["overall"], "scores": scores}
-        await surveys.record_return_visit(case, answer, actor, now)
+        await surveys.record_return_visit(rules, case, answer, actor, now)
     elif action == "close":
         await surveys.schedule_survey(rules, case, event, conn)
     elif action in ("reopen", "uphold"):

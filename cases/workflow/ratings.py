@@ -8,8 +8,8 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from cases.errors import TransitionNotAllowed, ValidationError
+from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Rating, Status
-from config.survey import load_survey_scale
 
 RATEABLE = frozenset({Status.CLOSED, Status.ARCHIVED})
 
@@ -18,9 +18,9 @@ class AlreadyRated(TransitionNotAllowed):
     code = "already_rated"
 
 
-async def rate_case(case: Case, answer: Mapping[str, Any], source: str) -> Rating:
+async def rate_case(rules: Rules, case: Case, answer: Mapping[str, Any], source: str) -> Rating:
     """Record the citizen's overall verdict, the dimensions they answered, and a comment."""
-    scale = load_survey_scale()
+    scale = rules.survey
     if case.status not in RATEABLE:
         raise TransitionNotAllowed("案件办结后才能评价。", field="overall")
     overall = answer.get("overall")

@@ -19,7 +19,6 @@ from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Notice, NoticeStatus, Rating, Survey, SurveyStatus
 from cases.workflow.ratings import AlreadyRated, rate_case
 from cases.workflow.timeline import CITIZEN, Actor, queue_notice, record_event
-from config.survey import load_survey_scale
 
 DISSATISFIED = "dissatisfied"
 RETURN_VISIT = "return_visit"  # the rating's source when staff recorded it by telephone
@@ -29,7 +28,7 @@ DAY = timedelta(days=1)
 def invitation_time(rules: Rules, closed_at: datetime) -> datetime:
     """The configured working day after the closure (not counting the day itself), at the
     configured local hour."""
-    scale = load_survey_scale()
+    scale = rules.survey
     day = closed_at.astimezone(rules.timezone).date()
     for _ in range(scale.invite_after_working_days):
         day = rules.calendar.next_workday(day + DAY)
@@ -43,7 +42,7 @@ async def schedule_survey(
     """Called in the closing transaction: the survey row and its invitation notice."""
     closure = await CaseEvent.filter(case_id=case.id, action="close").using_db(conn).count()
     invite_at = invitation_time(rules, close_event.at)
-    scale = load_survey_scale()
+    scale = rules.survey
     survey = await Survey.create(
         case_id=case.id,
         closure=closure,
@@ -113,7 +112,7 @@ async def mark_reviewed(case: Case, now: datetime, conn: BaseDBAsyncClient) -> N
 
 
 async def answer_survey(
-    case: Case, answer: Mapping[str, Any], source: str, now: datetime | None = None
+    rules: Rules, case: Case, answer: Mapping[str, Any], source: str, now: datetime | None = None
 ) -> Rating:
     """Record the citizen's answer to the open survey; a late answer is refused politely.
 
@@ -127,11 +126,11 @@ async def answer_survey(
             raise AlreadyRated("您已评价过这次办理,感谢您的反馈。", field="overall")
         raise TransitionNotAllowed("这次办理的评价已经截止,感谢您的关注。", field="overall")
     citizen = Actor(kind=CITIZEN, id=case.citizen_id, name="来件人", role=CITIZEN)
-    return await _record_answer(case, survey, answer, source, citizen, now)
+    return await _record_answer(rules, case, survey, answer, source, citizen, now)
 
 
 async def record_return_visit(
-    case: Case, answer: Mapping[str, Any], staff: Actor, now: datetime
+    rules: Rules, case: Case, answer: Mapping[str, Any], staff: Actor, now: datetime
 ) -> Rating:
     """A telephone return visit (回访) with the survey's scale, recorded by staff.
 
@@ -141,7 +140,7 @@ async def record_return_visit(
     survey = await _latest_survey(case)
     if survey is not None and survey.status == SurveyStatus.ANSWERED:
         raise AlreadyRated("市民已经评价过这次办理,回访情况请只写在说明里。", field="overall")
-    return await _record_answer(case, survey, answer, RETURN_VISIT, staff, now)
+    return await _record_answer(rules, case, survey, answer, RETURN_VISIT, staff, now)
 
 
 async def _latest_survey(case: Case) -> Survey | None:
@@ -149,6 +148,7 @@ async def _latest_survey(case: Case) -> Survey | None:
 
 
 async def _record_answer(
+    rules: Rules,
     case: Case,
     survey: Survey | None,
     answer: Mapping[str, Any],
@@ -156,14 +156,14 @@ async def _record_answer(
     actor: Actor,
     now: datetime,
 ) -> Rating:
-    rating = await rate_case(case, answer, source)
+    rating = await rate_case(rules, case, answer, source)
     result = rating.scores.get("result", rating.overall)
     if survey is not None:
         await Survey.filter(id=survey.id).update(
             status=SurveyStatus.ANSWERED, answered_at=now, needs_review=result == DISSATISFIED
         )
     # On the staff timeline, so the handling unit sees how the citizen judged it.
-    scale = load_survey_scale()
+    scale = rules.survey
     parts = [f"总体:{scale.levels[rating.overall]}"] + [
         f"{scale.dimensions[d]}:{scale.levels[v]}" for d, v in rating.scores.items()
     ]

@@ -33,6 +33,7 @@ from cases.views import stats
 from cases.views.report import build_monthly_report
 from cases.workflow.deadlines import WorkCalendar
 from config.catalog import load_catalog
+from config.survey import load_survey_scale
 from tests.bench.bench_store import (
     PROFILE,
     TZ,
@@ -99,7 +100,7 @@ def seeded_at(path: Path) -> tuple[datetime, int, int, int]:
 
 async def bench(n: int, keep: Path | None = None) -> int:
     catalog = load_catalog(PROFILE)
-    rules = Rules(catalog=catalog, calendar=WorkCalendar(timezone=TZ))
+    rules = Rules(catalog=catalog, calendar=WorkCalendar(timezone=TZ), survey=load_survey_scale())
     now = datetime.now(UTC)
     tmp = Path(tempfile.mkdtemp(prefix="cd_bench_stats_"))
     try:

@@ -64,6 +64,7 @@ from cases.views.queries import WorklistCursor, case_by_number, monthly_counts, 
 from cases.workflow.deadlines import WorkCalendar
 from cases.workflow.engine import CITIZEN, FINISHED_STATES, OPEN_STATES, Actor
 from config.catalog import Catalog, load_catalog
+from config.survey import load_survey_scale
 from tests.bench.common import pg_admin, with_database
 
 PROFILE = "market_regulation"
@@ -387,7 +388,9 @@ async def check_time_format(tmp: Path, catalog: Catalog) -> None:
     await db.open_store(url)
     try:
         citizen = await Citizen.create(oa_openid="bench-probe", name="张女士", phone="13800000000")
-        rules = Rules(catalog=catalog, calendar=WorkCalendar(timezone=TZ))
+        rules = Rules(
+            catalog=catalog, calendar=WorkCalendar(timezone=TZ), survey=load_survey_scale()
+        )
         form = {
             "kind": "complaint",
             "category": "consumer",

@@ -68,7 +68,9 @@ async def test_rejection_notice_ending_on_a_sunday_moves_to_monday(store: Rules)
 
 
 def _rules(store: Rules, **calendar: object) -> Rules:
-    return Rules(catalog=store.catalog, calendar=WorkCalendar(timezone=SH, **calendar))  # type: ignore[arg-type]
+    return Rules(
+        catalog=store.catalog, calendar=WorkCalendar(timezone=SH, **calendar), survey=store.survey
+    )  # type: ignore[arg-type]
 
 
 async def test_a_deadline_in_an_unpublished_year_is_provisional_until_entered(

@@ -270,7 +270,7 @@ async def test_participation_is_answers_over_invitations_sent(store: Rules) -> N
     period = Period.month(NOVEMBER, store.timezone)
     after = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
     assert_rate(await stats.participation_rate(period, now=after), 0, 2)
-    await answer_survey(answered, {"overall": "satisfied"}, "test", DAY2 + timedelta(days=2))
+    await answer_survey(store, answered, {"overall": "satisfied"}, "test", DAY2 + timedelta(days=2))
     assert_rate(await stats.participation_rate(period, now=after), 1, 2)
     # Before the invitations went out nobody had been asked yet.
     assert_rate(await stats.participation_rate(period, now=DAY2 + timedelta(hours=1)), 0, 0)

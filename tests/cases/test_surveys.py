@@ -81,7 +81,7 @@ async def test_every_dimension_is_recorded(world: World, dimension: str) -> None
     survey = await Survey.get(case_id=case.id)
     at = survey.invite_at + timedelta(hours=1)
     answer = {"overall": "basic", "scores": {dimension: "satisfied"}, "comment": "还可以"}
-    rating = await answer_survey(case, answer, "mini_program", at)
+    rating = await answer_survey(world.rules, case, answer, "mini_program", at)
     assert rating.scores == {dimension: "satisfied"} and rating.overall == "basic"
     survey = await Survey.get(id=survey.id)
     assert survey.status == SurveyStatus.ANSWERED and not survey.needs_review
@@ -90,14 +90,20 @@ async def test_every_dimension_is_recorded(world: World, dimension: str) -> None
 async def test_a_second_and_a_late_answer_are_refused_politely(world: World) -> None:
     case = await closed_case(world, BEFORE_HOLIDAY)
     survey = await Survey.get(case_id=case.id)
-    await answer_survey(case, {"overall": "satisfied"}, "official_account", survey.invite_at)
+    await answer_survey(
+        world.rules, case, {"overall": "satisfied"}, "official_account", survey.invite_at
+    )
     with pytest.raises(TransitionNotAllowed, match="已评价"):
-        await answer_survey(case, {"overall": "basic"}, "official_account", survey.invite_at)
+        await answer_survey(
+            world.rules, case, {"overall": "basic"}, "official_account", survey.invite_at
+        )
 
     late_case = await closed_case(world, BEFORE_HOLIDAY)
     late = await Survey.get(case_id=late_case.id)
     with pytest.raises(TransitionNotAllowed, match="截止"):
-        await answer_survey(late_case, {"overall": "satisfied"}, "mini_program", late.closes_at)
+        await answer_survey(
+            world.rules, late_case, {"overall": "satisfied"}, "mini_program", late.closes_at
+        )
     assert await Rating.filter(case_id=late_case.id).count() == 0
 
 
@@ -114,7 +120,7 @@ async def test_dissatisfied_with_the_result_goes_to_review_then_reopen(world: Wo
     case = await closed_case(world, BEFORE_HOLIDAY)
     survey = await Survey.get(case_id=case.id)
     answer = {"overall": "basic", "scores": {"result": "dissatisfied"}}
-    await answer_survey(case, answer, "mini_program", survey.invite_at)
+    await answer_survey(world.rules, case, answer, "mini_program", survey.invite_at)
     assert [c.id for c in await review_queue()] == [case.id]
     at = survey.invite_at + timedelta(days=1)
     leaders = await worklist_page(world.rules, world.leader, Filters(), at)
@@ -143,7 +149,9 @@ async def test_dissatisfied_with_the_result_goes_to_review_then_reopen(world: Wo
 async def test_dissatisfied_overall_upheld_with_an_explanation(world: World) -> None:
     case = await closed_case(world, BEFORE_HOLIDAY)
     survey = await Survey.get(case_id=case.id)
-    await answer_survey(case, {"overall": "dissatisfied"}, "official_account", survey.invite_at)
+    await answer_survey(
+        world.rules, case, {"overall": "dissatisfied"}, "official_account", survey.invite_at
+    )
     assert (await Survey.get(id=survey.id)).needs_review
     with pytest.raises(PermissionDenied):  # a leader's decision
         await perform(world.rules, case.id, "uphold", world.handler, note="x")
@@ -210,7 +218,9 @@ async def test_a_telephone_return_visit_answers_the_survey_with_every_dimension(
 async def test_a_return_visit_after_the_citizen_answered_keeps_their_verdict(world: World) -> None:
     case = await closed_case(world, BEFORE_HOLIDAY)
     survey = await Survey.get(case_id=case.id)
-    await answer_survey(case, {"overall": "satisfied"}, "mini_program", survey.invite_at)
+    await answer_survey(
+        world.rules, case, {"overall": "satisfied"}, "mini_program", survey.invite_at
+    )
     with pytest.raises(TransitionNotAllowed):
         await perform(
             world.rules,

@@ -209,7 +209,9 @@ async def test_the_leaders_list_says_the_citizen_was_dissatisfied_and_why(
     rules, crew = staff_world.rules, await _crew()
     case = await _drive(rules, crew, S.CLOSED)
     comment = "商家至今没有退款"
-    await answer_survey(case, {"overall": "dissatisfied", "comment": comment}, "official_account")
+    await answer_survey(
+        rules, case, {"overall": "dissatisfied", "comment": comment}, "official_account"
+    )
     leader = await staff_world.console("leader", "leaders")
     status, body = await leader.get("/staff/worklist")
     row = re.search(rf'href="/staff/cases/{case.number}">.*?</tr>', body, re.DOTALL)
