@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from bot.texts import Texts
 from cases.errors import CaseError
 from cases.intake.drafts import load_conversation, save_conversation
+from cases.intake.quotas import lock_citizen
 from cases.store.evidence import MAX_PHOTO_BYTES, attach_evidence, process_image, store_evidence
 from cases.store.models import Case, Citizen
 from wechat.client import WeChatClient
@@ -28,7 +30,13 @@ async def save_photo(
     try:
         raw, _declared_type = await client.download_media(media_id, MAX_PHOTO_BYTES)
         image = await asyncio.to_thread(process_image, raw)
-        evidence = await store_evidence(media_dir, image, citizen_id=citizen.id)
+        # Stored under the citizen's lock, which a filing holds until it commits (file_case
+        # counts the quota under it): either the filing sees this photo, or this photo sees the
+        # draft gone and joins the case below. Without it, a photo committed just after the
+        # filing looked for photos, but before the filing committed, belonged to neither.
+        evidence = await store_evidence(
+            media_dir, image, citizen_id=citizen.id, admit=partial(lock_citizen, citizen.id)
+        )
     except (WeChatError, CaseError) as exc:
         reason = exc.message if isinstance(exc, CaseError) else "下载失败,请重新发送这张照片"
         log.info("photo %s of citizen %s not kept: %s", media_id, citizen.id, exc)
