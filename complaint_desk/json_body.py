@@ -4,7 +4,8 @@ API and the staff API.
 Python's json module turns hostile input into exceptions other than ValueError (a body nested
 20,000 deep raises RecursionError) or into values the store cannot hold (a lone surrogate
 "\\ud800" decodes to a str that no UTF-8 database accepts; a 4,000-digit number becomes an int
-that float() overflows on). Each face maps `BodyRefused` to its own error body.
+that float() overflows on). Each is refused here as `BadRequest`; the staff API turns that into
+its own 422.
 """
 
 from __future__ import annotations
@@ -38,32 +39,15 @@ async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
     too large or not a sound JSON object; a chunked body is read whole."""
     if request.content_type != "application/json":
         raise UnsupportedMedia("请以 JSON 格式提交(Content-Type: application/json)。")
-    try:
-        return await read_json_object(request, max_bytes)
-    except BodyRefused as refused:
-        if refused.too_large:
-            raise BadRequest("提交的内容太长了。") from None
-        raise BadRequest("提交的内容不是有效的 JSON 对象。") from None
-
-
-class BodyRefused(Exception):
-    """The body is too large (`too_large`) or not a usable JSON object (`invalid`)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.too_large = reason == "too_large"
-
-
-async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any]:
-    """The request's JSON object, read to the end but never past `max_bytes`."""
+    too_large = BadRequest("提交的内容太长了。")
     if request.content_length is not None and request.content_length > max_bytes:
-        raise BodyRefused("too_large")
+        raise too_large
     # read(n) may return less than is coming (chunked, slow clients): read to the end.
     raw = bytearray()
     while chunk := await request.content.read(max_bytes + 1 - len(raw)):
         raw += chunk
         if len(raw) > max_bytes:
-            raise BodyRefused("too_large")
+            raise too_large
     return parse_json_object(bytes(raw))
 
 
@@ -75,7 +59,8 @@ async def no_store(_request: web.Request, response: web.StreamResponse) -> None:
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """A JSON object whose strings are valid Unicode, whose numbers are finite and short and
-    whose nesting is at most MAX_JSON_DEPTH; anything else raises BodyRefused("invalid")."""
+    whose nesting is at most MAX_JSON_DEPTH; anything else is a BadRequest."""
+    invalid = BadRequest("提交的内容不是有效的 JSON 对象。")
     try:
         data = json.loads(
             raw.decode("utf-8"),
@@ -84,9 +69,9 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
             parse_constant=_constant,
         )
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise BodyRefused("invalid") from None
+        raise invalid from None
     if not isinstance(data, dict) or not _sound(data):
-        raise BodyRefused("invalid")
+        raise invalid
     return data
 
 
