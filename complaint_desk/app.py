@@ -17,8 +17,8 @@ from cases.auth.accounts import sync_departments
 from cases.auth.passwords import PasswordPool
 from cases.auth.sign_in_throttle import SignInThrottle
 from cases.auth.staff_auth import SignInGuard
-from cases.rules import load_rules
 from cases.store import db
+from cases.workflow.loading import load_rules
 from cases.workflow.outbox import NoticeChannel, deliver_due
 from cases.workflow.sweeps import Sweeper
 from complaint_desk.keys import (

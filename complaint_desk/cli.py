@@ -26,13 +26,13 @@ from tqdm import tqdm
 from cases.auth import accounts
 from cases.errors import CaseError
 from cases.intake.filing import file_case
-from cases.rules import load_rules
 from cases.store import backup, db, transfer
 from cases.store.models import Citizen, StaffUser
 from cases.views import report
-from cases.workflow.engine import Actor
+from cases.workflow.loading import load_rules
 from cases.workflow.outbox import deliver_due
 from cases.workflow.sweeps import Sweeper
+from cases.workflow.timeline import Actor
 from complaint_desk.app import DEMO_SIMULATOR_PATH, create_app, notice_channels, run_forever
 from complaint_desk.logs import escape_all_log_records
 from config.catalog import load_catalog

@@ -40,7 +40,7 @@ from wechatpy.crypto import WeChatCrypto
 from cases.store.evidence import MAX_PHOTO_BYTES
 from cases.store.models import Case, Citizen
 from cases.views.tracking import public_timeline, recent_cases
-from cases.workflow.engine import STATUS_LABELS
+from cases.workflow.states import STATUS_LABELS
 from cases.workflow.surveys import invite_now
 from complaint_desk.keys import DEMO_WECHAT, NOTICE_TEMPLATES, RULES, SETTINGS
 from config.settings import CONFIG_DIR, ConfigError, WeChatAppSettings

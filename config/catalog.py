@@ -146,6 +146,19 @@ class ClockRule:
 
 
 @dataclass(frozen=True)
+class ClockStages:
+    """The clocks the workflow itself reads, by the stage each times (the profile's
+    `[deadlines.stages]`): the acceptance decision, which the centre may ask to extend while it
+    decides; the handling, which the unit may ask to extend and whose length the rates measure;
+    and the window in which a unit may return a case that is not its own. Checked at load to
+    name clocks the profile declares."""
+
+    acceptance: str = "acceptance"
+    handling: str = "handling"
+    return_window: str = "return_window"
+
+
+@dataclass(frozen=True)
 class ClaimRule:
     """A sum claimed over a threshold calls for a measure beyond the office (a report to the
     claims centre, mediation by the dispute board); staff see it from filing on.
@@ -230,6 +243,7 @@ class Catalog:
     told: dict[str, str] = field(default_factory=dict)
     # Clocks that are a unit's right, not a duty (the return window): never a row's headline.
     right_clocks: frozenset[str] = frozenset()
+    stages: ClockStages = field(default_factory=ClockStages)
     # Actions whose decision goes out only after a leader approves it (staff draft them); the
     # rule it comes from.
     approval_actions: frozenset[str] = frozenset()
@@ -385,6 +399,7 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
         ),
         due_soon_ratio=float(raw["deadlines"]["due_soon_ratio"]),
         right_clocks=frozenset(raw["deadlines"].get("right_clocks", ())),
+        stages=_stages(raw["deadlines"].get("stages", {})),
         number_seq_digits=int(raw["numbering"]["seq_digits"]),
         channels=dict(raw["channels"]),
         findings=_findings(raw.get("findings", {}), kinds),
@@ -417,10 +432,21 @@ def _build(raw: dict[str, Any], name: str) -> Catalog:
         "closing: satisfaction_kinds needs the rule's source",
     )
     _check(set(catalog.told) <= set(TOLD_SUBJECTS), f"told: codes are {TOLD_SUBJECTS}")
+    declared = {c.name for p in policies for c in p.clocks}
+    for stage, clock in vars(catalog.stages).items():
+        _check(clock in declared, f"deadlines.stages.{stage}: no policy declares clock {clock!r}")
+    for clock in catalog.right_clocks:
+        _check(clock in declared, f"deadlines.right_clocks: no policy declares clock {clock!r}")
     _check(catalog.default_severity in severities, "default_severity is not a severity")
     _check(0 < catalog.duplicates.similarity <= 1, "duplicates.similarity must be in (0, 1]")
     _check(0 <= catalog.due_soon_ratio < 1, "deadlines.due_soon_ratio must be in [0, 1)")
     return catalog
+
+
+def _stages(raw: dict[str, Any]) -> ClockStages:
+    known = set(vars(ClockStages()))
+    _check(set(raw) <= known, f"deadlines.stages: stages are {', '.join(sorted(known))}")
+    return ClockStages(**{k: str(v) for k, v in raw.items()})
 
 
 def _findings(raw: dict[str, Any], kinds: dict[str, Kind]) -> dict[str, Finding]:

@@ -1,5 +1,6 @@
 """Words the staff console shows for recorded codes, from config/staff_text.toml: timeline
-entries outside the workflow, notice kinds, and why a notice was not delivered."""
+entries outside the workflow (and the few a citizen's timeline shows, in the citizen's words),
+notice kinds, and why a notice was not delivered."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ _SEED_NUMBER = re.compile(r"(?<![\w.])\d{3} (?=\S)")
 @dataclass(frozen=True)
 class StaffText:
     events: dict[str, str]  # event action -> label
+    citizen_events: dict[str, str]  # event action -> label on the citizen's timeline
     notices: dict[str, str]  # notice kind -> name
     delivery_errors: dict[str, str]  # WeChat errcode or our reason code -> plain words
     failure_format: str  # "{notice}未能送达:{reason}"
@@ -42,6 +44,7 @@ def load_staff_text() -> StaffText:
             raw = tomllib.load(f)
         text = StaffText(
             events={str(k): str(v) for k, v in raw["events"].items()},
+            citizen_events={str(k): str(v) for k, v in raw["citizen_events"].items()},
             notices={str(k): str(v) for k, v in raw["notices"].items()},
             delivery_errors={str(k): str(v) for k, v in raw["delivery_errors"].items()},
             failure_format=str(raw["failure_format"]),
@@ -49,6 +52,8 @@ def load_staff_text() -> StaffText:
         )
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(STAFF_TEXT_FILE.name, f"invalid staff text ({exc})") from None
+    if not set(text.citizen_events) <= set(text.events):
+        raise ConfigError(STAFF_TEXT_FILE.name, "citizen_events must name entries of events")
     if "_any" not in text.notices:
         raise ConfigError(STAFF_TEXT_FILE.name, "notices needs `_any`")
     if UNKNOWN_REASON not in text.delivery_errors:

@@ -11,8 +11,9 @@ from cases.errors import ValidationError
 from cases.intake.consents import record_consents, template_results
 from cases.store.evidence import attach_evidence
 from cases.views.tracking import case_for_citizen
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
 from cases.workflow.surveys import answer_survey
+from cases.workflow.timeline import Actor
 from complaint_desk.keys import NOTICE_TEMPLATES
 from miniprogram_api.common import citizen_of, id_list, ok, read_json, rules_of
 from miniprogram_api.views import case_summary

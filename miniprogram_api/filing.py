@@ -26,7 +26,7 @@ from cases.store.evidence import (
 )
 from cases.store.idempotency import check_key, fingerprint, remember_answer, stored_answer
 from cases.store.models import Citizen, EvidenceFile
-from cases.workflow.engine import Actor
+from cases.workflow.timeline import Actor
 from complaint_desk.json_body import BadRequest, UnsupportedMedia
 from complaint_desk.keys import MP_CLIENT, NOTICE_TEMPLATES
 from miniprogram_api.common import (

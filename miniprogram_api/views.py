@@ -12,7 +12,7 @@ from cases.rules import Rules
 from cases.store.models import Case, EvidenceFile
 from cases.views.tracking import VISIBLE_CHECKS, WITHHELD_NOTE, public_timeline
 from cases.workflow.clocks import citizen_deadline
-from cases.workflow.engine import STATUS_LABELS
+from cases.workflow.states import STATUS_LABELS
 from config.settings import Settings
 
 BASE = "/api/mp/v1"

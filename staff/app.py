@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cases.auth.staff_auth import sign_in, sign_out, signed_in
 from cases.errors import CaseError, TooManyRequests
-from cases.views.staff_views import event_label
+from cases.workflow.actions import event_label
 from cases.workflow.deadlines import due_text
 from complaint_desk.keys import SETTINGS
 from config.staff_text import load_staff_text

@@ -20,7 +20,6 @@ from cases.store.evidence import evidence_path
 from cases.store.models import Role
 from cases.views.access import case_for_staff
 from cases.views.staff_actions import (
-    DATA_FIELDS,
     REGISTER_CHANNELS,
     REGISTER_FIELDS,
     act_on_case,
@@ -36,7 +35,9 @@ from cases.views.staff_views import (
     still_visible,
 )
 from cases.views.supervision import PRESS_ACTIONS, supervision_label
-from cases.workflow.engine import ACTIONS, DRAFT_EVENT, SATISFACTION
+from cases.workflow.actions import ACTIONS
+from cases.workflow.effects import SATISFACTION
+from cases.workflow.history import DRAFT_EVENT
 from cases.workflow.reply_templates import TEMPLATE_PARTS, template_for, templates_for
 from staff import json_api
 from staff.web import actor_of, checked_form, render, rules_of, settings_of, text
@@ -53,7 +54,7 @@ KEPT_FIELDS = (
     "note",
     "public_note",
     *TEMPLATE_PARTS,
-    *{f for fields in DATA_FIELDS.values() for f in fields},
+    *{f for a in ACTIONS.values() for f in a.fields},
     "overall",  # a return visit's verdict; its dimensions come from the survey's scale
 )
 DONE_LABELS = {"file": "已登记。", DRAFT_EVENT: "已提交领导审批,批准后才告知市民。"}

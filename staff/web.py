@@ -11,7 +11,7 @@ from multidict import MultiDictProxy
 from cases.auth.staff_auth import SignedIn, SignInGuard
 from cases.rules import Rules
 from cases.views.staff_actions import may_register
-from cases.workflow.engine import Actor
+from cases.workflow.timeline import Actor
 from complaint_desk.keys import RULES, SETTINGS, SIGN_IN
 from config.settings import Settings
 from staff.keys import PAGES, STAFF

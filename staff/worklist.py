@@ -22,7 +22,7 @@ from cases.views.dashboard import EARLIEST, LATEST
 from cases.views.tracking import MAX_NUMBER_CHARS, normalize_number
 from cases.views.worklists import ALL, MINE, UNASSIGNED, Cursor, Filters, Page, Row
 from cases.workflow import reminders
-from cases.workflow.engine import STATUS_LABELS
+from cases.workflow.states import STATUS_LABELS
 from staff import json_api
 from staff import reminders as reminder_pages
 from staff.web import actor_of, checked_form, render, rules_of, text

@@ -21,8 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from cases.rules import Rules, load_rules
+from cases.rules import Rules
 from cases.store import db
+from cases.workflow.loading import load_rules
 from config.settings import Settings, load_settings
 
 if TYPE_CHECKING:

@@ -12,7 +12,9 @@ from argon2 import PasswordHasher
 from cases.intake.filing import file_case
 from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Citizen, Department, Role, StaffUser
-from cases.workflow.engine import CITIZEN, DRAFT_EVENT, Actor, perform
+from cases.workflow.engine import perform
+from cases.workflow.history import DRAFT_EVENT
+from cases.workflow.timeline import CITIZEN, Actor
 
 _seq = count(1)
 

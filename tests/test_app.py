@@ -12,9 +12,9 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 from cases.auth.accounts import sync_departments
-from cases.rules import load_rules
 from cases.store import db
 from cases.store.models import Case, Status
+from cases.workflow.loading import load_rules
 from complaint_desk.app import create_app, gunicorn_app
 from complaint_desk.keys import SETTINGS
 from config.settings import Settings, load_settings

@@ -83,8 +83,9 @@ from cases.auth import accounts
 from cases.store import db
 from cases.intake.filing import file_case
 from cases.store.models import Citizen
-from cases.rules import load_rules
-from cases.workflow.engine import Actor, perform
+from cases.workflow.loading import load_rules
+from cases.workflow.engine import perform
+from cases.workflow.timeline import Actor
 from config.settings import load_settings
 
 async def main(n):

@@ -31,8 +31,8 @@ import asyncio, sys, threading
 from cases.auth import accounts
 from cases.store import db
 from cases.intake.filing import file_case
-from cases.rules import load_rules
-from cases.workflow.engine import Actor
+from cases.workflow.loading import load_rules
+from cases.workflow.timeline import Actor
 from config.settings import load_settings
 
 async def main():

@@ -24,10 +24,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cases.rules import load_rules
 from cases.store import db
 from cases.store.models import Case, Notice, NoticeStatus
 from cases.workflow.engine import perform
+from cases.workflow.loading import load_rules
 from config.settings import load_settings
 from tests.conftest import _truncate
 from tests.factories import make_staff

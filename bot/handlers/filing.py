@@ -18,7 +18,7 @@ from cases.intake.incident_time import understand_incident_time
 from cases.store.evidence import attach_evidence
 from cases.store.models import EvidenceFile
 from cases.workflow.clocks import citizen_deadline, decides_acceptance
-from cases.workflow.engine import Actor
+from cases.workflow.timeline import Actor
 from config.catalog import Kind
 from config.chat import load_chat_words
 

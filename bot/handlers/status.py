@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.context import BotContext
 from cases.errors import NotFound
 from cases.views.tracking import case_for_citizen, recent_cases, view_for_citizen
-from cases.workflow.engine import STATUS_LABELS
+from cases.workflow.states import STATUS_LABELS
 
 
 async def handle(ctx: BotContext, query: str) -> str:

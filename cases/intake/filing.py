@@ -23,7 +23,7 @@ from cases.store.models import Case, Citizen, Status
 from cases.store.numbering import next_case_number
 from cases.text import plain_input, without_format_chars
 from cases.workflow import clocks
-from cases.workflow.engine import CITIZEN, Actor, record_event
+from cases.workflow.timeline import CITIZEN, Actor, record_event
 
 TEXT_FIELDS = (
     "contact_name",

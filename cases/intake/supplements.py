@@ -14,7 +14,8 @@ from tortoise.transactions import in_transaction
 from cases.rules import Rules
 from cases.store.evidence import attach_evidence
 from cases.store.models import Case, CaseEvent, Citizen, EvidenceFile, Status
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
+from cases.workflow.timeline import Actor
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from cases.privacy import mask_name, mask_phone
 from cases.rules import Rules
 from cases.store.models import Case, Role
 from cases.views.tracking import normalize_number
-from cases.workflow.engine import Actor, record_event
+from cases.workflow.timeline import Actor, record_event
 
 IDENTITY_FIELDS = ("contact_name", "contact_phone", "contact_address")
 

@@ -20,7 +20,7 @@ from cases.rules import Rules
 from cases.store.models import Department, Role
 from cases.views import report, stats
 from cases.views.stats import Bucket, Count, HotSpot, Period, Rate
-from cases.workflow.engine import Actor
+from cases.workflow.timeline import Actor
 
 STATS_VIEWERS = frozenset({Role.INTAKE, Role.LEADER, Role.ADMIN})
 GRAINS = {"day": "按日", "week": "按周", "month": "按月"}

@@ -17,29 +17,20 @@ from cases.intake.filing import FIELD_LABELS, file_case
 from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Role
 from cases.views.tracking import normalize_number
-from cases.workflow.engine import ACTIONS, Actor, perform
-
-# The data each action reads (see cases/workflow/engine.py `_apply_rule`).
-DATA_FIELDS: dict[str, tuple[str, ...]] = {
-    "reject": ("reason_code",),
-    "tell_citizen": ("what", "means"),
-    "end_mediation": ("reason",),
-    "refer_out": ("referred_to", "referred_contact"),
-    "merge": ("into",),
-    "assign": ("department",),
-    "request_extension": ("clock", "amount"),
-    "raise_severity": ("severity",),
-    "close": ("finding", "named_staff", "satisfaction"),
-    "notify_parties": ("means",),
-}
+from cases.workflow.actions import ACTIONS
+from cases.workflow.engine import perform
+from cases.workflow.timeline import Actor
 
 
 def data_fields(rules: Rules, action: str) -> tuple[str, ...]:
-    """The data keys `action` reads; a telephone return visit may record the citizen's verdict
-    on the survey's scale (its overall level and each dimension)."""
-    if action == "return_visit":
-        return ("overall", *rules.survey.dimensions)
-    return DATA_FIELDS.get(action, ())
+    """The data keys `action` reads (its declaration's `fields`); a telephone return visit
+    reads the citizen's verdict on the survey's scale too (its overall level and each
+    dimension)."""
+    known = ACTIONS.get(action)
+    if known is None:
+        return ()
+    survey = ("overall", *rules.survey.dimensions) if known.reads_survey else ()
+    return (*known.fields, *survey)
 
 
 # A reply states what was found, what was done, and on what basis; the citizen gets them as one

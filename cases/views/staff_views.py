@@ -16,7 +16,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from cases.errors import NotFound, PermissionDenied
+from cases.errors import CaseError, NotFound, PermissionDenied
 from cases.intake.duplicates import similarity
 from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Department, EvidenceFile, Status
@@ -29,29 +29,20 @@ from cases.views.access import (
 )
 from cases.views.staff_actions import REPLY_ACTIONS, REPLY_PARTS, data_fields, tells_separately
 from cases.views.supervision import may_press
+from cases.workflow.actions import ACTIONS, Action, event_label
 from cases.workflow.clocks import (
     Deadline,
     deadlines_of,
-    pausable,
+    extendable,
     policy_of,
     running_clocks,
-    stoppable,
     unit_name,
 )
-from cases.workflow.engine import (
-    ACTIONS,
-    CITIZEN,
-    DRAFT_EVENT,
-    EXTENSION_EVENTS,
-    OPEN_STATES,
-    STATUS_LABELS,
-    Action,
-    Actor,
-    allowed_actions,
-    needs_approval,
-    pending_draft,
-    untold,
-)
+from cases.workflow.effects import Step
+from cases.workflow.engine import allowed_actions, needs_approval
+from cases.workflow.history import DRAFT_EVENT, EXTENSION_EVENTS, pending_draft, untold
+from cases.workflow.states import OPEN_STATES, STATUS_LABELS
+from cases.workflow.timeline import CITIZEN, Actor
 from config.catalog import DeadlinePolicy
 from config.staff_text import UNKNOWN_REASON, StaffText, load_staff_text
 
@@ -60,7 +51,6 @@ _ERRCODE = re.compile(r"errcode (-?\d+)")
 CHECK_LABELS = {"risky": "内容安全检查:疑似违规", "review": "内容安全检查:待人工复核"}
 NOTICE_FAILED = "notice_failed"
 # A timeline entry nobody has named yet (config/staff_text.toml [events] lacks it).
-UNLABELLED = "其他记录"
 # Shown instead of the citizen's name on events they took while the identity is hidden.
 CITIZEN_LABEL = "来件人"
 MAX_SUGGESTIONS = 10
@@ -151,6 +141,8 @@ class ActionForm:
     fields: tuple[str, ...]
     # Taken by this actor it is a draft that goes out only once a leader approves it.
     needs_approval: bool = False
+    # Its partial composes the note from parts (a reply's 经查 / 处理情况 / 处理依据).
+    writes_own_note: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,7 +222,7 @@ async def staff_case_view(
     draft = await drafted_decision(rules, case)
     deadlines = await deadlines_of(rules, case, now)
     tellable = [(what, catalog.told[what]) for what in await untold(rules, case)]
-    actions = await action_forms(rules, case, actor, now, extendable, pending, tellable, draft)
+    actions = await action_forms(rules, case, actor, now, draft)
     assigning = any(a.name == "assign" for a in actions)
     category = catalog.categories.get(case.category)
     return CaseDetail(
@@ -260,7 +252,9 @@ async def staff_case_view(
         may_press=may_press(actor, case),
         pending_draft=draft,
         approval_source=rules.catalog.approval_source,
-        return_due=next((d.due_at for d in deadlines if d.name == "return_window"), None),
+        return_due=next(
+            (d.due_at for d in deadlines if d.name == catalog.stages.return_window), None
+        ),
         higher_severities=[(s.code, s.name) for s in severities if s.rank > current_rank],
         tellable=tellable,
         handling_units=await Department.filter(role="handling", active=True).order_by("id")
@@ -324,13 +318,6 @@ async def staff_timeline(rules: Rules, case: Case, *, show_citizen: bool) -> lis
         )
         for e in events
     ]
-
-
-def event_label(action: str) -> str:
-    """A timeline entry's name: the workflow action's label, or config/staff_text.toml's."""
-    if action in ACTIONS:
-        return ACTIONS[action].label
-    return load_staff_text().events.get(action, UNLABELLED)
 
 
 def _failure_text(words: StaffText, event: CaseEvent) -> str:
@@ -440,16 +427,10 @@ async def suggested_duplicates(
 
 async def extendable_clocks(rules: Rules, case: Case) -> list[ExtendableClock]:
     """Running clocks the policy still lets staff extend, with how much is left."""
-    rules_by_name = {r.name: r for r in policy_of(rules, case).clocks}
-    result = []
-    for clock in await running_clocks(case):
-        rule = rules_by_name.get(clock.name)
-        if rule is None or clock.extensions_used >= rule.max_extensions:
-            continue
-        left = rule.extension_cap - clock.extended_by
-        if left > 0:
-            result.append(ExtendableClock(clock.name, clock.label, unit_name(clock.unit), left))
-    return result
+    return [
+        ExtendableClock(clock.name, clock.label, unit_name(clock.unit), left)
+        for clock, left in await extendable(rules, case)
+    ]
 
 
 async def refused_extension(case: Case) -> RefusedExtension | None:
@@ -512,47 +493,32 @@ async def action_forms(
     case: Case,
     actor: Actor,
     now: datetime,
-    extendable: list[ExtendableClock],
-    pending: PendingExtension | None,
-    tellable: list[tuple[str, str]],
     draft: PendingDraft | None = None,
 ) -> list[ActionForm]:
-    """The actions the workflow allows this actor now, less those the case's state rules out
-    (no paused clock to resume, no request to approve…): no button that can only fail."""
-    clocks = {c.name: c for c in await running_clocks(case)}
-    window = clocks.get("return_window")
-    kind = rules.catalog.kinds.get(case.kind)
-    ranks = [s.rank for s in rules.catalog.severities.values()]
-    current = rules.catalog.severities.get(case.severity)
-    offered = {f.code for f in rules.catalog.findings_for(case.kind)}
-    filed = await CaseEvent.filter(case_id=case.id, action="open_case").exists()
-    possible = {
-        "pause_clock": bool(await pausable(rules, case, "pause_clock", paused=False)),
-        "resume_clock": bool(await pausable(rules, case, "resume_clock", paused=True)),
-        "request_extension": bool(extendable),
-        "approve_extension": pending is not None,
-        "refuse_extension": pending is not None,
-        "tell_citizen": bool(tellable),
-        "end_mediation": "mediated" in offered and bool(rules.catalog.mediation_end_reasons),
-        "open_case": "case_filed" in offered and not filed,
-        "decline_case": "case_filed" in offered and not filed,
-        # Answered at intake, or settled on the spot by the unit that received it (首诉负责制).
-        "answer": bool(kind and kind.answer_at_intake)
-        or (rules.catalog.first_receiver_owns and case.department_id is not None),
-        "return": window is None or now <= window.due_at,
-        "raise_severity": current is not None and current.rank < max(ranks),
-        "arrive": bool(await stoppable(rules, case, "arrive")),
-        "notify_parties": bool(await stoppable(rules, case, "notify_parties")),
-        "rehandle": case.kind in rules.catalog.satisfaction_kinds,
-        "approve_draft": draft is not None,
-        "refuse_draft": draft is not None,
-    }
+    """The actions the workflow allows this actor now, less those whose own check refuses them
+    on this case (no paused clock to resume, no request to approve…): no button that can only
+    fail."""
     forms = []
     for a in allowed_actions(case, actor):
         drafts = needs_approval(rules, a.name, actor)
         # One draft at a time: while one waits, the drafter has nothing more to submit.
-        if possible.get(a.name, True) and not (drafts and draft is not None):
-            forms.append(ActionForm(a.name, a.label, a.needs_note, _inputs(rules, a), drafts))
+        if drafts and draft is not None:
+            continue
+        if a.check is not None:
+            try:
+                await a.check(Step(rules, case, actor.role, now))
+            except CaseError:
+                continue
+        forms.append(
+            ActionForm(
+                a.name,
+                a.label,
+                a.needs_note,
+                _inputs(rules, a),
+                drafts,
+                writes_own_note=a.name in REPLY_ACTIONS,
+            )
+        )
     return forms
 
 

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from cases.store.db import scan_connection
 from cases.store.models import Status, SurveyStatus
 from cases.views.queries import month_bounds
-from cases.workflow.engine import OUTCOME_OF
+from cases.workflow.actions import OUTCOME_OF
 
 S = Status
 # Open and past submission: a draft has not been filed.
@@ -286,7 +286,7 @@ _CLOSED_IN = "c.closed_at >= ? AND c.closed_at < ?"
 
 def _has_outcome(codes: Sequence[str]) -> str:
     """The case carries one of these outcomes: the finding chosen at closure, or one recorded
-    by a decision on the way (立案, 终止调解: cases/workflow/engine.py OUTCOME_OF). A case may carry
+    by a decision on the way (立案, 终止调解: cases/workflow/actions.py OUTCOME_OF). A case may carry
     several (mediated and filed), and counts in every rate each one belongs to."""
     actions = [a for a, code in OUTCOME_OF.items() if code in codes]
     recorded = (

@@ -31,8 +31,9 @@ from cases.views.worklists import (
     Cursor,
     Page,
 )
-from cases.workflow.engine import STATUS_LABELS, Actor, record_event
-from config.staff_text import load_staff_text
+from cases.workflow.actions import event_label
+from cases.workflow.states import STATUS_LABELS
+from cases.workflow.timeline import Actor, record_event
 
 VIEWERS = frozenset({Role.INTAKE, Role.LEADER})
 # Who presses a unit: the intake centre, and a leader (from the case page or this list).
@@ -44,7 +45,7 @@ DEFAULT_NOTE_CHARS = 1000
 
 def supervision_label(action: str) -> str:
     """催办 or 督办: the timeline label of a press (config/staff_text.toml)."""
-    return load_staff_text().events[action]
+    return event_label(action)
 
 
 def may_press(actor: Actor, case: Case) -> bool:

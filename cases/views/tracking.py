@@ -11,8 +11,9 @@ from cases.errors import NotFound
 from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Citizen, Department, EvidenceFile, Status
 from cases.text import plain_input
+from cases.workflow.actions import citizen_note, event_label
 from cases.workflow.clocks import Deadline, citizen_deadline
-from cases.workflow.engine import ACTIONS, STATUS_LABELS, citizen_note
+from cases.workflow.states import STATUS_LABELS
 
 # Events whose note is the answer the citizen is waiting for.
 REPLY_ACTIONS = ("reply", "answer")
@@ -93,10 +94,6 @@ class TimelineEntry:
     note: str
 
 
-# Events outside the workflow table that a citizen sees on the timeline.
-_EXTRA_LABELS = {"file": "提交", "rate": "评价"}
-
-
 async def public_timeline(rules: Rules, case: Case) -> list[TimelineEntry]:
     """The events a citizen may see, oldest first, in local time, each with only the text meant
     for the citizen (never a staff member's internal note)."""
@@ -105,9 +102,7 @@ async def public_timeline(rules: Rules, case: Case) -> list[TimelineEntry]:
         TimelineEntry(
             at=e.at.astimezone(rules.timezone),
             action=e.action,
-            label=ACTIONS[e.action].label
-            if e.action in ACTIONS
-            else _EXTRA_LABELS.get(e.action, e.action),
+            label=event_label(e.action, citizen=True),
             note=citizen_note(e),
         )
         for e in events

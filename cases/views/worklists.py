@@ -25,18 +25,13 @@ from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, Department, Rating, Role, Status, Survey
 from cases.views.access import listed_identity, visible_cases
 from cases.views.tracking import MAX_NUMBER_CHARS, normalize_number
+from cases.workflow.actions import ACTIONS
 from cases.workflow.clocks import state_of
 from cases.workflow.deadlines import WorkCalendar, due_text
-from cases.workflow.engine import (
-    ACTIONS,
-    DRAFT_EVENT,
-    DRAFT_EVENTS,
-    EXTENSION_EVENTS,
-    OPEN_STATES,
-    STATUS_LABELS,
-    Actor,
-)
+from cases.workflow.history import DRAFT_EVENT, DRAFT_EVENTS, EXTENSION_EVENTS
+from cases.workflow.states import OPEN_STATES, STATUS_LABELS
 from cases.workflow.surveys import review_queue
+from cases.workflow.timeline import Actor
 
 S = Status
 PAGE_SIZE = 20

@@ -1,4 +1,6 @@
-"""The case lifecycle: the action table and `perform` (`engine`), who acts and the timeline
-(`timeline`), the clocks and the working-day calendar (`deadlines`), reminders, sweeps,
-surveys, ratings and the citizen's notices (`outbox`). Imports `store`, `auth` and the shared
-leaves."""
+"""The case lifecycle: each action declared once (`actions`, its checks and effects in
+`effects`), the one way to take any of them (`engine.perform`), the states (`states`), who acts
+and the timeline (`timeline`) and what it says so far (`history`), the clocks and the
+working-day calendar (`clocks`, `deadlines`), reminders, sweeps, surveys, ratings, the citizen's
+notices (`outbox`) and building the rules at start-up (`loading`). Imports `store`, `auth` and
+the shared leaves."""

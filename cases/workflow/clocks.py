@@ -160,6 +160,21 @@ async def deemed_acceptance_time(
     return min(due, now)
 
 
+async def extendable(
+    rules: Rules, case: Case, conn: BaseDBAsyncClient | None = None
+) -> list[tuple[CaseClock, int]]:
+    """The running clocks the policy still lets staff extend, each with how much is left."""
+    rules_by_name = {r.name: r for r in policy_of(rules, case).clocks}
+    found = []
+    for clock in await running_clocks(case, conn):
+        rule = rules_by_name.get(clock.name)
+        if rule is None or clock.extensions_used >= rule.max_extensions:
+            continue
+        if (left := rule.extension_cap - clock.extended_by) > 0:
+            found.append((clock, left))
+    return found
+
+
 async def stoppable(
     rules: Rules, case: Case, action: str, conn: BaseDBAsyncClient | None = None
 ) -> list[CaseClock]:

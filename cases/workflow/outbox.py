@@ -21,8 +21,10 @@ from tortoise.transactions import in_transaction
 from cases.errors import CaseError
 from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Notice, NoticeStatus
+from cases.workflow.actions import DELIVERED_ACTIONS, citizen_note
 from cases.workflow.clocks import citizen_deadline, policy_of
-from cases.workflow.engine import DELIVERED_ACTIONS, Actor, citizen_note, perform, record_event
+from cases.workflow.engine import perform
+from cases.workflow.timeline import Actor, record_event
 
 log = logging.getLogger(__name__)
 

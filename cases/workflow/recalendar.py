@@ -16,7 +16,7 @@ from cases.rules import Rules
 from cases.store.models import Case, CaseClock
 from cases.workflow.clocks import recompute_due, running_clocks
 from cases.workflow.deadlines import CALENDAR_UNITS, due_text
-from cases.workflow.engine import Actor, record_event
+from cases.workflow.timeline import Actor, record_event
 
 # Bounded pages so that a store of many open cases is never held for long.
 PAGE = 500

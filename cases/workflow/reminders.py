@@ -32,7 +32,7 @@ from cases.errors import NotFound
 from cases.rules import Rules
 from cases.store.models import Case, CaseClock, Department, Reminder, Role
 from cases.workflow.deadlines import WorkCalendar, compute_due, due_text
-from cases.workflow.engine import Actor, record_event
+from cases.workflow.timeline import Actor, record_event
 from config.reminders import DUE_DAY, DUE_SOON, ReminderPoint
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from tortoise.transactions import in_transaction
 
 from cases.store.evidence import evidence_path
 from cases.store.models import Case, CaseEvent, EvidenceFile, Status
-from cases.workflow.engine import FINISHED_STATES, Actor, record_event
+from cases.workflow.states import FINISHED_STATES
+from cases.workflow.timeline import Actor, record_event
 
 log = logging.getLogger(__name__)
 ANONYMISED = "anonymised"

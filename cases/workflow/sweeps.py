@@ -16,11 +16,12 @@ from cases.rules import Rules
 from cases.store.models import Case, CaseClock
 from cases.store.receipts import prune_push_receipts
 from cases.workflow.clocks import policy_of
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
 from cases.workflow.recalendar import recompute_for_calendar
 from cases.workflow.reminders import raise_reminders
 from cases.workflow.retention import anonymise_expired_cases, delete_unattached_uploads
 from cases.workflow.surveys import close_unanswered
+from cases.workflow.timeline import Actor
 from config.settings import Settings
 
 log = logging.getLogger(__name__)

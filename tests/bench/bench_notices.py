@@ -77,12 +77,14 @@ from tqdm import tqdm
 
 from cases.auth.accounts import staff_actor, sync_departments
 from cases.intake.filing import file_case
-from cases.rules import Rules, load_rules
+from cases.rules import Rules
 from cases.store import db
 from cases.store.models import Citizen, Department, Notice, Role, StaffUser
 from cases.store.numbering import format_case_number
-from cases.workflow.engine import CITIZEN, Actor, perform
+from cases.workflow.engine import perform
+from cases.workflow.loading import load_rules
 from cases.workflow.outbox import CLAIM_BATCH
+from cases.workflow.timeline import CITIZEN, Actor
 from config.notices import NoticeTemplates, load_notice_templates
 from config.settings import Settings, load_settings
 from tests.bench.common import cpu, free_port, pg_admin, table, with_database

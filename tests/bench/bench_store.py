@@ -62,7 +62,8 @@ from cases.store.models import Case, Citizen, Department, Status
 from cases.store.numbering import format_case_number
 from cases.views.queries import WorklistCursor, case_by_number, monthly_counts, worklist_page
 from cases.workflow.deadlines import WorkCalendar
-from cases.workflow.engine import CITIZEN, FINISHED_STATES, OPEN_STATES, Actor
+from cases.workflow.states import FINISHED_STATES, OPEN_STATES
+from cases.workflow.timeline import CITIZEN, Actor
 from config.catalog import Catalog, load_catalog
 from config.survey import load_survey_scale
 from tests.bench.common import pg_admin, with_database

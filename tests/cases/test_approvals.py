@@ -14,11 +14,14 @@ import pytest
 
 from cases.auth.accounts import sync_departments
 from cases.errors import PermissionDenied, TransitionNotAllowed, ValidationError
-from cases.rules import Rules, load_rules
+from cases.rules import Rules
 from cases.store import db
 from cases.store.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.views.worklists import Filters, pending_draft_ids, worklist_page
-from cases.workflow.engine import DRAFT_EVENT, citizen_note, pending_draft, perform
+from cases.workflow.actions import citizen_note
+from cases.workflow.engine import perform
+from cases.workflow.history import DRAFT_EVENT, pending_draft
+from cases.workflow.loading import load_rules
 from config.settings import Settings
 from tests.factories import make_case, make_staff
 

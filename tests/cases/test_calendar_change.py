@@ -10,8 +10,8 @@ import pytest
 
 from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent
-from cases.views.staff_views import event_label
 from cases.views.worklists import rows_of
+from cases.workflow.actions import event_label
 from cases.workflow.clocks import citizen_deadline, deadlines_of
 from cases.workflow.deadlines import WorkCalendar, YearTable
 from cases.workflow.engine import perform

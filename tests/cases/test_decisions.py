@@ -13,7 +13,8 @@ from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.views import stats
 from cases.views.stats import Period
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
+from cases.workflow.timeline import Actor
 from tests.factories import make_case, make_staff
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai

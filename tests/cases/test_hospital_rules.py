@@ -11,12 +11,14 @@ import pytest
 from cases.auth.accounts import sync_departments
 from cases.errors import PermissionDenied, TransitionNotAllowed, ValidationError
 from cases.intake.filing import file_case
-from cases.rules import Rules, load_rules
+from cases.rules import Rules
 from cases.store import db
 from cases.store.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.views.staff_actions import register_case
 from cases.views.worklists import Filters, worklist_page
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
+from cases.workflow.loading import load_rules
+from cases.workflow.timeline import Actor
 from config.settings import Settings
 from tests.factories import complaint_form, make_case, make_staff, perform_approved
 

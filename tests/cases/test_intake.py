@@ -11,7 +11,7 @@ from cases.errors import ValidationError
 from cases.intake.filing import normalize_phone
 from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, Status
-from cases.workflow.engine import Actor
+from cases.workflow.timeline import Actor
 from tests.factories import complaint_form, make_case, make_citizen, make_staff
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

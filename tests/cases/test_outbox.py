@@ -16,8 +16,9 @@ from aiohttp.test_utils import TestServer
 from cases.intake.consents import consents_left, record_consents, take_consent
 from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, Notice, NoticeStatus
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
 from cases.workflow.outbox import CLAIM_LEASE, NoticeChannel, NoticeContext, deliver_due
+from cases.workflow.timeline import Actor
 from complaint_desk.app import notice_channels
 from config.notices import NoticeTemplates, load_notice_templates
 from tests.factories import make_case, make_citizen, make_staff, perform_approved

@@ -14,8 +14,9 @@ from cases.store.models import Case, CaseClock, Reminder
 from cases.views.staff_actions import register_case
 from cases.views.worklists import rows_of
 from cases.workflow.clocks import deadlines_of
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
 from cases.workflow.reminders import raise_reminders
+from cases.workflow.timeline import Actor
 from tests.factories import department_id, make_staff
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai

@@ -14,7 +14,7 @@ import pytest
 from cases.errors import NotFound
 from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, Reminder
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
 from cases.workflow.reminders import (
     SqlValues,
     mark_all_read,
@@ -24,6 +24,7 @@ from cases.workflow.reminders import (
     unread_reminders,
 )
 from cases.workflow.sweeps import run_sweeps
+from cases.workflow.timeline import Actor
 from tests.factories import department_id, make_case, make_staff, perform_approved
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

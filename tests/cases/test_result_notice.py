@@ -14,7 +14,8 @@ from cases.errors import TransitionNotAllowed, ValidationError
 from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent
 from cases.views.staff_actions import register_case
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
+from cases.workflow.timeline import Actor
 from tests.factories import make_staff
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai

@@ -12,8 +12,9 @@ from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, MpSession, Notice, Status
 from cases.workflow.clocks import deadlines_of, last_day, policy_of
 from cases.workflow.deadlines import compute_due
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
 from cases.workflow.sweeps import apply_expired_clocks, run_sweeps
+from cases.workflow.timeline import Actor
 from tests.factories import make_case, make_citizen, make_staff, perform_approved
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday

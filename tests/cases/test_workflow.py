@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +17,11 @@ from cases.errors import ConcurrentChange, PermissionDenied, TransitionNotAllowe
 from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.views.staff_actions import register_case
-from cases.workflow.engine import ACTIONS, DRAFT_EVENT, Actor, allowed_actions, perform
+from cases.views.staff_views import action_forms
+from cases.workflow.actions import ACTIONS, event_label
+from cases.workflow.engine import allowed_actions, perform
+from cases.workflow.history import DRAFT_EVENT
+from cases.workflow.timeline import Actor
 from tests.factories import (
     citizen_actor,
     make_case,
@@ -102,6 +108,8 @@ PATHS: dict[Status, list[tuple[str, str, dict[str, Any]]]] = {
     S.REFERRED_OUT: [("refer_out", "intake", {"data": {"referred_to": "县人社局 0571-12333"}})],
     S.WITHDRAWN: [("withdraw", "citizen_actor", {})],
 }
+
+ACTION_PARTIALS = Path(__file__).resolve().parents[2] / "templates" / "staff" / "actions"
 
 # For each action: who takes it, its arguments, and any preparation on the case.
 Prep = Callable[[World, Case], Awaitable[Case]]
@@ -764,3 +772,52 @@ async def test_testing_pauses_a_quality_report_acceptance_clock(world: World) ->
     complaint = await world.new_case()
     with pytest.raises(TransitionNotAllowed, match="没有可以暂停"):
         await world.act(complaint, "pause_clock", world.intake, note="送检")
+
+
+@pytest.mark.parametrize("state", sorted(PATHS, key=lambda s: s.value))
+async def test_what_the_console_does_not_offer_cannot_be_taken(world: World, state: Status) -> None:
+    # Issue 16: one check per action serves both the console's buttons and `perform`; an
+    # action the role and state allow but its check hides is refused, and nothing is written.
+    case = await world.drive_to(state)
+    hidden_seen = 0
+    for who in ("intake", "handler", "leader", "admin", "system"):
+        actor = getattr(world, who)
+        offered = {f.name for f in await action_forms(world.rules, case, actor, NOW)}
+        for action in allowed_actions(case, actor):
+            if action.name in offered:
+                continue
+            assert action.check is not None, (state, who, action.name)
+            hidden_seen += 1
+            version = (await Case.get(id=case.id)).version
+            events = await CaseEvent.filter(case_id=case.id).count()
+            with pytest.raises(TransitionNotAllowed):
+                await perform(world.rules, case.id, action.name, actor, note="说明", now=NOW)
+            assert (await Case.get(id=case.id)).version == version
+            assert await CaseEvent.filter(case_id=case.id).count() == events
+    # Where the check is known to hide something (return window, extension, resume …).
+    if state in (S.SUBMITTED, S.IN_PROGRESS):
+        assert hidden_seen > 0
+
+
+def test_every_action_input_has_its_console_partial() -> None:
+    # The declaration's `fields` and the form the console shows for it agree, both ways.
+    partials = {p.stem: p.read_text(encoding="utf-8") for p in ACTION_PARTIALS.glob("*.html")}
+    assert set(partials) <= set(ACTIONS), set(partials) - set(ACTIONS)
+    for name, action in ACTIONS.items():
+        for field in action.fields:
+            assert name in partials, f"{name} reads {field} but has no partial"
+            assert f'name="{field}"' in partials[name], (name, field)
+    for name, text in partials.items():
+        named = set(re.findall(r'name="([a-z_]+)"', text))
+        survey = {"overall"} if ACTIONS[name].reads_survey else set()
+        assert named <= {*ACTIONS[name].fields, *survey, "facts", "handling", "basis"}, name
+
+
+def test_each_audience_reads_its_own_label() -> None:
+    assert (event_label("file"), event_label("file", citizen=True)) == ("登记", "提交")
+    assert event_label("approve_extension") == "批准延期"
+    assert event_label("approve_extension", citizen=True) == "延长办理期限"
+    assert event_label("accept", citizen=True) == event_label("accept") == "受理"
+    # Internal entries have a staff label only; unknown ones say so rather than show a code.
+    assert event_label("view_identity", citizen=True) == "查看举报人身份"
+    assert event_label("no_such_entry") == "其他记录"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from cases.workflow.engine import ACTIONS
+from cases.workflow.actions import ACTIONS, unknown_actions
+from cases.workflow.loading import load_rules
 from config.catalog import PROFILES_DIR, Catalog, load_catalog
-from config.settings import ConfigError
+from config.settings import ConfigError, Settings
 
 PROFILES = sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))
 
@@ -176,3 +179,45 @@ def test_a_profile_that_extends_itself_or_nothing_is_refused(tmp_path: Path) -> 
     (tmp_path / "c.toml").write_text('extends = "nowhere"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="no profile 'nowhere'"):
         load_catalog(str(tmp_path / "c.toml"))
+
+
+def test_the_clocks_the_workflow_reads_are_declared_by_the_profile(tmp_path: Path) -> None:
+    # Issue 16: the stage clocks are the profile's, checked at load, not strings in the code.
+    catalog = load_catalog("hospital")
+    assert (catalog.stages.acceptance, catalog.stages.handling) == ("acceptance", "handling")
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text(
+        'extends = "market_regulation"\n[deadlines.stages]\nhandling = "processing"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="stages.handling: no policy declares clock 'processing'"):
+        load_catalog(str(renamed))
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text(
+        'extends = "market_regulation"\n[deadlines.stages]\nsigning = "return_window"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="deadlines.stages: stages are"):
+        load_catalog(str(unknown))
+
+
+def test_a_profile_naming_an_action_that_does_not_exist_is_refused_at_load(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    # A clock stopped by a misspelt action would never stop; an approval of one never applies.
+    typo = tmp_path / "typo.toml"
+    typo.write_text(
+        'extends = "market_regulation"\n[approvals]\nactions = ["reject", "refer_ot"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="names no such action: approvals: refer_ot"):
+        load_rules(make_settings(organisation__profile=str(typo)))
+    catalog = load_catalog("market_regulation")
+    policy = catalog.policies[0]
+    clock = replace(policy.clocks[0], stops_on=("acept", "tell_citizen:result", "reply:x"))
+    broken = replace(catalog, policies=(replace(policy, clocks=(clock,)), *catalog.policies[1:]))
+    # "tell_citizen:result" is known (tell_citizen is qualified by what it told); "reply:x" not.
+    assert sorted(unknown_actions(broken)) == [
+        f"policy {policy.name} clock {clock.name}: {name}" for name in ("acept", "reply:x")
+    ]
+    assert unknown_actions(catalog) == []

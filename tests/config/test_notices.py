@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cases.workflow.engine import ACTIONS
+from cases.workflow.actions import ACTIONS
 from config.notices import load_notice_templates
 from config.settings import ConfigError
 

@@ -43,9 +43,12 @@ from cases.store.models import (
     Status,
     Survey,
 )
+from cases.workflow.actions import ACTIONS
 from cases.workflow.clocks import policy_of
-from cases.workflow.engine import ACTIONS, DRAFT_EVENT, OPEN_STATES, Actor
 from cases.workflow.engine import perform as perform_action
+from cases.workflow.history import DRAFT_EVENT
+from cases.workflow.states import OPEN_STATES
+from cases.workflow.timeline import Actor
 from config.settings import Settings
 from tests.factories import citizen_actor, complaint_form, make_citizen, make_staff
 

@@ -26,9 +26,11 @@ from cases.store.models import (
     StaffUser,
     Status,
 )
+from cases.workflow.actions import ACTIONS
 from cases.workflow.deadlines import YearTable
-from cases.workflow.engine import ACTIONS, CITIZEN, SYSTEM, Actor, perform
+from cases.workflow.engine import perform
 from cases.workflow.reply_templates import REPLIES_DIR, load_reply_templates
+from cases.workflow.timeline import CITIZEN, SYSTEM, Actor
 from tests.factories import (
     STAFF_PASSWORD,
     make_case,

@@ -12,7 +12,7 @@ import pytest
 
 from cases.store.evidence import process_image, store_evidence
 from cases.store.models import Case, StaffUser
-from cases.workflow.engine import ACTIONS
+from cases.workflow.actions import ACTIONS
 from staff.api import OPENAPI_FILE, create_staff_api
 from tests.factories import STAFF_PASSWORD, make_staff
 from tests.images import encode, two_tone

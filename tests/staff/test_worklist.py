@@ -11,7 +11,8 @@ from urllib.parse import quote
 from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, StaffUser, Status
 from cases.views.tracking import public_timeline
-from cases.workflow.engine import Actor, perform
+from cases.workflow.engine import perform
+from cases.workflow.timeline import Actor
 from tests.factories import STAFF_PASSWORD, make_case, make_staff
 from tests.staff.conftest import Console, StaffWorld
 
