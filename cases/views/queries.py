@@ -1,55 +1,17 @@
-"""Read-side queries the faces and reports use: by number, worklists, monthly counts.
+"""Local months as UTC bounds, and one month's cases counted by category and status.
 
-Each is shaped to one index of `Case` so it stays fast at a million cases
+The counts read the `created_at` index of `Case`, so they stay fast at a million cases
 (see tests/bench/bench_store.py for the figures).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from tortoise.expressions import Q
 from tortoise.functions import Count
 
-from cases.store.models import Case, Status
-
-
-async def case_by_number(number: str) -> Case | None:
-    return await Case.get_or_none(number=number)
-
-
-@dataclass(frozen=True)
-class WorklistCursor:
-    """Keyset position: the last row's due time and id (offsets get slow deep into a list)."""
-
-    due_at: datetime
-    case_id: int
-
-
-async def worklist_page(
-    *,
-    department_id: int | None,
-    statuses: Sequence[Status],
-    size: int = 20,
-    after: WorklistCursor | None = None,
-) -> list[Case]:
-    """Cases with a running deadline, earliest due first, `size` rows after `after`.
-
-    Uses the (department_id, status, next_due_at) index; cases without a running clock
-    (finished, or every clock paused) are not in a worklist.
-    """
-    query = Case.filter(status__in=list(statuses), next_due_at__isnull=False)
-    if department_id is not None:
-        query = query.filter(department_id=department_id)
-    if after is not None:
-        query = query.filter(
-            Q(next_due_at__gt=after.due_at.astimezone(UTC))
-            | Q(next_due_at=after.due_at.astimezone(UTC), id__gt=after.case_id)
-        )
-    return await query.order_by("next_due_at", "id").limit(size)
+from cases.store.models import Case
 
 
 def month_bounds(month: date, tz: ZoneInfo) -> tuple[datetime, datetime]:

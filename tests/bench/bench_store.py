@@ -1,11 +1,15 @@
 """Case-store benchmark: seed N cases, then time the read queries staff and reports rely on.
 
-Measured through tortoise with the project's own functions in `cases.views.queries`:
+Measured through tortoise with the project's own functions, the staff console's as it calls them:
 
-* ``case_by_number``  — one case by its number (unique index);
-* ``worklist_page``   — a unit's worklist page (unit + one open status, earliest due first,
-  20 rows), the intake worklist (no unit) and deep keyset pages that follow the cursor;
-* ``monthly_counts``  — one local (Asia/Shanghai) month's cases counted by category and status.
+* ``case_for_staff``  — one case by its number, as the staff console's case pages find it
+  (``cases.views.access``; the intake centre, who may see every case; unique index);
+* ``worklist_page``   — ``cases.views.worklists``, as ``staff/worklist.py`` and the staff API
+  call it: a handler's page of their unit's cases in one open status (earliest due first, 20
+  rows), the intake centre's worklist as it opens (no filter), and deep keyset pages that
+  follow each page's ``Cursor`` the way the next link carries it (encoded and decoded);
+* ``monthly_counts``  — one local (Asia/Shanghai) month's cases counted by category and status
+  (``cases.views.queries``).
 
 Every figure is a median and p95 in milliseconds and a multiple of the run's own baseline: a
 ``SELECT 1`` round trip through the same tortoise connection. SQLite figures are checked against
@@ -58,9 +62,11 @@ from cases.intake.duplicates import respondent_key
 from cases.intake.filing import file_case
 from cases.rules import Rules
 from cases.store import db
-from cases.store.models import Case, Citizen, Department, Status
+from cases.store.models import Case, Citizen, Department, Role, Status
 from cases.store.numbering import format_case_number
-from cases.views.queries import WorklistCursor, case_by_number, monthly_counts, worklist_page
+from cases.views.access import case_for_staff
+from cases.views.queries import monthly_counts
+from cases.views.worklists import EPOCH, Cursor, Filters, worklist_page
 from cases.workflow.deadlines import WorkCalendar
 from cases.workflow.states import FINISHED_STATES, OPEN_STATES
 from cases.workflow.timeline import CITIZEN, Actor
@@ -90,9 +96,9 @@ WARMUP = 20
 # Operations in table order: key -> (label, SQLite target in ms or None).
 OPERATIONS: dict[str, tuple[str, float | None]] = {
     "baseline": ("SELECT 1 (baseline)", None),
-    "by_number": ("case_by_number", 2.0),
+    "by_number": ("case_for_staff (by number)", 2.0),
     "worklist": ("worklist_page (unit + status)", 20.0),
-    "intake": ("worklist_page (intake, no unit)", 20.0),
+    "intake": ("worklist_page (intake's list)", 20.0),
     "deep": ("worklist_page (keyset, deep)", 20.0),
     "monthly": ("monthly_counts (one month)", 500.0),
 }
@@ -143,7 +149,6 @@ ASSIGNED_ONWARD = {S.ASSIGNED, S.IN_PROGRESS, S.REPLIED, S.CLOSED, S.ARCHIVED}
 ACCEPTED_ONWARD = ASSIGNED_ONWARD | {S.ACCEPTED}
 RUNNING = OPEN_STATES - {S.DRAFT}  # a draft has no clock yet
 UNIT_STATUSES = (S.ASSIGNED, S.IN_PROGRESS, S.REPLIED)
-INTAKE_STATUSES = (S.SUBMITTED, S.ACCEPTED)
 
 RESPONDENTS = (
     ("城东便民超市", "城关镇东大街12号"),
@@ -380,18 +385,15 @@ async def migrate_and_sync(url: str, catalog: Catalog) -> dict[str, int]:
         await db.close_store()
 
 
-async def check_time_format(tmp: Path, catalog: Catalog) -> None:
+async def check_time_format(tmp: Path, rules: Rules) -> None:
     """File one case the normal way and check the raw SQLite text matches `sqlite_time`."""
     path = tmp / "probe.sqlite3"
     url = f"sqlite://{path}"
-    await migrate_and_sync(url, catalog)
+    await migrate_and_sync(url, rules.catalog)
     EXECUTOR_CACHE.clear()
     await db.open_store(url)
     try:
         citizen = await Citizen.create(oa_openid="bench-probe", name="张女士", phone="13800000000")
-        rules = Rules(
-            catalog=catalog, calendar=WorkCalendar(timezone=TZ), survey=load_survey_scale()
-        )
         form = {
             "kind": "complaint",
             "category": "consumer",
@@ -537,7 +539,8 @@ class _SqlCapture(logging.Handler):
 
 
 async def query_plan(call: Callable[[], Awaitable[object]], dialect: str) -> list[str]:
-    """Run `call` once, capture its SQL and return the database's plan for it."""
+    """Run `call` once, capture the SQL it sent and return the database's plan for each query
+    (a worklist page is a query per index range, then one that reads the page's rows)."""
     logger = logging.getLogger("tortoise.db_client")
     capture, level = _SqlCapture(), logger.level
     logger.addHandler(capture)
@@ -547,21 +550,32 @@ async def query_plan(call: Callable[[], Awaitable[object]], dialect: str) -> lis
     finally:
         logger.removeHandler(capture)
         logger.setLevel(level)
-    sql, values = capture.queries[-1]
     conn = connections.get("default")
-    if dialect == "sqlite":
-        rows = await conn.execute_query_dict("EXPLAIN QUERY PLAN " + sql, values)
-        return [str(r["detail"]) for r in rows]
-    rows = await conn.execute_query_dict("EXPLAIN " + sql, values)
-    return [str(r["QUERY PLAN"]) for r in rows]
+    lines = []
+    for n, (sql, values) in enumerate(capture.queries, 1):
+        if len(capture.queries) > 1:
+            lines.append(f"query {n} of {len(capture.queries)}:")
+        indent = "  " if len(capture.queries) > 1 else ""
+        if dialect == "sqlite":
+            rows = await conn.execute_query_dict("EXPLAIN QUERY PLAN " + sql, values)
+            lines += [indent + str(r["detail"]) for r in rows]
+        else:
+            rows = await conn.execute_query_dict("EXPLAIN " + sql, values)
+            lines += [indent + str(r["QUERY PLAN"]) for r in rows]
+    return lines
 
 
-def cursor_after(page: list[Case]) -> WorklistCursor | None:
-    """The keyset cursor after a worklist page (None at the end)."""
-    last = page[-1] if page else None
-    if last is None or last.next_due_at is None:
-        return None
-    return WorklistCursor(last.next_due_at, last.id)
+def staff_actor(role: Role, unit: int | None = None) -> Actor:
+    """A signed-in staff member as `Actor.of_staff` makes one: the lists read the role and unit."""
+    return Actor(kind="staff", id=0, name=f"bench {role}", role=str(role), department_id=unit)
+
+
+def listed_order(case: Case) -> tuple[int, datetime, int]:
+    """Where a worklist puts a case: by due time then id, then those without a clock, newest
+    first."""
+    if case.next_due_at is None:
+        return (1, EPOCH, -case.id)
+    return (0, case.next_due_at, case.id)
 
 
 def last_months(now: datetime, count: int) -> list[date]:
@@ -575,7 +589,7 @@ def last_months(now: datetime, count: int) -> list[date]:
 
 
 async def measure(
-    run: Run, url: str, info: SeedInfo, units: Mapping[str, int], catalog: Catalog, now: datetime
+    run: Run, url: str, info: SeedInfo, units: Mapping[str, int], rules: Rules, now: datetime
 ) -> None:
     """Time every operation through tortoise on the seeded store at `url`."""
     EXECUTOR_CACHE.clear()
@@ -584,7 +598,10 @@ async def measure(
         conn = connections.get("default")
         dialect = conn.capabilities.dialect
         rng = random.Random(SEED + 1)  # same query sequence on every backend
+        catalog = rules.catalog
         handling = [units[d.code] for d in catalog.departments.values() if d.role == "handling"]
+        intake = staff_actor(Role.INTAKE)
+        handlers = {unit: staff_actor(Role.HANDLER, unit) for unit in handling}
 
         async def select_one(_: int) -> None:
             await conn.execute_query("SELECT 1")
@@ -592,48 +609,57 @@ async def measure(
         numbers = rng.sample(info.numbers, len(info.numbers))
 
         async def by_number(i: int) -> None:
-            case = await case_by_number(numbers[i % len(numbers)])
-            assert case is not None, numbers[i % len(numbers)]
+            number = numbers[i % len(numbers)]
+            case = await case_for_staff(intake, number)  # NotFound if it were missing
+            assert case.number == number, number
 
         combos = [(rng.choice(handling), rng.choice(UNIT_STATUSES)) for _ in range(WORKLIST_CALLS)]
         first_pages: list[list[int]] = []
 
         async def unit_page(i: int) -> None:
             unit, status = combos[i % len(combos)]
-            page = await worklist_page(department_id=unit, statuses=[status], size=20)
+            page = await worklist_page(rules, handlers[unit], Filters(status=status), now)
             if len(first_pages) < len(combos):
-                first_pages.append([c.id for c in page])
+                first_pages.append([c.id for c in page.cases])
 
-        intake = [rng.choice(INTAKE_STATUSES) for _ in range(INTAKE_CALLS)]
+        intake_pages: list[list[int]] = []
 
-        async def intake_page(i: int) -> None:
-            await worklist_page(department_id=None, statuses=[intake[i % len(intake)]], size=20)
+        async def intake_page(_: int) -> None:
+            page = await worklist_page(rules, intake, Filters(), now)
+            if not intake_pages:
+                intake_pages.append([c.id for c in page.cases])
 
         run.ms["baseline"] = await timed(select_one, BASELINE_CALLS)
         run.ms["by_number"] = await timed(by_number, NUMBER_CALLS)
         run.ms["worklist"] = await timed(unit_page, WORKLIST_CALLS, warmup=0)
         run.ms["intake"] = await timed(intake_page, INTAKE_CALLS)
         run.answers["worklist first pages"] = first_pages
+        run.answers["intake first page"] = intake_pages
 
-        # Deep keyset pages: walk the busiest unit worklist page by page with the cursor.
-        (unit, status), _ = info.worklists.most_common(1)[0]
-        page = await worklist_page(department_id=unit, statuses=[S(status)], size=20)
-        walked = [(c.next_due_at, c.id) for c in page]
+        # Deep keyset pages: walk the busiest unit worklist page by page, each time with the
+        # cursor as the next link carries it (encoded into the query string and read back).
+        (unit, status), timed_rows = info.worklists.most_common(1)[0]
+        handler, only = handlers[unit], Filters(status=S(status))
+        page = await worklist_page(rules, handler, only, now)
+        walked = list(page.cases)
         run.ms["deep"] = []
-        deep_cursor = cursor = cursor_after(page)
+        deep_cursor = cursor = page.next
         for _ in range(DEEP_PAGES):
             if cursor is None:
                 break
+            after = Cursor.decode(cursor.encode())
             started = time.perf_counter()
-            page = await worklist_page(
-                department_id=unit, statuses=[S(status)], size=20, after=cursor
-            )
+            page = await worklist_page(rules, handler, only, now, after=after)
             run.ms["deep"].append((time.perf_counter() - started) * 1000)
-            walked += [(c.next_due_at, c.id) for c in page]
-            cursor = cursor_after(page)
-        if walked != sorted(walked) or len({i for _, i in walked}) != len(walked):
+            walked += page.cases
+            cursor = page.next
+        order = [listed_order(c) for c in walked]
+        if order != sorted(order) or len({c.id for c in walked}) != len(walked):
             raise SystemExit(f"{run.backend}: keyset pages are out of order or repeat rows")
-        run.answers["deep pages"] = [i for _, i in walked]
+        with_clock = sum(c.next_due_at is not None for c in walked)
+        if cursor is None and with_clock != timed_rows:
+            raise SystemExit(f"{run.backend}: keyset pages listed {with_clock} of {timed_rows}")
+        run.answers["deep pages"] = [c.id for c in walked]
 
         months = last_months(now, MONTHS)
         counts: dict[str, dict[tuple[str, str], int]] = {}
@@ -649,15 +675,13 @@ async def measure(
         # Plans for the report (the SQL tortoise actually sent, explained by the database).
         unit0, status0 = combos[0]
         calls: dict[str, Callable[[], Awaitable[object]]] = {
-            "by_number": lambda: case_by_number(numbers[0]),
-            "worklist": lambda: worklist_page(department_id=unit0, statuses=[status0]),
-            "intake": lambda: worklist_page(department_id=None, statuses=[S.SUBMITTED]),
+            "by_number": lambda: case_for_staff(intake, numbers[0]),
+            "worklist": lambda: worklist_page(rules, handlers[unit0], Filters(status=status0), now),
+            "intake": lambda: worklist_page(rules, intake, Filters(), now),
             "monthly": lambda: monthly_counts(months[-1], TZ),
         }
         if deep_cursor is not None:
-            calls["deep"] = lambda: worklist_page(
-                department_id=unit, statuses=[S(status)], after=deep_cursor
-            )
+            calls["deep"] = lambda: worklist_page(rules, handler, only, now, after=deep_cursor)
         for key, call in calls.items():
             run.plans[key] = await query_plan(call, dialect)
         if dialect == "sqlite":
@@ -749,7 +773,12 @@ def print_report(
 
 
 async def bench(n: int, pg_admin_url: str | None, keep: bool) -> int:
-    catalog = load_catalog(PROFILE)
+    rules = Rules(
+        catalog=load_catalog(PROFILE),
+        calendar=WorkCalendar(timezone=TZ),
+        survey=load_survey_scale(),
+    )
+    catalog = rules.catalog
     now = datetime.now(UTC)
     tmp = Path(tempfile.mkdtemp(prefix="cd_bench_"))
     pg_name = f"cd_bench_{uuid.uuid4().hex[:12]}"
@@ -762,7 +791,7 @@ async def bench(n: int, pg_admin_url: str | None, keep: bool) -> int:
             print(f"PostgreSQL not reachable at {pg_admin_url} ({type(exc).__name__}: {exc});")
             print("continuing with SQLite only")
     try:
-        await check_time_format(tmp, catalog)
+        await check_time_format(tmp, rules)
 
         sqlite_run = Run("SQLite")
         path = tmp / "bench.sqlite3"
@@ -773,7 +802,7 @@ async def bench(n: int, pg_admin_url: str | None, keep: bool) -> int:
         sqlite_run.analyze_seconds = analyze_sqlite(path)
         sqlite_run.size_bytes = path.stat().st_size
         print(f"measuring SQLite ({path}) ...")
-        await measure(sqlite_run, url, info, units, catalog, now)
+        await measure(sqlite_run, url, info, units, rules, now)
 
         pg_run = None
         if pg_url is not None:
@@ -785,7 +814,7 @@ async def bench(n: int, pg_admin_url: str | None, keep: bool) -> int:
             )
             pg_run.analyze_seconds, pg_run.size_bytes = await analyze_postgres(pg_url)
             print(f"measuring PostgreSQL ({pg_name}) ...")
-            await measure(pg_run, pg_url, info, units, catalog, now)
+            await measure(pg_run, pg_url, info, units, rules, now)
 
         print_report(sqlite_run, pg_run, n, info, units)
     finally:

@@ -1,4 +1,5 @@
-"""The worklist's pure parts: countdown texts, due-time display, the keyset cursor."""
+"""The worklist: countdown texts, due-time display, the keyset cursor, and a list's order and
+pages on the store (`worklist_page`, as the staff console and API call it)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cases.errors import ValidationError
-from cases.views.worklists import MAX_CASE_ID, Cursor, countdown
+from cases.rules import Rules
+from cases.store.models import Case, Status
+from cases.views.worklists import MAX_CASE_ID, Cursor, Filters, countdown, worklist_page
 from cases.workflow.deadlines import WorkCalendar, YearTable, due_text
+from cases.workflow.engine import Actor
+from tests.factories import department_id, make_case, make_staff
 
 SH = ZoneInfo("Asia/Shanghai")
 # 2031 as a complete table: Monday–Friday, with Wednesday 5 March made a holiday.
@@ -73,3 +78,57 @@ def test_a_garbled_cursor_is_refused(text: str) -> None:
     with pytest.raises(ValidationError) as exc:
         Cursor.decode(text)
     assert exc.value.field == "cursor"
+
+
+async def listed(rules: Rules, actor: Actor, now: datetime, size: int) -> list[int]:
+    """Every case id of the actor's list, page by page along the cursor as a link carries it."""
+    ids: list[int] = []
+    after = None
+    for _ in range(20):
+        page = await worklist_page(rules, actor, Filters(), now, after=after, size=size)
+        assert len(page.cases) <= size
+        ids += [c.id for c in page.cases]
+        if page.next is None:
+            return ids
+        after = Cursor.decode(page.next.encode())
+    raise AssertionError("the cursor never ended")
+
+
+async def test_a_list_is_earliest_due_first_and_pages_by_keyset(store: Rules) -> None:
+    base = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    cases = [await make_case(store, now=base + timedelta(hours=i)) for i in range(5)]
+    # Filed the same day, all five are due at the same midnight: give them other due times,
+    # in an order unlike their ids, and two the same (the id breaks the tie) where pages of
+    # three split them, so a cursor that skipped or repeated tied rows would show.
+    for case, days in zip(cases, (3, 2, 4, 3, 1), strict=True):
+        await Case.filter(id=case.id).update(next_due_at=base + timedelta(days=days))
+    expected = [cases[i].id for i in (4, 1, 0, 3, 2)]
+    intake = await make_staff("intake", "centre")
+    now = base + timedelta(hours=5)
+
+    first = await worklist_page(store, intake, Filters(), now, size=3)
+    assert [c.id for c in first.cases] == expected[:3] and first.next is not None
+    rest = await worklist_page(store, intake, Filters(), now, after=first.next, size=3)
+    assert [c.id for c in rest.cases] == expected[3:] and rest.next is None
+    seen = [c.id for c in first.cases + rest.cases]
+    assert sorted(seen) == sorted(c.id for c in cases) and len(set(seen)) == 5
+    dues = [(c.next_due_at, c.id) for c in first.cases + rest.cases]
+    assert dues == sorted(dues)
+    for size in (1, 2, 5, 6):
+        assert await listed(store, intake, now, size) == expected, size
+    closed = await worklist_page(store, intake, Filters(status=Status.CLOSED), now)
+    assert closed.cases == [] and closed.next is None
+
+
+async def test_a_units_list_holds_only_its_own_cases(store: Rules) -> None:
+    base = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    cases = [await make_case(store, now=base + timedelta(hours=i)) for i in range(3)]
+    # Received by the consumer unit itself (首诉负责制): on its list while still submitted.
+    await Case.filter(id=cases[1].id).update(department_id=await department_id("consumer"))
+    now = base + timedelta(hours=5)
+    consumer = await make_staff("handler", "consumer")
+    food = await make_staff("handler", "food")
+    intake = await make_staff("intake", "centre")
+    assert await listed(store, consumer, now, 2) == [cases[1].id]
+    assert await listed(store, food, now, 2) == []
+    assert await listed(store, intake, now, 2) == [c.id for c in cases]
