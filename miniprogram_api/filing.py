@@ -14,7 +14,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from cases.errors import ValidationError
-from cases.intake.filing import FIELD_LABELS, TEXT_FIELDS, file_case
+from cases.intake.filing import file_case
+from cases.intake.forms import FIELD_LABELS, TEXT_FIELDS
 from cases.intake.quotas import check_filing_quota, check_upload_quota
 from cases.store.evidence import (
     MAX_PHOTO_BYTES,

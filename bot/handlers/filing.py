@@ -13,7 +13,8 @@ from typing import Any
 from bot.context import BotContext
 from cases.errors import TooManyRequests, ValidationError
 from cases.intake.drafts import discard_conversation, load_conversation, save_conversation
-from cases.intake.filing import file_case, normalize_phone
+from cases.intake.filing import file_case
+from cases.intake.forms import normalize_phone
 from cases.intake.incident_time import understand_incident_time
 from cases.store.evidence import attach_evidence
 from cases.store.models import EvidenceFile
