@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from cases.errors import ValidationError
 from cases.intake.filing import file_case
 from cases.intake.forms import FIELD_LABELS, TEXT_FIELDS
+from cases.intake.photos import ingest_photo
 from cases.intake.quotas import check_filing_quota, check_upload_quota
 from cases.store.evidence import (
     MAX_PHOTO_BYTES,
     PhotoTooLarge,
     attach_evidence,
     evidence_path,
-    process_image,
-    store_evidence,
 )
 from cases.store.idempotency import check_key, fingerprint, remember_answer, stored_answer
 from cases.store.models import Citizen, EvidenceFile
@@ -99,16 +96,15 @@ async def upload(request: web.Request) -> web.Response:
     if not request.content_type.startswith("multipart/"):
         raise UnsupportedMedia("请用 wx.uploadFile 上传照片(multipart/form-data,字段名 file)。")
     raw = await _read_file_part(request)
-    image = await asyncio.to_thread(process_image, raw)
     # WeChat's checker fetches https only (the demo's local http address is not reachable).
     check = "pending" if settings.miniprogram.public_url.startswith("https://") else "skipped"
-
-    async def admit(conn: BaseDBAsyncClient) -> None:
-        # Counted again where the row is written: the check above is only a fast refusal.
-        await check_upload_quota(citizen.id, datetime.now(UTC), per_hour, conn)
-
-    evidence = await store_evidence(
-        settings.media_dir, image, citizen_id=citizen.id, content_check=check, admit=admit
+    # Counted again where the row is written: the check above is only a fast refusal.
+    evidence = await ingest_photo(
+        settings.media_dir,
+        raw,
+        citizen_id=citizen.id,
+        uploads_per_hour=per_hour,
+        content_check=check,
     )
     if check == "pending":
         await _start_media_check(request, citizen, evidence)
