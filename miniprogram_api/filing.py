@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from cases.errors import ValidationError
-from cases.intake.filing import FIELD_LABELS, TEXT_FIELDS, file_case
-from cases.intake.quotas import check_filing_quota, check_upload_quota
-from cases.store.evidence import (
-    MAX_PHOTO_BYTES,
-    PhotoTooLarge,
-    attach_evidence,
-    evidence_path,
-    process_image,
-    store_evidence,
-)
-from cases.store.idempotency import check_key, fingerprint, remember_answer, stored_answer
-from cases.store.models import Citizen, EvidenceFile
+from cases.intake.filing import Once, file_case
+from cases.intake.forms import FIELD_LABELS, TEXT_FIELDS
+from cases.intake.photos import Uploads, ingest_photo
+from cases.intake.quotas import check_upload_quota
+from cases.store.evidence import MAX_PHOTO_BYTES, PhotoTooLarge, evidence_path
+from cases.store.idempotency import check_key, fingerprint
+from cases.store.models import Case, Citizen, EvidenceFile
 from cases.workflow.timeline import Actor
 from complaint_desk.json_body import BadRequest, UnsupportedMedia
 from complaint_desk.keys import MP_CLIENT, NOTICE_TEMPLATES
@@ -98,16 +90,15 @@ async def upload(request: web.Request) -> web.Response:
     if not request.content_type.startswith("multipart/"):
         raise UnsupportedMedia("请用 wx.uploadFile 上传照片(multipart/form-data,字段名 file)。")
     raw = await _read_file_part(request)
-    image = await asyncio.to_thread(process_image, raw)
     # WeChat's checker fetches https only (the demo's local http address is not reachable).
     check = "pending" if settings.miniprogram.public_url.startswith("https://") else "skipped"
-
-    async def admit(conn: BaseDBAsyncClient) -> None:
-        # Counted again where the row is written: the check above is only a fast refusal.
-        await check_upload_quota(citizen.id, datetime.now(UTC), per_hour, conn)
-
-    evidence = await store_evidence(
-        settings.media_dir, image, citizen_id=citizen.id, content_check=check, admit=admit
+    # Counted again where the row is written: the check above is only a fast refusal.
+    evidence = await ingest_photo(
+        settings.media_dir,
+        raw,
+        citizen_id=citizen.id,
+        uploads_per_hour=per_hour,
+        content_check=check,
     )
     if check == "pending":
         await _start_media_check(request, citizen, evidence)
@@ -192,38 +183,24 @@ async def create_case(request: web.Request) -> web.Response:
     data = await read_json(request)
     upload_ids = id_list(data, "upload_ids", rules.catalog.limits.max_photos)
     form = {k: v for k, v in data.items() if k != "upload_ids"}
-    request_hash = fingerprint(data)
-    answer = await stored_answer(citizen.id, key, request_hash)
-    if answer is not None:
-        return ok(answer[1], status=answer[0])
     now = datetime.now(UTC)
-    await check_filing_quota(citizen.id, now, settings.miniprogram.cases_per_day)
-    await _check_text(request, citizen, form)
-    try:
-        async with in_transaction() as conn:
-            # file_case counts the quota again under the citizen's lock (the count above
-            # spares WeChat's text check for a citizen already over the limit).
-            case = await file_case(
-                rules,
-                form,
-                Actor.of_citizen(citizen),
-                channel=CHANNEL,
-                citizen=citizen,
-                now=now,
-                cases_per_day=settings.miniprogram.cases_per_day,
-            )
-            attached = await attach_evidence(upload_ids, case.id, conn, citizen_id=citizen.id)
-            if attached != len(upload_ids):
-                raise ValidationError("有照片已失效或不属于您,请重新上传。", field="upload_ids")
-            body = {**case_summary(rules, case), "deadlines": await deadlines(rules, case, now)}
-            await remember_answer(citizen.id, key, request_hash, 201, body, conn)
-    except IntegrityError:
-        # A twin request with the same key committed first: answer as it was answered.
-        answer = await stored_answer(citizen.id, key, request_hash)
-        if answer is None:
-            raise
-        return ok(answer[1], status=answer[0])
-    return ok(body, status=201)
+
+    async def answer(case: Case) -> dict[str, Any]:
+        return {**case_summary(rules, case), "deadlines": await deadlines(rules, case, now)}
+
+    status, body = await file_case(
+        rules,
+        form,
+        Actor.of_citizen(citizen),
+        channel=CHANNEL,
+        citizen=citizen,
+        now=now,
+        cases_per_day=settings.miniprogram.cases_per_day,
+        photos=Uploads(tuple(upload_ids)),
+        screen=partial(_check_text, request, citizen, form),
+        once=Once(key, fingerprint(data), answer),
+    )
+    return ok(body, status=status)
 
 
 async def _check_text(request: web.Request, citizen: Citizen, form: dict[str, Any]) -> None:

@@ -2,7 +2,8 @@
 
 The steps come from the catalogue (a kind's `dialogue`, its required fields, its categories);
 this module only asks, understands the answer, and stores the draft. The case itself is
-created by `cases.intake.filing.file_case`, which checks everything once more.
+created by `cases.intake.filing.file_case`, which checks everything once more and takes the
+photos sent during the dialogue along in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Any
 from bot.context import BotContext
 from cases.errors import TooManyRequests, ValidationError
 from cases.intake.drafts import discard_conversation, load_conversation, save_conversation
-from cases.intake.filing import file_case, normalize_phone
+from cases.intake.filing import file_case
+from cases.intake.forms import normalize_phone
 from cases.intake.incident_time import understand_incident_time
-from cases.store.evidence import attach_evidence
-from cases.store.models import EvidenceFile
+from cases.intake.photos import SentSince
 from cases.workflow.clocks import citizen_deadline, decides_acceptance
 from cases.workflow.timeline import Actor
 from config.catalog import Kind
@@ -338,6 +339,8 @@ async def _submit(ctx: BotContext, data: dict[str, Any]) -> str:
             citizen=citizen,
             now=ctx.now,
             cases_per_day=ctx.cases_per_day,
+            # The photos sent during this dialogue: attached in the filing's own transaction.
+            photos=SentSince(datetime.fromisoformat(data["started"])),
         )
     except TooManyRequests as exc:
         return exc.message  # the draft stays: "确认" files it once the day has passed
@@ -347,11 +350,6 @@ async def _submit(ctx: BotContext, data: dict[str, Any]) -> str:
             data["step"] = exc.field
             await _save(ctx, data)
         return await _hint(ctx, data, exc.message)
-    started = datetime.fromisoformat(data["started"])
-    photos = await EvidenceFile.filter(
-        citizen_id=citizen.id, case_id__isnull=True, created_at__gte=started
-    ).only("id")
-    await attach_evidence([p.id for p in photos], case.id, citizen_id=citizen.id)
     await discard_conversation(citizen.oa_openid or "")
     # The same date 查询 and the notices give: the clock of the stage the citizen waits for.
     deadline = await citizen_deadline(ctx.rules, case, ctx.now)

@@ -3,17 +3,15 @@ checked, re-encoded without EXIF/GPS and kept as evidence of the draft or the ne
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 from bot.texts import Texts
 from cases.errors import CaseError
 from cases.intake.drafts import load_conversation, save_conversation
-from cases.intake.quotas import lock_citizen
-from cases.store.evidence import MAX_PHOTO_BYTES, attach_evidence, process_image, store_evidence
+from cases.intake.photos import ingest_photo
+from cases.store.evidence import MAX_PHOTO_BYTES, attach_evidence
 from cases.store.models import Case, Citizen
 from wechat.client import WeChatClient
 from wechat.errors import WeChatError
@@ -29,14 +27,11 @@ async def save_photo(
     """Download, clean and store one photo; tell the citizen politely if it cannot be kept."""
     try:
         raw, _declared_type = await client.download_media(media_id, MAX_PHOTO_BYTES)
-        image = await asyncio.to_thread(process_image, raw)
-        # Stored under the citizen's lock, which a filing holds until it commits (file_case
-        # counts the quota under it): either the filing sees this photo, or this photo sees the
-        # draft gone and joins the case below. Without it, a photo committed just after the
-        # filing looked for photos, but before the filing committed, belonged to neither.
-        evidence = await store_evidence(
-            media_dir, image, citizen_id=citizen.id, admit=partial(lock_citizen, citizen.id)
-        )
+        # Stored under the citizen's lock, which a filing holds until it commits: either the
+        # filing takes this photo along, or this photo sees the draft gone and joins the case
+        # below. Without it, a photo committed just after the filing looked for photos, but
+        # before the filing committed, belonged to neither.
+        evidence = await ingest_photo(media_dir, raw, citizen_id=citizen.id)
     except (WeChatError, CaseError) as exc:
         reason = exc.message if isinstance(exc, CaseError) else "下载失败,请重新发送这张照片"
         log.info("photo %s of citizen %s not kept: %s", media_id, citizen.id, exc)

@@ -11,9 +11,9 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
+from cases.intake.photos import SentSince, attach_photos
 from cases.rules import Rules
-from cases.store.evidence import attach_evidence
-from cases.store.models import Case, CaseEvent, Citizen, EvidenceFile, Status
+from cases.store.models import Case, CaseEvent, Citizen, Status
 from cases.workflow.engine import perform
 from cases.workflow.timeline import Actor
 
@@ -64,14 +64,5 @@ async def hand_in_supplement(
         )
         attached = 0
         if photos_since is not None:
-            photos = (
-                await EvidenceFile.filter(
-                    citizen_id=citizen.id, case_id__isnull=True, created_at__gte=photos_since
-                )
-                .using_db(conn)
-                .only("id")
-            )
-            attached = await attach_evidence(
-                [p.id for p in photos], case.id, conn, citizen_id=citizen.id
-            )
+            attached = await attach_photos(SentSince(photos_since), case.id, citizen.id, conn)
     return case, attached

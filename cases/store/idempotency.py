@@ -2,7 +2,9 @@
 
 The record is written in the same transaction as the effect (insert-first would block a
 concurrent twin until commit, and its unique key then fails it): a retry either finds the
-stored answer or, if the first attempt rolled back, acts as if it were new.
+stored answer or, if the first attempt rolled back, acts as if it were new. A concurrent twin
+looks again once it holds the lock the first one held (cases/intake/filing.py: the citizen's)
+and answers as the first did.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from cases.errors import CaseError, ValidationError
 from cases.store.models import IdempotencyRecord
 
 MAX_KEY_CHARS = 64
+# What a request was answered: its status and its JSON body.
+Answer = tuple[int, dict[str, Any]]
 
 
 class KeyReused(CaseError):
@@ -44,10 +48,11 @@ def fingerprint(request: Mapping[str, Any]) -> str:
 
 
 async def stored_answer(
-    citizen_id: int, key: str, request_hash: str
-) -> tuple[int, dict[str, Any]] | None:
+    citizen_id: int, key: str, request_hash: str, conn: BaseDBAsyncClient | None = None
+) -> Answer | None:
     """The answer kept for this key, or None; KeyReused if the request differs."""
-    record = await IdempotencyRecord.filter(citizen_id=citizen_id, key=key).first()
+    records = IdempotencyRecord.filter(citizen_id=citizen_id, key=key)
+    record = await (records.using_db(conn) if conn else records).first()
     if record is None:
         return None
     if record.request_hash != request_hash:

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from cases.errors import PermissionDenied, ValidationError
-from cases.intake.filing import FIELD_LABELS, file_case
+from cases.intake.filing import file_case
+from cases.intake.forms import FIELD_LABELS
 from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Role
 from cases.views.tracking import normalize_number

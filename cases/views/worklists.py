@@ -20,7 +20,7 @@ from tortoise.queryset import QuerySet
 
 from cases.errors import PermissionDenied, ValidationError
 from cases.intake.duplicates import respondent_key
-from cases.intake.filing import normalize_phone
+from cases.intake.forms import normalize_phone
 from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, Department, Rating, Role, Status, Survey
 from cases.views.access import listed_identity, visible_cases

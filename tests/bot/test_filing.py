@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
+from cases.intake import filing as filing_service
 from cases.intake.incident_time import parse_incident_time
 from cases.store.evidence import evidence_path
 from cases.store.models import Case, ConversationState, EvidenceFile, Status
@@ -245,3 +248,33 @@ async def test_the_chat_obeys_the_citizens_daily_filing_quota(bot: BotWorld) -> 
     assert await Case.filter(citizen_id=citizen.id).count() == limit
     draft = await ConversationState.get(openid=chat.openid)
     assert "城东便民超市" in str(draft.data)  # nothing the citizen typed is lost
+
+
+async def test_photos_that_cannot_be_attached_file_nothing_and_keep_the_draft(
+    bot: BotWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 16: the chat filed, then attached the draft's photos in a second step. Now they
+    # are attached in the filing's transaction: if that fails, nothing is filed, the quota's
+    # last case of the day stays free, and "确认" again files the case with its photos.
+    app = bot.client.server.app
+    assert app is not None
+    rules, limit = app[RULES], app[SETTINGS].miniprogram.cases_per_day
+    chat = bot.make_chat()
+    citizen = await make_citizen(oa_openid=chat.openid)
+    for _ in range(limit - 1):
+        await make_case(rules, citizen=citizen)
+
+    async def crash(*args: Any) -> int:
+        raise RuntimeError("crash while attaching")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(filing_service, "attach_photos", crash)
+        failed = await file_complaint_with_photos(bot, chat)
+    assert failed == "抱歉,系统暂时有点忙,这条消息没有处理成功,请稍后再发送一次。"
+    assert await Case.filter(citizen_id=citizen.id).count() == limit - 1
+    assert await EvidenceFile.filter(citizen_id=citizen.id, case_id__isnull=True).count() == 2
+    assert await ConversationState.exists(openid=chat.openid)
+    done = await chat.say("确认")
+    assert done.startswith("已提交,编号 TS")
+    case = await Case.get(number=done.split("编号 ")[1].split("。")[0])
+    assert await EvidenceFile.filter(case_id=case.id).count() == 2

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cases.errors import ValidationError
-from cases.intake.filing import normalize_phone
+from cases.intake.forms import normalize_phone
 from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, Status
 from cases.workflow.timeline import Actor

@@ -15,7 +15,7 @@ from cases.rules import Rules
 from cases.store.models import Case, Status
 from cases.views.worklists import MAX_CASE_ID, Cursor, Filters, countdown, worklist_page
 from cases.workflow.deadlines import WorkCalendar, YearTable, due_text
-from cases.workflow.engine import Actor
+from cases.workflow.timeline import Actor
 from tests.factories import department_id, make_case, make_staff
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cases.errors import ValidationError
-from cases.intake.filing import normalize_phone, validate_form
+from cases.intake.forms import normalize_phone, validate_form
 from cases.intake.incident_time import parse_incident_time
 from cases.rules import Rules
 from cases.views.tracking import MAX_NUMBER_CHARS, normalize_number

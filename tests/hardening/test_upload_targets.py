@@ -1,7 +1,8 @@
 """Issue 8, upload targets U1–U10 (research anchors-style-reliability.md §B.3, §B.9).
 
 Real images made with Pillow (tests/images.py); the mini-program's `POST /api/mp/v1/uploads`
-and the chat-bot's photo download both go through cases/store/evidence.py `process_image`.
+and the chat-bot's photo download both go through cases/intake/photos.py `ingest_photo`, which
+runs cases/store/evidence.py `process_image`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ import pytest
 from aiohttp import web
 from PIL import Image, PngImagePlugin
 
-from bot.handlers import photos as bot_photos
+from cases.intake import photos as intake_photos
 from cases.store import evidence
 from cases.store.evidence import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, evidence_path, process_image
 from cases.store.models import EvidenceFile
-from miniprogram_api import filing
 from tests.bot.conftest import BotWorld
 from tests.bot.test_filing import at_photos_step
 from tests.factories import make_case
@@ -284,6 +284,47 @@ async def test_u5_photos_sent_in_the_chat_are_cleaned_the_same_way(bot: BotWorld
     assert img.size == (20, 40)
 
 
+def _record_ingestion(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The bytes each photo brings into `ingest_photo`, the one place that re-encodes (issue
+    16): a face that cleaned photos its own way would pass it by."""
+    seen: list[bytes] = []
+
+    def recorded(raw: bytes) -> evidence.ProcessedImage:
+        seen.append(raw)
+        return process_image(raw)
+
+    monkeypatch.setattr(intake_photos, "process_image", recorded)
+    return seen
+
+
+async def _only_photo_is_clean(media_dir: Path) -> None:
+    [row] = await EvidenceFile.all()
+    for key in (row.storage_key, row.thumb_key):
+        _assert_clean(evidence_path(media_dir, key).read_bytes())
+
+
+async def test_u5_an_upload_is_taken_in_through_the_one_ingestion(
+    mp: MpWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _record_ingestion(monkeypatch)
+    raw = jpeg_with_everything()
+    status, _ = await mp.upload(await mp.login(), raw)
+    assert status == 201 and seen == [raw]
+    await _only_photo_is_clean(mp.settings.media_dir)
+
+
+async def test_u5_a_chat_photo_is_taken_in_through_the_one_ingestion(
+    bot: BotWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _record_ingestion(monkeypatch)
+    raw = jpeg_with_everything()
+    chat = await at_photos_step(bot)
+    assert "已收到第 1 张" in await chat.send_image(bot.fake.add_media(raw, "image/jpeg"))
+    await chat.settle()
+    assert seen == [raw]
+    await _only_photo_is_clean(bot.settings.media_dir)
+
+
 # --- U6: server-generated names --------------------------------------------------------------
 
 
@@ -428,7 +469,7 @@ async def test_u9_decoding_runs_off_the_event_loop(
         time.sleep(0.6)
         return process_image(raw)
 
-    monkeypatch.setattr(filing, "process_image", slow_process)
+    monkeypatch.setattr(intake_photos, "process_image", slow_process)
     who = await mp.login()
     upload = asyncio.create_task(mp.upload(who, encode(noise((800, 600)))))
     while not threads:
@@ -453,7 +494,7 @@ async def test_u9_chat_photos_are_decoded_off_the_event_loop(
         called.append(True)
         return process_image(raw)
 
-    monkeypatch.setattr(bot_photos, "process_image", checked_process)
+    monkeypatch.setattr(intake_photos, "process_image", checked_process)
     chat = await at_photos_step(bot)
     assert "已收到第 1 张" in await chat.send_image(
         bot.fake.add_media(encode(two_tone()), "image/jpeg")
