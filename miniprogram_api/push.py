@@ -38,7 +38,7 @@ async def receive_push(request: web.Request) -> web.Response:
         async with in_transaction():
             # Plain-mode signatures do not cover the body: a replayed query string must not
             # carry a forged verdict, so each (timestamp, nonce) acts once (W6).
-            await PushReceipt.create(key="mp:nonce:" + opened.replay_key, done=True)
+            await PushReceipt.create(key="mp:nonce:" + opened.replay_key)
             if str(fields.get("Event", "")).lower() == "wxa_media_check":
                 await _media_verdict(fields)
     except IntegrityError:
