@@ -26,7 +26,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from tortoise.backends.base.client import ConnectionWrapper, TransactionContext
 from tortoise.backends.sqlite.client import SqliteClient
+
+from cases.store.group_commit import (
+    Batch,
+    FlushingConnectionWrapper,
+    GroupTransactionContext,
+)
 
 T = TypeVar("T")
 # Without a busy_timeout in the database URL, a locked store is waited for this long.
@@ -53,6 +60,11 @@ def make_private(filename: str) -> None:
             continue
 
 
+def commit_connection(conn: sqlite3.Connection) -> None:
+    """COMMIT: where the disk is waited for (a seam the tests slow down or break)."""
+    conn.commit()
+
+
 class _Cursor:
     """What tortoise does with a cursor from `execute`: close it."""
 
@@ -71,6 +83,8 @@ class InlineConnection:
     ) -> None:
         self._conn = conn
         self._busy_seconds = busy_seconds
+        # Told when a script committed the open transaction (the group commit's batch).
+        self.on_implicit_commit: Callable[[], None] | None = None
 
     async def _patiently(self, work: Callable[[], T]) -> T:
         """Run `work`; while the store is locked by another connection, wait without blocking
@@ -90,9 +104,30 @@ class InlineConnection:
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
 
+    async def _patiently_off_loop(self, work: Callable[[], T]) -> T:
+        """`_patiently`, with `work` run in a thread: a COMMIT's fsync must not hold the loop."""
+        deadline = 0.0
+        pause = FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                return await asyncio.to_thread(work)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + self._busy_seconds
+                if now >= deadline:
+                    raise
+                await asyncio.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+
     @property
     def total_changes(self) -> int:
         return self._conn.total_changes
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> _Cursor:
         return _Cursor(await self._patiently(lambda: self._conn.execute(sql, parameters or ())))
@@ -118,13 +153,23 @@ class InlineConnection:
         await self._patiently(lambda: self._conn.executemany(sql, rows))
 
     async def executescript(self, script: str) -> None:
-        self._conn.executescript(script)
+        in_batch = self._conn.in_transaction
+        self._conn.executescript(script)  # sqlite3 COMMITs an open transaction first
+        if in_batch and self.on_implicit_commit is not None:
+            self.on_implicit_commit()
 
     async def create_function(self, name: str, arity: int, func: Callable[..., Any]) -> None:
         self._conn.create_function(name, arity, func)
 
     async def commit(self) -> None:
         await self._patiently(self._conn.commit)
+
+    async def commit_off_loop(self) -> None:
+        """COMMIT in a thread (the group commit holds the connection's lock meanwhile)."""
+        await self._patiently_off_loop(lambda: commit_connection(self._conn))
+
+    def rollback_now(self) -> None:
+        self._conn.rollback()
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -134,14 +179,39 @@ class InlineConnection:
 
 
 class InlineSqliteClient(SqliteClient):
+    """The store's SQLite client: inline statements, transactions grouped into one COMMIT
+    (cases/store/group_commit.py)."""
+
+    def __init__(self, file_path: str, **kwargs: Any) -> None:
+        super().__init__(file_path, **kwargs)
+        self.batch = Batch()
+
+    def acquire_connection(self) -> ConnectionWrapper:  # type: ignore[type-arg]
+        return FlushingConnectionWrapper(self._lock, self)
+
+    def _in_transaction(self) -> TransactionContext:
+        return GroupTransactionContext(self)
+
+    async def close(self) -> None:
+        if self._connection:
+            async with self._lock:
+                await self.batch.commit(self._connection)  # type: ignore[arg-type]
+        await super().close()
+
     async def create_connection(self, with_db: bool) -> None:  # noqa: ARG002 (tortoise's signature)
         if self._connection:
             return
         make_private(self.filename)
-        conn = sqlite3.connect(self.filename, isolation_level=None, timeout=0)
+        # check_same_thread off: the group commit runs COMMIT in a thread while it holds the
+        # connection's lock, so the connection is still used by one thread at a time.
+        conn = sqlite3.connect(
+            self.filename, isolation_level=None, timeout=0, check_same_thread=False
+        )
         conn.row_factory = sqlite3.Row
         busy_ms = float(self.pragmas.get("busy_timeout", DEFAULT_BUSY_SECONDS * 1000))
-        self._connection = InlineConnection(conn, busy_ms / 1000)  # type: ignore[assignment]
+        inline = InlineConnection(conn, busy_ms / 1000)
+        inline.on_implicit_commit = self.batch.committed_elsewhere
+        self._connection = inline  # type: ignore[assignment]
         for pragma, value in self.pragmas.items():
             if pragma != "busy_timeout":  # waited for in InlineConnection, off the loop
                 conn.execute(f"PRAGMA {pragma}={value}").close()
