@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from bot.context import BotContext
 from bot.dispatch import dispatch
@@ -24,7 +22,8 @@ from bot.handlers.photos import save_photo
 from bot.incoming import Incoming, from_fields
 from bot.texts import Texts
 from cases.intake.citizens import citizen_for_oa_openid, seen_on_oa
-from cases.store.models import Citizen, PushReceipt
+from cases.store.models import Citizen
+from cases.store.receipts import answer_once, repeat_answer
 from complaint_desk.keys import OA_CLIENT, RULES, SETTINGS
 from config.settings import Settings
 from wechat import push
@@ -86,11 +85,10 @@ async def receive_push(request: web.Request) -> web.Response:
 async def _answer_once(request: web.Request, message: Incoming, nonce_key: str) -> str:
     """Act on the push once and return its answer; a repeat gets the first answer.
 
-    The push's effects and its receipt (key + answer) commit in one transaction, the receipt
-    written last: a crash leaves all or nothing, and a repeat of the same push, sequential or
-    concurrent, fails on the receipt's unique key, rolls its own effects back and returns the
-    stored answer. One commit and no extra round trips per push keep the bot fast on SQLite.
-    Background work the handler asks for starts only after the commit.
+    The push's effects and its receipt (key + answer) commit in one transaction
+    (`answer_once`): a repeat of the same push, sequential or concurrent, rolls its own
+    effects back and returns the stored answer. Background work the handler asks for starts
+    only after the commit.
 
     The request's timestamp + nonce (`nonce_key`) is recorded in the same transaction: a
     plain-mode signature does not cover the body, so a replayed query string with another
@@ -98,24 +96,23 @@ async def _answer_once(request: web.Request, message: Incoming, nonce_key: str) 
     """
     key = message.dedupe_key
     later: list[Coroutine[Any, Any, None]] = []
+
+    async def act() -> str:
+        text = await _handle(request, message, later.append)
+        return _reply_xml(message, text) if text else ""
+
+    async def failed() -> str:
+        return _reply_xml(message, request.app[TEXTS].render("failed"))
+
     try:
-        async with in_transaction():
-            text = await _handle(request, message, later.append)
-            reply = _reply_xml(message, text) if text else ""
-            await _record(key, nonce_key, reply)
-    except IntegrityError:
-        _discard(later)
-        return await _repeat_answer(key)
+        reply = await answer_once(key, nonce_key, act)
     except Exception:  # nothing of this push was kept; the citizen may simply send it again
         log.exception("push %s failed", key)
         _discard(later)
-        reply = _reply_xml(message, request.app[TEXTS].render("failed"))
-        try:
-            async with in_transaction():
-                await _record(key, nonce_key, reply)
-        except IntegrityError:
-            return await _repeat_answer(key)
-        return reply
+        reply = await answer_once(key, nonce_key, failed)
+    if reply is None:
+        _discard(later)
+        return await repeat_answer(key)
     for coro in later:
         _spawn(request.app, coro)
     return reply
@@ -131,21 +128,6 @@ def _spawn(app: web.Application, coro: Coroutine[Any, Any, None]) -> None:
     task = asyncio.create_task(coro)
     app[TASKS].add(task)
     task.add_done_callback(app[TASKS].discard)
-
-
-async def _record(key: str, nonce_key: str, reply: str) -> None:
-    """The push's receipt and its request's nonce; either existing already means a repeat."""
-    await PushReceipt.create(key=key, reply=reply)
-    await PushReceipt.create(key=nonce_key)
-
-
-async def _repeat_answer(key: str) -> str:
-    """A retry of a push gets its stored answer; a replayed request with another body none."""
-    receipt = await PushReceipt.get_or_none(key=key)
-    if receipt is not None:
-        return receipt.reply
-    log.warning("replayed push request ignored (timestamp and nonce seen before)")
-    return ""
 
 
 def _reply_xml(message: Incoming, text: str) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiohttp import web
-from tortoise.transactions import in_transaction
 
 from cases.errors import ValidationError
 from cases.intake.consents import record_consents, template_results
-from cases.store.evidence import attach_evidence
+from cases.intake.photos import Uploads
+from cases.intake.supplements import hand_in_supplement
 from cases.views.tracking import case_for_citizen
 from cases.workflow.engine import perform
 from cases.workflow.surveys import answer_survey
@@ -39,11 +39,9 @@ async def supplement(request: web.Request) -> web.Response:
     data = await read_json(request)
     text = _note(data, "text", required=True)
     upload_ids = id_list(data, "upload_ids", rules.catalog.limits.max_photos)
-    async with in_transaction() as conn:
-        case, _ = await perform(rules, case.id, "supplement", Actor.of_citizen(citizen), note=text)
-        attached = await attach_evidence(upload_ids, case.id, conn, citizen_id=citizen.id)
-        if attached != len(upload_ids):
-            raise ValidationError("有照片已失效或不属于您,请重新上传。", field="upload_ids")
+    case, _ = await hand_in_supplement(
+        rules, citizen, case.id, text, photos=Uploads(tuple(upload_ids))
+    )
     return ok(case_summary(rules, case))
 
 

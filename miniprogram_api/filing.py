@@ -15,7 +15,14 @@ from cases.intake.filing import Once, file_case
 from cases.intake.forms import FIELD_LABELS, TEXT_FIELDS
 from cases.intake.photos import Uploads, ingest_photo
 from cases.intake.quotas import check_upload_quota
-from cases.store.evidence import MAX_PHOTO_BYTES, PhotoTooLarge, evidence_path
+from cases.store.evidence import (
+    MAX_PHOTO_BYTES,
+    PhotoTooLarge,
+    await_content_check,
+    evidence_path,
+    photo_awaiting_check,
+    skip_content_check,
+)
 from cases.store.idempotency import check_key, fingerprint
 from cases.store.models import Case, Citizen, EvidenceFile
 from cases.workflow.timeline import Actor
@@ -140,11 +147,9 @@ async def _start_media_check(
     except WeChatError as exc:
         # No automatic verdict: staff see every photo and review it themselves.
         log.warning("media check not started for evidence %s: %s", evidence.id, exc)
-        evidence.content_check = "skipped"
-        await evidence.save(update_fields=["content_check"])
+        await skip_content_check(evidence)
         return
-    evidence.check_trace_id = trace_id
-    await evidence.save(update_fields=["check_trace_id"])
+    await await_content_check(evidence, trace_id)
 
 
 async def check_media(request: web.Request) -> web.StreamResponse:
@@ -154,9 +159,7 @@ async def check_media(request: web.Request) -> web.StreamResponse:
     stem = name.removesuffix(".jpg")
     if len(stem) != 32 or not all(c in "0123456789abcdef" for c in stem):
         raise web.HTTPNotFound()
-    evidence = await EvidenceFile.filter(
-        storage_key=f"{stem[:2]}/{stem}.jpg", content_check="pending"
-    ).first()
+    evidence = await photo_awaiting_check(stem)
     if evidence is None:
         raise web.HTTPNotFound()
     path = evidence_path(settings_of(request).media_dir, evidence.storage_key)

@@ -11,10 +11,9 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from cases.store.models import EvidenceFile, PushReceipt
+from cases.store.evidence import record_check_verdict
+from cases.store.receipts import act_once_per_request
 from complaint_desk.keys import SETTINGS
 from wechat import push
 
@@ -34,14 +33,14 @@ async def receive_push(request: web.Request) -> web.Response:
     except push.PushRefused as refused:
         return refused.response
     fields = opened.fields
-    try:
-        async with in_transaction():
-            # Plain-mode signatures do not cover the body: a replayed query string must not
-            # carry a forged verdict, so each (timestamp, nonce) acts once (W6).
-            await PushReceipt.create(key="mp:nonce:" + opened.replay_key)
-            if str(fields.get("Event", "")).lower() == "wxa_media_check":
-                await _media_verdict(fields)
-    except IntegrityError:
+
+    async def act() -> None:
+        if str(fields.get("Event", "")).lower() == "wxa_media_check":
+            await _media_verdict(fields)
+
+    # Plain-mode signatures do not cover the body: a replayed query string must not carry a
+    # forged verdict, so each (timestamp, nonce) acts once (W6).
+    if not await act_once_per_request("mp:nonce:" + opened.replay_key, act):
         log.warning("replayed mini-program push request ignored")
     return push.reply(request, opened, "")
 
@@ -55,6 +54,6 @@ async def _media_verdict(fields: dict[str, Any]) -> None:
     if not trace_id or verdict is None:
         log.warning("media check push without trace id or verdict")
         return
-    updated = await EvidenceFile.filter(check_trace_id=trace_id).update(content_check=verdict)
+    updated = await record_check_verdict(trace_id, verdict)
     if not updated:
         log.warning("media check verdict for unknown trace id %s", trace_id)

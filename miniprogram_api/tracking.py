@@ -8,8 +8,12 @@ from aiohttp import web
 
 from cases.errors import ValidationError
 from cases.store.evidence import evidence_path
-from cases.store.models import Case, EvidenceFile, Status
-from cases.views.tracking import VISIBLE_CHECKS, case_for_citizen, evidence_for_citizen
+from cases.views.tracking import (
+    case_for_citizen,
+    citizen_case_page,
+    evidence_for_citizen,
+    visible_photo,
+)
 from miniprogram_api.common import citizen_of, ok, rules_of, settings_of
 from miniprogram_api.views import case_detail, case_summary, photo_link_valid
 
@@ -28,20 +32,13 @@ async def my_cases(request: web.Request) -> web.Response:
     rules = rules_of(request)
     page = _positive(request, "page", 1, 10_000)
     size = _positive(request, "page_size", 20, MAX_PAGE_SIZE)
-    query = Case.filter(citizen_id=citizen.id)
-    status = request.query.get("status", "")
-    if status:
-        if status not in {s.value for s in Status}:
-            raise ValidationError("未知的状态。", field="status")
-        query = query.filter(status=status)
-    total = await query.count()
-    rows = await query.order_by("-created_at", "-id").offset((page - 1) * size).limit(size)
+    found = await citizen_case_page(citizen, page, size, request.query.get("status", ""))
     return ok(
         {
-            "items": [case_summary(rules, c) for c in rows],
+            "items": [case_summary(rules, c) for c in found.cases],
             "page": page,
             "page_size": size,
-            "total": total,
+            "total": found.total,
         }
     )
 
@@ -66,8 +63,8 @@ async def evidence_file(request: web.Request) -> web.StreamResponse:
     settings = settings_of(request)
     if not photo_link_valid(settings, int(raw_id), size, q.get("exp", ""), q.get("sig", "")):
         raise web.HTTPNotFound()
-    evidence = await EvidenceFile.filter(id=int(raw_id)).first()
-    if evidence is None or evidence.content_check not in VISIBLE_CHECKS:
+    evidence = await visible_photo(int(raw_id))
+    if evidence is None:
         raise web.HTTPNotFound()
     key = evidence.thumb_key if size == "thumb" and evidence.thumb_key else evidence.storage_key
     return web.FileResponse(

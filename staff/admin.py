@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from cases.auth.accounts import create_staff
+from cases.auth.accounts import create_staff, list_departments, list_staff, staff_by_id
 from cases.auth.staff_auth import disable_account, unlock_sign_in
 from cases.errors import CaseError, NotFound, PermissionDenied, ValidationError
-from cases.store.models import Department, Role, StaffUser
+from cases.store.models import Role
 from cases.views.accountability import substantiated_by_staff
 from staff.web import actor_of, checked_form, render, rules_of, sign_in_guard, signed_in, text
 
@@ -45,8 +45,8 @@ async def overview(request: web.Request, *, error: str = "", notice: str = "") -
     rules = rules_of(request)
     catalog = rules.catalog
     year = _year(request, rules.timezone)
-    units = await Department.all().order_by("id")
-    people = await StaffUser.all().order_by("username").prefetch_related("department")
+    units = await list_departments()
+    people = await list_staff()
     return render(
         request,
         "admin.html",
@@ -108,7 +108,7 @@ async def disable_staff(request: web.Request) -> web.Response:
     _admin_only(request)
     await checked_form(request)
     raw = request.match_info["id"]
-    user = await StaffUser.get_or_none(id=int(raw)) if raw.isdigit() else None
+    user = await staff_by_id(int(raw)) if raw.isdigit() else None
     if user is None:
         raise NotFound("没有这个账号。")
     if user.id == actor_of(request).id:

@@ -4,21 +4,18 @@ checked, re-encoded without EXIF/GPS and kept as evidence of the draft or the ne
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from pathlib import Path
 
 from bot.texts import Texts
 from cases.errors import CaseError
 from cases.intake.drafts import load_conversation, save_conversation
-from cases.intake.photos import ingest_photo
-from cases.store.evidence import MAX_PHOTO_BYTES, attach_evidence
-from cases.store.models import Case, Citizen
+from cases.intake.photos import attach_late_photo, ingest_photo
+from cases.store.evidence import MAX_PHOTO_BYTES
+from cases.store.models import Citizen
 from wechat.client import WeChatClient
 from wechat.errors import WeChatError
 
 log = logging.getLogger(__name__)
-# A photo that finishes after the citizen confirmed belongs to the case filed this recently.
-LATE_PHOTO_WINDOW = timedelta(minutes=30)
 
 
 async def save_photo(
@@ -40,13 +37,7 @@ async def save_photo(
     draft = await load_conversation(citizen.oa_openid or "")
     if draft is None:
         # The citizen confirmed before this photo was ready: it belongs to that case.
-        case = (
-            await Case.filter(citizen_id=citizen.id, channel="official_account")
-            .order_by("-created_at")
-            .first()
-        )
-        if case is not None and case.created_at >= evidence.created_at - LATE_PHOTO_WINDOW:
-            await attach_evidence([evidence.id], case.id, citizen_id=citizen.id)
+        await attach_late_photo(evidence, citizen.id, "official_account")
 
 
 async def _uncount(citizen: Citizen) -> int | None:

@@ -14,6 +14,7 @@ from typing import Any
 from bot.context import BotContext
 from cases.errors import CaseError
 from cases.intake.drafts import discard_conversation, load_conversation, save_conversation
+from cases.intake.photos import SentSince
 from cases.intake.supplements import (
     AwaitedSupplement,
     cases_awaiting_supplement,
@@ -155,14 +156,11 @@ async def _hand_in(ctx: BotContext, data: dict[str, Any]) -> str:
     if not data["texts"] and not data["photo_count"]:
         return ctx.say("supplement_empty")
     note = ctx.say("supplement_note", texts=data["texts"], photos=data["photo_count"])
+    # The chat's photos arrive one by one: those sent since the supplement began.
+    photos = SentSince(datetime.fromisoformat(data["started"])) if data["photo_count"] else None
     try:
         case, _ = await hand_in_supplement(
-            ctx.rules,
-            ctx.citizen,
-            data["case_id"],
-            note,
-            photos_since=datetime.fromisoformat(data["started"]) if data["photo_count"] else None,
-            now=ctx.now,
+            ctx.rules, ctx.citizen, data["case_id"], note, photos=photos, now=ctx.now
         )
     except CaseError as exc:
         # Staff acted on the case meanwhile (withdrawn, accepted…): say so; nothing is kept.

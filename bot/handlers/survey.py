@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from bot.context import BotContext
 from cases.errors import TransitionNotAllowed
-from cases.store.models import Case, Survey, SurveyStatus
-from cases.workflow.surveys import DISSATISFIED, answer_survey, answered_survey_case
+from cases.store.models import Case
+from cases.workflow.surveys import (
+    DISSATISFIED,
+    answer_survey,
+    answered_survey_case,
+    invited_survey_case,
+)
 from config.survey import SurveyScale
 
 
@@ -17,17 +22,7 @@ def verdict_of(scale: SurveyScale, text: str) -> str | None:
 
 async def invited_case(ctx: BotContext) -> Case | None:
     """The citizen's case whose invitation has gone out and whose window is open."""
-    survey = (
-        await Survey.filter(
-            case__citizen_id=ctx.citizen.id,
-            status=SurveyStatus.SCHEDULED,
-            invite_at__lte=ctx.now,
-            closes_at__gt=ctx.now,
-        )
-        .order_by("-invite_at")
-        .first()
-    )
-    return None if survey is None else await Case.get(id=survey.case_id)
+    return await invited_survey_case(ctx.citizen.id, ctx.now)
 
 
 async def answered_case(ctx: BotContext) -> Case | None:

@@ -22,6 +22,21 @@ async def sync_departments(catalog: Catalog) -> int:
     return created
 
 
+async def list_departments() -> list[Department]:
+    """Every unit, in the order they were created."""
+    return await Department.all().order_by("id")
+
+
+async def list_staff() -> list[StaffUser]:
+    """Every staff account, disabled ones included, by username, each with its unit loaded."""
+    return await StaffUser.all().order_by("username").prefetch_related("department")
+
+
+async def staff_by_id(user_id: int) -> StaffUser | None:
+    """The account with this id, disabled or not; None if there is none."""
+    return await StaffUser.get_or_none(id=user_id)
+
+
 async def create_staff(
     username: str,
     password: str,

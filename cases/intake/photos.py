@@ -3,14 +3,15 @@
 Every channel hands its photo's bytes to `ingest_photo` once it has fetched them (a WeChat
 media download, a multipart upload): the photo is re-encoded without EXIF/GPS off the event
 loop and stored under the citizen's lock. A filing or a supplement then attaches the photos
-it names in its own transaction (`attach_photos`).
+it names in its own transaction (`attach_photos`); a chat photo ready only after its filing
+joins that case (`attach_late_photo`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -18,7 +19,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from cases.errors import ValidationError
 from cases.intake.quotas import check_upload_quota, lock_citizen
 from cases.store.evidence import attach_evidence, process_image, store_evidence
-from cases.store.models import EvidenceFile
+from cases.store.models import Case, EvidenceFile
+
+# A photo that finishes after the citizen confirmed belongs to the case filed this recently.
+LATE_PHOTO_WINDOW = timedelta(minutes=30)
 
 
 async def ingest_photo(
@@ -86,3 +90,13 @@ async def attach_photos(
     if attached != len(ids):
         raise ValidationError("有照片已失效或不属于您,请重新上传。", field="upload_ids")
     return attached
+
+
+async def attach_late_photo(evidence: EvidenceFile, citizen_id: int, channel: str) -> int:
+    """A photo stored after the citizen's filing took the draft's photos (the chat fetches
+    them in the background) joins the case they filed last by `channel`, if it was filed
+    within LATE_PHOTO_WINDOW before the photo; how many were attached (0 or 1)."""
+    case = await Case.filter(citizen_id=citizen_id, channel=channel).order_by("-created_at").first()
+    if case is None or case.created_at < evidence.created_at - LATE_PHOTO_WINDOW:
+        return 0
+    return await attach_evidence([evidence.id], case.id, citizen_id=citizen_id)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from cases.intake.photos import SentSince, attach_photos
+from cases.intake.photos import Photos, attach_photos
 from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Citizen, Status
 from cases.workflow.engine import perform
@@ -48,21 +48,22 @@ async def hand_in_supplement(
     case_id: int,
     note: str,
     *,
-    photos_since: datetime | None,
-    now: datetime,
+    photos: Photos | None,
+    now: datetime | None = None,
 ) -> tuple[Case, int]:
-    """Supplement the citizen's case with `note` and their photos uploaded since `photos_since`.
+    """Supplement the citizen's case with `note` and their `photos`, in one transaction.
 
     The case goes back to 待受理 (its acceptance clock resumes) and the supplement is an event
-    on its timeline; the photos are those of this citizen not yet attached to any case. Returns
-    the case and how many photos were attached. Raises what `perform` raises (the case is no
-    longer waiting, say); then nothing is written.
+    on its timeline; only the citizen's own photos not yet attached to any case are taken, and
+    a named upload that is not refuses the supplement (`attach_photos`). Returns the case and
+    how many photos were attached. Raises what `perform` raises (the case is no longer waiting,
+    say); then nothing is written.
     """
     async with in_transaction() as conn:
         case, _ = await perform(
             rules, case_id, "supplement", Actor.of_citizen(citizen), note=note, now=now
         )
         attached = 0
-        if photos_since is not None:
-            attached = await attach_photos(SentSince(photos_since), case.id, citizen.id, conn)
+        if photos is not None:
+            attached = await attach_photos(photos, case.id, citizen.id, conn)
     return case, attached

@@ -217,7 +217,7 @@ async def store_evidence(
     if content_check not in CONTENT_CHECKS:
         raise ValueError(f"unknown content_check {content_check!r}")
     stem = uuid4().hex
-    storage_key = f"{stem[:2]}/{stem}.jpg"
+    storage_key = _photo_key(stem)
     thumb_key = f"{stem[:2]}/{stem}_thumb.jpg"
     await asyncio.to_thread(
         _write_files, media_dir, {storage_key: image.data, thumb_key: image.thumb}
@@ -302,6 +302,34 @@ async def attach_evidence(
     if citizen_id is not None:
         query = query.filter(citizen_id=citizen_id)
     return await (query.using_db(conn) if conn else query).update(case_id=case_id)
+
+
+async def skip_content_check(evidence: EvidenceFile) -> None:
+    """WeChat's check could not be started: no automatic verdict, staff review the photo."""
+    evidence.content_check = "skipped"
+    await evidence.save(update_fields=["content_check"])
+
+
+async def await_content_check(evidence: EvidenceFile, trace_id: str) -> None:
+    """WeChat is checking the photo; its verdict will name `trace_id`."""
+    evidence.check_trace_id = trace_id
+    await evidence.save(update_fields=["check_trace_id"])
+
+
+async def record_check_verdict(trace_id: str, verdict: str) -> int:
+    """WeChat's verdict on the photo it checked as `trace_id`; how many rows took it (0 for
+    an unknown trace id). A repeated verdict sets the same value again."""
+    return await EvidenceFile.filter(check_trace_id=trace_id).update(content_check=verdict)
+
+
+async def photo_awaiting_check(stem: str) -> EvidenceFile | None:
+    """The photo stored as `stem` (the random part of its file name) while WeChat's check of
+    it is pending, else None: the checker may fetch it only then."""
+    return await EvidenceFile.filter(storage_key=_photo_key(stem), content_check="pending").first()
+
+
+def _photo_key(stem: str) -> str:
+    return f"{stem[:2]}/{stem}.jpg"  # sharded by the first two hex digits
 
 
 def evidence_path(media_dir: Path, key: str) -> Path:

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from cases.errors import NotFound
+from cases.errors import NotFound, ValidationError
 from cases.rules import Rules
 from cases.store.models import Case, CaseEvent, Citizen, Department, EvidenceFile, Status
 from cases.text import plain_input
@@ -42,6 +42,24 @@ async def case_for_citizen(citizen: Citizen, number: str) -> Case:
 
 async def recent_cases(citizen: Citizen, limit: int = 5) -> list[Case]:
     return await Case.filter(citizen_id=citizen.id).order_by("-created_at").limit(limit)
+
+
+@dataclass(frozen=True)
+class CasePage:
+    cases: list[Case]
+    total: int  # of the citizen's cases with that status, on every page
+
+
+async def citizen_case_page(citizen: Citizen, page: int, size: int, status: str = "") -> CasePage:
+    """One page of the citizen's own cases, newest first, of one status or all (`""`)."""
+    query = Case.filter(citizen_id=citizen.id)
+    if status:
+        if status not in {s.value for s in Status}:
+            raise ValidationError("未知的状态。", field="status")
+        query = query.filter(status=status)
+    total = await query.count()
+    rows = await query.order_by("-created_at", "-id").offset((page - 1) * size).limit(size)
+    return CasePage(cases=rows, total=total)
 
 
 @dataclass(frozen=True)
@@ -116,3 +134,12 @@ VISIBLE_CHECKS = frozenset({"pass", "pending", "skipped"})
 
 async def evidence_for_citizen(case: Case) -> list[EvidenceFile]:
     return await EvidenceFile.filter(case_id=case.id).order_by("id")
+
+
+async def visible_photo(evidence_id: int) -> EvidenceFile | None:
+    """The photo if a citizen may see it (its content check did not withhold it), else None.
+    Whose photo it is the caller has settled (the mini-program: a link it signed)."""
+    evidence = await EvidenceFile.filter(id=evidence_id).first()
+    if evidence is None or evidence.content_check not in VISIBLE_CHECKS:
+        return None
+    return evidence

@@ -54,6 +54,22 @@ async def schedule_survey(
     return survey
 
 
+async def invited_survey_case(citizen_id: int, now: datetime) -> Case | None:
+    """The citizen's case whose survey invitation has gone out and whose window is open (the
+    latest invited, if several): the one a chat reply such as "1" answers."""
+    survey = (
+        await Survey.filter(
+            case__citizen_id=citizen_id,
+            status=SurveyStatus.SCHEDULED,
+            invite_at__lte=now,
+            closes_at__gt=now,
+        )
+        .order_by("-invite_at")
+        .first()
+    )
+    return None if survey is None else await Case.get(id=survey.case_id)
+
+
 async def answered_survey_case(citizen_id: int, now: datetime) -> Case | None:
     """The citizen's case whose survey they have answered while its window is still open
     (a second answer in the chat is thanked, not taken)."""
