@@ -7,6 +7,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from cases.store import rows
 from cases.store.models import Citizen
 
 
@@ -27,7 +28,7 @@ async def citizen_for_mp_openid(openid: str, unionid: str = "") -> Citizen:
 async def _citizen_by(field: str, openid: str, unionid: str) -> Citizen:
     """Found by this channel's openid, else by UnionID — the same person who uses the other
     channel, so both see the same cases — else created."""
-    citizen = await Citizen.filter(**{field: openid}).first()
+    citizen = await rows.citizen_by(field, openid)  # every push asks: plain SQL
     if citizen is not None:
         if unionid and not citizen.unionid and not await Citizen.exists(unionid=unionid):
             citizen.unionid = unionid

@@ -1,28 +1,23 @@
-"""Chat-bot drafts: where each citizen is in a dialogue, saved after every step."""
+"""Chat-bot drafts: where each citizen is in a dialogue, saved after every step (in plain SQL:
+every push reads and writes one, cases/store/rows.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
-
+from cases.store import rows
 from cases.store.models import ConversationState
 
 
 async def load_conversation(openid: str) -> ConversationState | None:
-    return await ConversationState.get_or_none(openid=openid)
+    return await rows.draft_of(openid)
 
 
 async def save_conversation(openid: str, state: str, data: dict[str, Any]) -> None:
     """Upsert the citizen's dialogue state; the draft survives restarts and long pauses."""
-    updated = await ConversationState.filter(openid=openid).update(state=state, data=data)
-    if updated:
-        return
-    try:
-        await ConversationState.create(openid=openid, state=state, data=data)
-    except IntegrityError:
-        await ConversationState.filter(openid=openid).update(state=state, data=data)
+    await rows.save_draft(openid, state, data, datetime.now(UTC))
 
 
 async def discard_conversation(openid: str) -> None:
-    await ConversationState.filter(openid=openid).delete()
+    await rows.discard_draft(openid)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from cases.store.models import PushReceipt
+from cases.store.rows import write_receipts
 
 log = logging.getLogger(__name__)
 RECEIPT_KEEP = timedelta(days=2)
@@ -35,8 +36,7 @@ async def answer_once(key: str, nonce_key: str, act: Callable[[], Awaitable[str]
     try:
         async with in_transaction():
             reply = await act()
-            await PushReceipt.create(key=key, reply=reply)
-            await PushReceipt.create(key=nonce_key)
+            await write_receipts(key, reply, nonce_key, datetime.now(UTC))
     except IntegrityError:
         return None
     return reply
