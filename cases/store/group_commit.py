@@ -67,7 +67,9 @@ class Batch:
         self.open = False
         self.waiting: list[asyncio.Future[None]] = []
         self.committer: asyncio.Task[None] | None = None
-        self.sizes: list[int] = []  # members per COMMIT, for the benchmark's mean batch size
+        # How many COMMITs and how many members they carried (the mean batch size, logged).
+        self.commits = 0
+        self.members = 0
 
     async def begin(self, conn: InlineConnection) -> None:
         if not self.open:
@@ -91,7 +93,8 @@ class Batch:
             if not isinstance(exc, Exception):
                 raise
             return
-        self.sizes.append(len(waiting))
+        self.commits += 1
+        self.members += len(waiting)
         for fut in waiting:
             if not fut.done():
                 fut.set_result(None)

@@ -20,6 +20,7 @@ The engine is chosen in `cases.store.db.tortoise_config`; PostgreSQL is unaffect
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import time
@@ -35,6 +36,7 @@ from cases.store.group_commit import (
     GroupTransactionContext,
 )
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Without a busy_timeout in the database URL, a locked store is waited for this long.
 DEFAULT_BUSY_SECONDS = 5.0
@@ -196,6 +198,13 @@ class InlineSqliteClient(SqliteClient):
         if self._connection:
             async with self._lock:
                 await self.batch.commit(self._connection)  # type: ignore[arg-type]
+        if self.batch.commits:
+            log.info(
+                "group commit: %d transactions in %d commits (mean batch %.1f)",
+                self.batch.members,
+                self.batch.commits,
+                self.batch.members / self.batch.commits,
+            )
         await super().close()
 
     async def create_connection(self, with_db: bool) -> None:  # noqa: ARG002 (tortoise's signature)

@@ -542,6 +542,11 @@ async def bench(args: argparse.Namespace) -> int:
         met = report(
             bot_tally, bare_tally, warm, args.concurrency, filed_total, stored, bool(profile)
         )
+        if bot_tally.server_cpu is not None and bot_tally.ms:
+            per_push = bot_tally.server_cpu / len(bot_tally.ms) * 1e6
+            print(f"server CPU per push: {per_push:,.0f} µs")
+        bot.stop()  # it logs its group commit's batches as it closes the store
+        print(next((line for line in bot.tail(50).splitlines() if "group commit:" in line), ""))
     finally:
         for server in reversed(servers):
             server.stop()
