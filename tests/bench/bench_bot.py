@@ -167,7 +167,8 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def tail(self, lines: int = 20) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
