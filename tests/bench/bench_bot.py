@@ -7,6 +7,8 @@ Three processes besides this one, all on 127.0.0.1 and free ports, in a throw-aw
   worker off, ``[wechat] api_base`` pointing at the fake WeChat below);
 * the fake WeChat API (``wechat.simulator``); text dialogues never call it;
 * a bare aiohttp server whose POST handler reads the body and returns the constant ``success``;
+* then, unless ``--no-postgres``, the real server again with ``serve --workers 2`` on a
+  throw-away PostgreSQL database, under the same load (server CPU summed over its processes);
 * the no-database path: the bot's own signature check, XML parsing and XML reply
   (``wechat.push``) in a bare aiohttp app, no store, no dialogue — the ceiling of this stack.
 
@@ -50,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -57,10 +60,11 @@ from pathlib import Path
 from typing import IO
 
 import aiohttp
+import asyncpg
 
 from cases.store import db
 from config.settings import Settings, load_settings
-from tests.bench.common import cpu, free_port, ms, percentile, table
+from tests.bench.common import cpu, free_port, ms, percentile, pg_admin, table, with_database
 from wechat.simulator import PushSigner, text_xml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +76,9 @@ WEBHOOK = "/wechat/oa"
 
 # Targets of the issue.
 MIN_RATIO = 0.30
+PG_URL = os.environ.get(
+    "COMPLAINT_DESK_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
+)
 # Issue 17: the full path against the no-database path (signature + parse + reply).
 MIN_NODB_RATIO = 0.40
 MODES = ("bot", "nodb", "bare")
@@ -192,13 +199,19 @@ class Server:
     base: str
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the process so far (Linux /proc; None elsewhere)."""
-        try:
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
-        except OSError:
-            return None
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time so far of the process and its children (`serve --workers N`
+        forks them), from Linux /proc; None elsewhere."""
+        total, found = 0, False
+        for stat_path in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat_path.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, ppid = int(stat_path.parent.name), int(fields[1])
+            if self.proc.pid in (pid, ppid):
+                total += int(fields[11]) + int(fields[12])
+                found = True
+        return total / os.sysconf("SC_CLK_TCK") if found else None
 
     def tail(self, lines: int = 20) -> str:
         if not self.log.closed:
@@ -613,6 +626,9 @@ async def bench(args: argparse.Namespace) -> int:
                 print(f"server CPU per push, {label}: {t.server_cpu / len(t.ms) * 1e6:,.0f} µs")
         bot.stop()  # it logs its group commit's batches as it closes the store
         print(next((line for line in bot.tail(50).splitlines() if "group commit:" in line), ""))
+        if not args.no_postgres:
+            pg_met = await postgres_beside(bot_tally, env, tmp, common)
+            met = met and pg_met
     finally:
         for server in reversed(servers):
             server.stop()
@@ -623,6 +639,69 @@ async def bench(args: argparse.Namespace) -> int:
     if profile is not None:
         print_profile(profile)
     return 0 if met else 1
+
+
+async def postgres_beside(
+    sqlite: Tally, env: dict[str, str], tmp: Path, common: tuple[int, float, float, int]
+) -> bool:
+    """The same load on PostgreSQL with `serve --workers 2`, in a throw-away database; issue 17
+    asks it to answer at least as many pushes as the one SQLite process."""
+    name = f"cd_bench_bot_{uuid.uuid4().hex[:8]}"
+    await pg_admin(PG_URL, f'CREATE DATABASE "{name}"')
+    url = with_database(PG_URL, name)
+    try:
+        await db.migrate_store(url)
+        port = free_port()
+        pg_env = {
+            **env,
+            "COMPLAINT_DESK_DATABASE_URL": url,
+            "COMPLAINT_DESK_SERVER_PORT": str(port),
+        }
+        server = start(
+            "server-pg", ["-m", "complaint_desk", "serve", "--workers", "2"], pg_env, tmp, port
+        )
+        try:
+            await wait_ready(server, "/healthz")
+            await asyncio.sleep(1.0)  # both processes listening
+            warm, tally = await measure(
+                "full bot path, PostgreSQL, 2 processes", server, "bot", *common
+            )
+        finally:
+            server.stop()
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            stored = int(await conn.fetchval('SELECT COUNT(*) FROM "case"'))
+        finally:
+            await conn.close()
+    finally:
+        await pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    filed = warm.filed + tally.filed
+    per_push = tally.server_cpu / len(tally.ms) * 1e6 if tally.server_cpu and tally.ms else math.nan
+    print()
+    table(
+        ("PostgreSQL, serve --workers 2", "req/s", "p50", "p99", "errors", "server CPU per push"),
+        [
+            (
+                "full bot path",
+                f"{tally.rate:,.0f}",
+                ms(percentile(tally.ms, 0.50)),
+                ms(percentile(tally.ms, 0.99)),
+                f"{tally.errors + warm.errors}",
+                f"{per_push:,.0f} µs",
+            )
+        ],
+    )
+    checks = (
+        (
+            f"PostgreSQL ×2 / SQLite ×1: {tally.rate / sqlite.rate if sqlite.rate else 0:.2f}",
+            "≥ 1.00",
+            tally.rate >= sqlite.rate,
+        ),
+        (f"PostgreSQL store holds {stored} cases", f"{filed} filed", stored == filed),
+        (f"PostgreSQL errors: {tally.errors + warm.errors}", "0", tally.errors + warm.errors == 0),
+    )
+    table(("figure", "target", "met?"), [(f, t, "yes" if ok else "NO") for f, t, ok in checks])
+    return all(ok for _, _, ok in checks)
 
 
 def _terminate(_signum: int, _frame: object) -> None:
@@ -641,6 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", metavar="FILE", help="run the bot server under cProfile")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (store, logs)")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.warmup < 0 or args.concurrency < 1 or args.max_requests < 1:
         parser.error("--seconds, --concurrency, --max-requests must be > 0, --warmup ≥ 0")
