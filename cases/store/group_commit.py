@@ -78,26 +78,45 @@ class Batch:
 
     async def commit(self, conn: InlineConnection) -> None:
         """COMMIT the open batch off the loop (the caller holds the connection's lock) and
-        release its members; on failure roll back and fail them all."""
+        release its members; on failure roll back and fail them all.
+
+        Cancelled meanwhile (the server shutting down), the COMMIT still runs to its end in
+        its thread and its outcome is still what the members are told: never "failed" for
+        work that is on disk, never done for work that is not."""
         if not self.open:
             return
         waiting, self.waiting = self.waiting, []
         self.open = False
+        commit = asyncio.ensure_future(conn.commit_off_loop())
         try:
-            await conn.commit_off_loop()
-        except BaseException as exc:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            await asyncio.wait([commit])
+            self._settle(conn, waiting, commit)
+            raise
+        except Exception:
+            pass  # settled below, from the COMMIT's own outcome
+        self._settle(conn, waiting, commit)
+
+    def _settle(
+        self,
+        conn: InlineConnection,
+        waiting: list[asyncio.Future[None]],
+        commit: asyncio.Future[None],
+    ) -> None:
+        failure = commit.exception()
+        if failure is not None:
             conn.rollback_now()
-            for fut in waiting:
-                if not fut.done():
-                    fut.set_exception(_CommitFailed(exc))
-            if not isinstance(exc, Exception):
-                raise
-            return
-        self.commits += 1
-        self.members += len(waiting)
+        else:
+            self.commits += 1
+            self.members += len(waiting)
         for fut in waiting:
-            if not fut.done():
+            if fut.done():
+                continue
+            if failure is None:
                 fut.set_result(None)
+            else:
+                fut.set_exception(_CommitFailed(failure))
 
     def committed_elsewhere(self) -> None:
         """A script (a migration's DDL) made sqlite3 COMMIT the open transaction before it

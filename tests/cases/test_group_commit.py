@@ -119,3 +119,24 @@ async def test_the_commit_waits_for_the_disk_off_the_event_loop(
     # The loop kept serving while the disk worked: ~30 ticks in 0.3 s, none if it were frozen.
     assert ticks >= 10
     assert "oSlowDisk" in _outside(client)()
+
+
+async def test_a_commit_cancelled_at_shutdown_still_tells_its_members_the_truth(
+    client: InlineSqliteClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server stops while a COMMIT waits for the disk: the COMMIT finishes in its thread,
+    # and the member learns it is durable (not "failed"), as another connection sees.
+    def slow_disk(conn: sqlite3.Connection) -> None:
+        time.sleep(0.3)
+        conn.commit()
+
+    monkeypatch.setattr(sqlite_inline, "commit_connection", slow_disk)
+    member = asyncio.create_task(_file("oShutdown"))
+    await asyncio.sleep(0.1)  # the member waits, the committer is in the disk
+    committer = client.batch.committer
+    assert committer is not None and not committer.done()
+    committer.cancel()
+    assert await member == "oShutdown"
+    assert "oShutdown" in _outside(client)()
+    with pytest.raises(asyncio.CancelledError):
+        await committer
