@@ -165,6 +165,8 @@ class Case(Model):
             # A narrow copy of what the rates join clock runs and ratings to (unit, accepted,
             # closed): joining a month of them reads this index, not the wide case rows.
             ("id", "department_id", "accepted_at", "closed_at"),
+            # The citizen's own cases by time: the daily quota, duplicates, their case list.
+            ("citizen_id", "created_at"),
         )
 
 
@@ -288,6 +290,8 @@ class EvidenceFile(Model):
 
     class Meta:
         table = "evidence_file"
+        # The citizen's photos not yet on a case (the chat's filing, the upload's attach).
+        indexes = (("citizen_id", "case_id", "created_at"),)
 
 
 # Transactional outbox: written with the event it announces, delivered by the worker.
