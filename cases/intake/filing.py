@@ -191,7 +191,7 @@ async def _store_case(
         data["first_receiver"] = owner
     await record_event(case, "file", actor, now, conn, to_status=Status.SUBMITTED, data=data)
     await _claim_measures(rules, case, form.claim_amount, now, conn)
-    await clocks.apply_action(rules, case, "file", now, conn)
+    await clocks.apply_action(rules, case, "file", now, conn, new_case=True)
     await Case.filter(id=case.id).using_db(conn).update(next_due_at=case.next_due_at)
     return case
 

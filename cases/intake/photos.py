@@ -43,9 +43,8 @@ async def ingest_photo(
     image = await asyncio.to_thread(process_image, raw)
 
     async def admit(conn: BaseDBAsyncClient) -> None:
-        if uploads_per_hour is None:
-            await lock_citizen(citizen_id, conn)
-        else:  # counts under the same lock
+        await lock_citizen(citizen_id, conn)
+        if uploads_per_hour is not None:  # counted under the same lock
             await check_upload_quota(citizen_id, datetime.now(UTC), uploads_per_hour, conn)
 
     return await store_evidence(

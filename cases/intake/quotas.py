@@ -30,11 +30,12 @@ async def lock_citizen(citizen_id: int, conn: BaseDBAsyncClient) -> None:
 async def check_filing_quota(
     citizen_id: int, now: datetime, per_day: int, conn: BaseDBAsyncClient | None = None
 ) -> None:
-    """TooManyRequests past `per_day` cases in 24 h. With `conn` (the filing's transaction)
-    the citizen is locked first, so the count cannot be overtaken before the case is written."""
+    """TooManyRequests past `per_day` cases in 24 h. With `conn`, counted in the filing's
+    transaction, which has locked the citizen first (`lock_citizen`): the count cannot be
+    overtaken before the case is written."""
     message = f"您今天已提交 {per_day} 件,请明天再提交;紧急情况请拨打电话反映。"
     recent = Case.filter(citizen_id=citizen_id)
-    await _check(citizen_id, recent, now, timedelta(days=1), per_day, message, conn)
+    await _check(recent, now, timedelta(days=1), per_day, message, conn)
 
 
 async def check_upload_quota(
@@ -43,11 +44,10 @@ async def check_upload_quota(
     """TooManyRequests past `per_hour` photos in an hour; `conn` as in check_filing_quota."""
     recent = EvidenceFile.filter(citizen_id=citizen_id)
     message = "上传的照片太多了,请稍后再试。"
-    await _check(citizen_id, recent, now, timedelta(hours=1), per_hour, message, conn)
+    await _check(recent, now, timedelta(hours=1), per_hour, message, conn)
 
 
 async def _check(
-    citizen_id: int,
     rows: QuerySet[Any],
     now: datetime,
     window: timedelta,
@@ -56,7 +56,6 @@ async def _check(
     conn: BaseDBAsyncClient | None,
 ) -> None:
     if conn is not None:
-        await lock_citizen(citizen_id, conn)
         rows = rows.using_db(conn)
     recent = rows.filter(created_at__gt=now - window)
     if await recent.count() >= limit:

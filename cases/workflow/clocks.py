@@ -59,6 +59,7 @@ async def apply_action(
     named: bool = True,
     archived: bool = False,
     start_at: datetime | None = None,
+    new_case: bool = False,
 ) -> list[CaseClock]:
     """Stop, pause, resume and start this case's clocks as the policy says for `action`.
 
@@ -69,12 +70,13 @@ async def apply_action(
     clock it does not start stops, whatever the policy's stop lists forgot, so a finished case
     never runs overdue or fires an expiry action; a clock that `runs_past_closure` stops only
     when the case is `archived`. `start_at`: when the clocks the action starts count from, if
-    not now (a deemed acceptance dated at day 5 from receipt). Returns the clocks started by
-    the action.
+    not now (a deemed acceptance dated at day 5 from receipt). `new_case`: the case is being
+    filed in this transaction, so no clock runs yet (one read fewer per filing). Returns the
+    clocks started by the action.
     Updates `case.next_due_at` (not saved).
     """
     policy = policy_of(rules, case)
-    running = {c.name: c for c in await running_clocks(case, conn)}
+    running = {} if new_case else {c.name: c for c in await running_clocks(case, conn)}
     started: list[CaseClock] = []
     for rule in policy.clocks:
         clock = running.get(rule.name)
