@@ -85,8 +85,7 @@ class Batch:
         work that is on disk, never done for work that is not."""
         if not self.open:
             return
-        waiting, self.waiting = self.waiting, []
-        self.open = False
+        waiting = self._close()
         commit = asyncio.ensure_future(conn.commit_off_loop())
         try:
             await asyncio.shield(commit)
@@ -110,31 +109,34 @@ class Batch:
         else:
             self.commits += 1
             self.members += len(waiting)
-        for fut in waiting:
-            if fut.done():
-                continue
-            if failure is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(_CommitFailed(failure))
+        _release(waiting, failure)
 
     def committed_elsewhere(self) -> None:
         """A script (a migration's DDL) made sqlite3 COMMIT the open transaction before it
         ran: every member waiting in it is durable now."""
-        waiting, self.waiting = self.waiting, []
-        self.open = False
-        for fut in waiting:
-            if not fut.done():
-                fut.set_result(None)
+        _release(self._close(), None)
 
     def fail_all(self, exc: BaseException) -> None:
         """SQLite rolled the whole transaction back under a member (disk full, I/O error):
         every member already released in it is lost and must say so."""
+        _release(self._close(), exc)
+
+    def _close(self) -> list[asyncio.Future[None]]:
+        """The transaction is over: its members, to be told how it ended."""
         waiting, self.waiting = self.waiting, []
         self.open = False
-        for fut in waiting:
-            if not fut.done():
-                fut.set_exception(_CommitFailed(exc))
+        return waiting
+
+
+def _release(waiting: list[asyncio.Future[None]], failure: BaseException | None) -> None:
+    """Tell each waiting member its work is durable, or (with `failure`) that it is lost."""
+    for fut in waiting:
+        if fut.done():
+            continue
+        if failure is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(_CommitFailed(failure))
 
 
 class _CommitFailed(OperationalError):

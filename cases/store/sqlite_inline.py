@@ -88,31 +88,15 @@ class InlineConnection:
         # Told when a script committed the open transaction (the group commit's batch).
         self.on_implicit_commit: Callable[[], None] | None = None
 
-    async def _patiently(self, work: Callable[[], T]) -> T:
+    async def _patiently(self, work: Callable[[], T], *, off_loop: bool = False) -> T:
         """Run `work`; while the store is locked by another connection, wait without blocking
-        the loop, up to the busy timeout (then SQLite's own error)."""
+        the loop, up to the busy timeout (then SQLite's own error). `off_loop`: run it in a
+        thread (a COMMIT's fsync must not hold the loop)."""
         deadline = 0.0
         pause = FIRST_PAUSE_SECONDS
         while True:
             try:
-                return work()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                now = time.monotonic()
-                deadline = deadline or now + self._busy_seconds
-                if now >= deadline:
-                    raise
-                await asyncio.sleep(min(pause, deadline - now))
-                pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
-
-    async def _patiently_off_loop(self, work: Callable[[], T]) -> T:
-        """`_patiently`, with `work` run in a thread: a COMMIT's fsync must not hold the loop."""
-        deadline = 0.0
-        pause = FIRST_PAUSE_SECONDS
-        while True:
-            try:
-                return await asyncio.to_thread(work)
+                return await asyncio.to_thread(work) if off_loop else work()
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
@@ -168,7 +152,7 @@ class InlineConnection:
 
     async def commit_off_loop(self) -> None:
         """COMMIT in a thread (the group commit holds the connection's lock meanwhile)."""
-        await self._patiently_off_loop(lambda: commit_connection(self._conn))
+        await self._patiently(lambda: commit_connection(self._conn), off_loop=True)
 
     def rollback_now(self) -> None:
         self._conn.rollback()
