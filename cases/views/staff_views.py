@@ -40,7 +40,16 @@ from cases.workflow.clocks import (
 )
 from cases.workflow.effects import Step
 from cases.workflow.engine import allowed_actions, needs_approval
-from cases.workflow.history import DRAFT_EVENT, EXTENSION_EVENTS, pending_draft, untold
+from cases.workflow.history import (
+    DRAFT_EVENT,
+    EXTENSION_EVENTS,
+    latest_of,
+    pending_draft,
+    untold,
+)
+from cases.workflow.history import (
+    pending_extension as pending_request,
+)
 from cases.workflow.states import OPEN_STATES, STATUS_LABELS
 from cases.workflow.timeline import CITIZEN, Actor
 from config.catalog import DeadlinePolicy
@@ -435,9 +444,7 @@ async def extendable_clocks(rules: Rules, case: Case) -> list[ExtendableClock]:
 
 async def refused_extension(case: Case) -> RefusedExtension | None:
     """The leader's refusal, if it is the latest word on an extension (for the handler)."""
-    last = (
-        await CaseEvent.filter(case_id=case.id, action__in=EXTENSION_EVENTS).order_by("-id").first()
-    )
+    last = await latest_of(case, EXTENSION_EVENTS)
     if last is None or last.action != "refuse_extension":
         return None
     return RefusedExtension(at=last.at, by=last.actor_name, reason=last.note)
@@ -445,10 +452,8 @@ async def refused_extension(case: Case) -> RefusedExtension | None:
 
 async def pending_extension(case: Case) -> PendingExtension | None:
     """The latest extension request if no answer has followed it (what a leader decides)."""
-    last = (
-        await CaseEvent.filter(case_id=case.id, action__in=EXTENSION_EVENTS).order_by("-id").first()
-    )
-    if last is None or last.action != "request_extension":
+    last = await pending_request(case)
+    if last is None:
         return None
     clock = next((c for c in await running_clocks(case) if c.name == last.data.get("clock")), None)
     if clock is None:
