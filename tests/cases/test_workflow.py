@@ -18,6 +18,7 @@ from cases.rules import Rules
 from cases.store.models import Case, CaseClock, CaseEvent, Notice, Status
 from cases.views.staff_actions import register_case
 from cases.views.staff_views import action_forms
+from cases.views.tracking import public_timeline
 from cases.workflow.actions import ACTIONS, event_label
 from cases.workflow.engine import allowed_actions, perform
 from cases.workflow.history import DRAFT_EVENT
@@ -829,3 +830,28 @@ def test_each_audience_reads_its_own_label() -> None:
     # Internal entries have a staff label only; unknown ones say so rather than show a code.
     assert event_label("view_identity", citizen=True) == "查看举报人身份"
     assert event_label("no_such_entry") == "其他记录"
+
+
+async def test_the_citizen_timeline_names_each_step_in_the_citizen_s_words(world: World) -> None:
+    # What the citizen's timeline shows is read from the case's own events: the citizen's
+    # label for each public one, the note meant for them, nothing internal.
+    case = await world.new_case()
+    await world.act(case, "request_info", world.intake, note="请补充购物小票照片。")
+    await world.act(case, "supplement", world.citizen_actor, note="小票已上传")
+    case = await world.act(case, "accept", world.intake)
+    case = await world.act(case, "assign", world.intake, data={"department": "consumer"})
+    case = await world.act(case, "start", world.handler)
+    await world.act(
+        case, "request_extension", world.handler, note="内部:等检测报告", data={"amount": 5}
+    )
+    await world.act(case, "approve_extension", world.leader)
+    shown = [(e.action, e.label, e.note) for e in await public_timeline(world.rules, case)]
+    events = await CaseEvent.filter(case_id=case.id, public=True).order_by("at", "id")
+    assert [a for a, _, _ in shown] == [e.action for e in events]
+    assert ("request_info", "请您补充材料", "请补充购物小票照片。") in shown
+    assert ("approve_extension", "延长办理期限", "") in shown
+    assert shown[0][:2] == ("file", "提交")
+    assert "request_extension" not in {a for a, _, _ in shown}
+    assert all("内部" not in note for _, _, note in shown)
+    # Staff read their own words for the same events.
+    assert event_label("request_info") == "要求补充材料"
